@@ -1,0 +1,53 @@
+"""diffsim: differentiable simulation and inverse problems in JAX.
+
+The public API is the list below; everything in `diffsim._*` may change.
+"""
+
+from ._adjoint import (
+    AbstractAdjoint as AbstractAdjoint,
+)
+from ._adjoint import (
+    Backsolve as Backsolve,
+)
+from ._adjoint import (
+    Checkpoint as Checkpoint,
+)
+from ._adjoint import (
+    Direct as Direct,
+)
+from ._adjoint import (
+    Forward as Forward,
+)
+from ._integrate import solve_ode as solve_ode
+from ._solution import (
+    RESULTS as RESULTS,
+)
+from ._solution import (
+    Solution as Solution,
+)
+from ._solution import (
+    status_message as status_message,
+)
+from ._solver import (
+    ESDIRK as ESDIRK,
+)
+from ._solver import (
+    GMRES as GMRES,
+)
+from ._solver import (
+    SOLVERS as SOLVERS,
+)
+from ._solver import (
+    AbstractSolver as AbstractSolver,
+)
+from ._solver import (
+    ButcherTableau as ButcherTableau,
+)
+from ._solver import (
+    DenseLU as DenseLU,
+)
+from ._solver import (
+    ExplicitRK as ExplicitRK,
+)
+
+__version__ = "0.1.0"

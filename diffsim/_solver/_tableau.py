@@ -1,0 +1,178 @@
+"""Butcher tableaux: the data that defines a Runge–Kutta method."""
+
+import equinox as eqx
+
+
+class ButcherTableau(eqx.Module):
+    """Coefficients of an s-stage Runge–Kutta method.
+
+    **Fields:**
+    - `c`: stage times (length s); `a`: strictly lower rows, `a[i]` has length i;
+    - `b`: weights of the solution; `e`: weights of the error estimate (`b - b_embedded`),
+      or `None` for a method without an embedded estimate;
+    - `gamma`: the diagonal coefficient of an ESDIRK method (stages 2..s), 0 for explicit.
+    - `order`, `error_order`: orders of the solution and of the embedded method.
+    """
+
+    c: tuple[float, ...] = eqx.field(static=True)
+    a: tuple[tuple[float, ...], ...] = eqx.field(static=True)
+    b: tuple[float, ...] = eqx.field(static=True)
+    e: tuple[float, ...] | None = eqx.field(static=True)
+    order: int = eqx.field(static=True)
+    error_order: int = eqx.field(static=True)
+    gamma: float = eqx.field(static=True, default=0.0)
+
+    def __check_init__(self):
+        stages = len(self.c)
+        if len(self.a) != stages or any(len(row) != i for i, row in enumerate(self.a)):
+            raise ValueError("Butcher tableau: `a` must hold rows of length 0, 1, ..., s-1.")
+        if len(self.b) != stages or (self.e is not None and len(self.e) != stages):
+            raise ValueError("Butcher tableau: `b` and `e` must have one weight per stage.")
+
+
+EULER = ButcherTableau(c=(0.0,), a=((),), b=(1.0,), e=None, order=1, error_order=1)
+
+HEUN = ButcherTableau(
+    c=(0.0, 1.0), a=((), (1.0,)), b=(0.5, 0.5), e=(-0.5, 0.5), order=2, error_order=1
+)
+
+RK4 = ButcherTableau(
+    c=(0.0, 0.5, 0.5, 1.0),
+    a=((), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)),
+    b=(1 / 6, 1 / 3, 1 / 3, 1 / 6),
+    e=None,
+    order=4,
+    error_order=4,
+)
+
+# Bogacki–Shampine 3(2), FSAL.
+BOSH3 = ButcherTableau(
+    c=(0.0, 0.5, 0.75, 1.0),
+    a=((), (0.5,), (0.0, 0.75), (2 / 9, 1 / 3, 4 / 9)),
+    b=(2 / 9, 1 / 3, 4 / 9, 0.0),
+    e=(-5 / 72, 1 / 12, 1 / 9, -1 / 8),
+    order=3,
+    error_order=2,
+)
+
+# Dormand–Prince 5(4), FSAL.
+DOPRI5 = ButcherTableau(
+    c=(0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0),
+    a=(
+        (),
+        (1 / 5,),
+        (3 / 40, 9 / 40),
+        (44 / 45, -56 / 15, 32 / 9),
+        (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
+        (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
+        (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84),
+    ),
+    b=(35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0),
+    e=(
+        35 / 384 - 5179 / 57600,
+        0.0,
+        500 / 1113 - 7571 / 16695,
+        125 / 192 - 393 / 640,
+        -2187 / 6784 + 92097 / 339200,
+        11 / 84 - 187 / 2100,
+        -1 / 40,
+    ),
+    order=5,
+    error_order=4,
+)
+
+# Tsitouras 5(4), FSAL (Ch. Tsitouras, Comput. Math. Appl. 62 (2011) 770–775).
+TSIT5 = ButcherTableau(
+    c=(0.0, 0.161, 0.327, 0.9, 0.9800255409045097, 1.0, 1.0),
+    a=(
+        (),
+        (0.161,),
+        (-0.008480655492356989, 0.335480655492357),
+        (2.8971530571054935, -6.359448489975075, 4.3622954328695815),
+        (5.325864828439257, -11.748883564062828, 7.4955393428898365, -0.09249506636175525),
+        (
+            5.86145544294642,
+            -12.92096931784711,
+            8.159367898576159,
+            -0.071584973281401,
+            -0.028269050394068383,
+        ),
+        (
+            0.09646076681806523,
+            0.01,
+            0.4798896504144996,
+            1.379008574103742,
+            -3.290069515436081,
+            2.324710524099774,
+        ),
+    ),
+    b=(
+        0.09646076681806523,
+        0.01,
+        0.4798896504144996,
+        1.379008574103742,
+        -3.290069515436081,
+        2.324710524099774,
+        0.0,
+    ),
+    e=(
+        0.0017800110522257773,
+        0.0008164344596567463,
+        -0.007880878010261994,
+        0.1447110071732629,
+        -0.5823571654525552,
+        0.45808210592918686,
+        -0.015151515151515152,
+    ),
+    order=5,
+    error_order=4,
+)
+
+# Kværnø's ESDIRK 5(4): L-stable, stiffly accurate, 7 stages, diagonal 0.26
+# (A. Kværnø, BIT 44 (2004) 489–502).
+KVAERNO5 = ButcherTableau(
+    c=(0.0, 0.52, 1.230333209967908, 0.8957659843500759, 0.43639360985864756, 1.0, 1.0),
+    a=(
+        (),
+        (0.26,),
+        (0.13, 0.8403332099679081),
+        (0.22371961478320504, 0.476755323197997, -0.06470895363112615),
+        (0.16648564323248322, 0.1045001884159172, 0.03631482272098715, -0.13090704451073998),
+        (
+            0.13855640231268224,
+            0.0,
+            -0.04245337201752043,
+            0.02446657898003141,
+            0.6194303907248068,
+        ),
+        (
+            0.13659751177640292,
+            0.0,
+            -0.05496908796538376,
+            -0.04118626728321046,
+            0.629933048990164,
+            0.06962479448202728,
+        ),
+    ),
+    b=(
+        0.13659751177640292,
+        0.0,
+        -0.05496908796538376,
+        -0.04118626728321046,
+        0.629933048990164,
+        0.06962479448202728,
+        0.26,
+    ),
+    e=(
+        -0.0019588905362793174,
+        0.0,
+        -0.012515715947863326,
+        -0.06565284626324187,
+        0.010502658265357234,
+        -0.1903752055179727,
+        0.26,
+    ),
+    order=5,
+    error_order=4,
+    gamma=0.26,
+)
