@@ -1,0 +1,37 @@
+"""Test problems shared by the ODE test files."""
+
+import jax.numpy as jnp
+import numpy as np
+
+
+def lotka_volterra(t, y, p):
+    a, b, c, d = p
+    return jnp.stack([a * y[0] - b * y[0] * y[1], -c * y[1] + d * y[0] * y[1]])
+
+
+LV_Y0 = np.array([10.0, 5.0])
+LV_P = np.array([1.1, 0.4, 0.4, 0.1])
+
+
+def lorenz(t, y, p):
+    s, r, b = p
+    return jnp.stack([s * (y[1] - y[0]), y[0] * (r - y[2]) - y[1], y[0] * y[1] - b * y[2]])
+
+
+def van_der_pol(t, y, mu):
+    return jnp.stack([y[1], mu * (1 - y[0] ** 2) * y[1] - y[0]])
+
+
+def robertson(t, y, k):
+    k1, k2, k3 = k
+    r1 = k1 * y[0]
+    r2 = k2 * y[1] ** 2
+    r3 = k3 * y[1] * y[2]
+    return jnp.stack([-r1 + r3, r1 - r2 - r3, r2])
+
+
+ROBERTSON_K = np.array([0.04, 3e7, 1e4])
+
+
+def linear(t, y, a):
+    return a @ y
