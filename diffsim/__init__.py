@@ -51,3 +51,4 @@ from ._solver import (
 )
 
 __version__ = "0.1.0"
+from . import ad as ad
