@@ -1,0 +1,14 @@
+"""Running a configured fit into a run folder (what `python -m diffsim.run` does)."""
+
+from ._cache import (
+    default_cache_dir as default_cache_dir,
+)
+from ._cache import (
+    enable_compilation_cache as enable_compilation_cache,
+)
+from ._default import DEFAULT_CONFIG as DEFAULT_CONFIG
+from ._environment import environment_info as environment_info
+from ._experiment import run_experiment as run_experiment
+from ._progress import Progress as Progress
+from ._run_folder import RunFolder as RunFolder
+from ._run_folder import RunFolderError as RunFolderError

@@ -1,0 +1,58 @@
+"""A progress line while fitting: step, chi-square, gradient norm, elapsed time."""
+
+import sys
+import time
+from typing import TextIO
+
+from ..inverse import StepInfo
+
+
+class Progress:
+    """Print a status line at most every `interval` seconds (rewritten in place on a terminal).
+
+    **Arguments:**
+    - `enabled`: `False` for silence; `None` (default): only when `stream` is a terminal.
+    - `stream`: where to print (default `sys.stderr`).
+    - `interval`: the least seconds between two lines.
+    """
+
+    def __init__(
+        self, enabled: bool | None = None, stream: TextIO | None = None, interval: float = 0.25
+    ):
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.interval = interval
+        self._last = -float("inf")
+        self._shown = False
+
+    def message(self, text: str) -> None:
+        """Print one line of text (e.g. "compiling...") when enabled."""
+        if self.enabled:
+            self._finish_line()
+            print(text, file=self.stream, flush=True)
+
+    def update(self, info: StepInfo, max_steps: int) -> None:
+        """Show the state after a fit step (throttled)."""
+        now = time.perf_counter()
+        if not self.enabled or now - self._last < self.interval:
+            return
+        self._last = now
+        starts = (
+            f" | {info.running}/{info.losses.size} starts running" if info.losses.size > 1 else ""
+        )
+        line = (
+            f"step {info.step:>4}/{max_steps} | chi2 {info.losses[info.best]:.6e} | "
+            f"|grad| {info.gradient_norm:.2e} | {info.elapsed:6.2f} s{starts}"
+        )
+        end = "\r" if self.stream.isatty() else "\n"
+        print(line, end=end, file=self.stream, flush=True)
+        self._shown = end == "\r"
+
+    def close(self) -> None:
+        """End the in-place line, if any."""
+        self._finish_line()
+
+    def _finish_line(self) -> None:
+        if self._shown:
+            print(file=self.stream, flush=True)
+            self._shown = False

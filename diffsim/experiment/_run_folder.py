@@ -1,0 +1,81 @@
+"""The folder a run writes into; files are written whole (never half-written or overwritten)."""
+
+import json
+import math
+import os
+from datetime import datetime
+from pathlib import Path
+
+
+class RunFolderError(ValueError):
+    """The output folder cannot be used (exists and is not empty, or cannot be created)."""
+
+
+def to_json(value):
+    """Convert NumPy values, tuples and non-finite floats (as `null`) to plain JSON values."""
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if hasattr(value, "tolist"):
+        return to_json(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class RunFolder:
+    """A new, empty folder for one run.
+
+    **Arguments:**
+    - `path`: the folder; it may exist only if empty.
+
+    **Raises:** `RunFolderError` when `path` is a non-empty folder, a file, or cannot be made.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if self.path.exists():
+            if not self.path.is_dir():
+                raise RunFolderError(f"--out {self.path}: exists and is not a folder")
+            if any(self.path.iterdir()):
+                raise RunFolderError(f"--out {self.path}: folder exists and is not empty")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunFolderError(f"--out {self.path}: cannot create the folder ({error})") from None
+
+    @staticmethod
+    def default_path(name: str, root: str | Path = "runs") -> Path:
+        """`runs/<name>/<timestamp>/`, with a suffix if that folder already exists."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = Path(root) / name / stamp
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = Path(root) / name / f"{stamp}-{suffix}"
+        return path
+
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        """Write a file atomically (a temporary file renamed into place); never overwrites."""
+        target = self.path / name
+        if target.exists():
+            raise RunFolderError(f"{target}: refusing to overwrite an existing file")
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+        return target
+
+    def write_text(self, name: str, text: str) -> Path:
+        """Write a text file (UTF-8) atomically."""
+        return self.write_bytes(name, text.encode())
+
+    def write_json(self, name: str, value) -> Path:
+        """Write `value` as indented JSON (NaN and inf become `null`)."""
+        return self.write_text(name, json.dumps(to_json(value), indent=2) + "\n")
+
+    def append_jsonl(self, name: str, value) -> None:
+        """Append one JSON line and flush it, so that an interrupted run keeps every line."""
+        with open(self.path / name, "a") as stream:
+            stream.write(json.dumps(to_json(value)) + "\n")
+            stream.flush()

@@ -1,0 +1,236 @@
+"""Turn a validated `RunConfig` into a `LeastSquaresProblem` (model, unknowns, data)."""
+
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..models import ODEModel, builtin_model
+from ._config import ParameterConfig, RunConfig
+from ._data import DataError, Dataset, check_dataset, load_dataset
+from ._expressions import parse_expression
+from ._parameters import Parameter, parameter_space
+from ._problem import LeastSquaresProblem, add_noise, observation_sigma
+from ._user_models import check_names, model_from_equations, model_from_function
+
+
+def build_model(config: RunConfig) -> ODEModel:
+    """The `ODEModel` a config names (built-in, equations or `module:function`).
+
+    **Raises:** `ValueError` naming the `model.*` key path.
+    """
+    spec = config.model
+    if spec.builtin is not None:
+        try:
+            return builtin_model(spec.builtin)
+        except ValueError as error:
+            raise ValueError(f"model.builtin: {error}") from None
+    if spec.equations is not None:
+        return model_from_equations(spec.equations, list(config.parameters), name=config.name)
+    return model_from_function(spec.function, spec.states, list(config.parameters))
+
+
+def _parameter(name: str, spec: ParameterConfig, default: float | None, where: str) -> Parameter:
+    init = spec.init
+    if init is None:
+        init = default if default is not None else spec.true
+    if init is None:
+        raise ValueError(f"{where}.init: no starting value (give init, or true)")
+    lower, upper = spec.bounds if spec.bounds is not None else (None, None)
+    return Parameter(
+        name=name,
+        init=float(init),
+        lower=lower,
+        upper=upper,
+        transform=spec.transform,
+        fixed=spec.fixed,
+        true=spec.true,
+    )
+
+
+def _collect_parameters(config: RunConfig, model: ODEModel):
+    """Model parameters, auxiliary parameters and unknown initial states, with key paths."""
+    entries: list[tuple[Parameter, str]] = []
+    for name in model.parameters:
+        where = f"parameters.{name}"
+        default = model.default_parameters.get(name)
+        spec = config.parameters.get(name)
+        if spec is None:
+            if default is None:
+                raise ValueError(f"{where}: the model needs a value for parameter {name!r}")
+            spec = ParameterConfig(init=default, fixed=True)
+        entries.append((_parameter(name, spec, default, where), where))
+    auxiliary = [n for n in config.parameters if n not in model.parameters]
+    check_names(auxiliary, where="parameters", kind="parameter")
+    for name in auxiliary:
+        entries.append(
+            (
+                _parameter(name, config.parameters[name], None, f"parameters.{name}"),
+                f"parameters.{name}",
+            )
+        )
+    for state in config.initial_state:
+        if state not in model.states:
+            raise ValueError(
+                f"initial_state.{state}: not a state of the model "
+                f"(states: {', '.join(model.states)})"
+            )
+    for index, state in enumerate(model.states):
+        spec = config.initial_state.get(state)
+        if isinstance(spec, ParameterConfig):
+            where = f"initial_state.{state}"
+            default = (model.default_initial_state or (None,) * len(model.states))[index]
+            entries.append((_parameter(f"{state}0", spec, default, where), where))
+    names = [p.name for p, _ in entries]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(
+                f"initial_state: the name {name!r} of an unknown initial state "
+                "is also a parameter name"
+            )
+    return entries
+
+
+def _initial_state(config: RunConfig, model: ODEModel, symbols: tuple[str, ...]):
+    """`f(values) -> y0` and the parameter names its expressions read."""
+    parts, used = [], set()
+    for index, state in enumerate(model.states):
+        where = f"initial_state.{state}"
+        spec = config.initial_state.get(state)
+        if spec is None:
+            if not model.default_initial_state:
+                raise ValueError(f"{where}: no initial value for state {state!r}")
+            value = float(model.default_initial_state[index])
+            parts.append(lambda values, value=value: jnp.asarray(value))
+        elif isinstance(spec, ParameterConfig):
+            parts.append(lambda values, name=f"{state}0": values[name])
+        elif isinstance(spec, str):
+            expression = parse_expression(spec, symbols, where=where)
+            used.update(expression.symbols)
+            parts.append(lambda values, e=expression: e(values))
+        else:
+            parts.append(lambda values, value=float(spec): jnp.asarray(value))
+    function = lambda values: jnp.stack([jnp.asarray(part(values), dtype=float) for part in parts])
+    return function, used
+
+
+def build_problem(config: RunConfig, base_dir: str | Path = ".") -> LeastSquaresProblem:
+    """Build the `LeastSquaresProblem` a config describes, loading or simulating its data.
+
+    **Arguments:**
+    - `config`: a validated `RunConfig`.
+    - `base_dir`: the folder that relative data paths are relative to (the config's folder).
+
+    **Returns:** the problem; for synthetic data, `problem.data` holds the simulated values.
+
+    **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
+    """
+    model = build_model(config)
+    entries = _collect_parameters(config, model)
+    parameters = tuple(p for p, _ in entries)
+    space = parameter_space(parameters, paths=tuple(w for _, w in entries))
+    fixed = {p.name: p.init for p in parameters if p.fixed}
+    parameter_names = tuple(p.name for p in parameters)
+    initial_state, used = _initial_state(config, model, parameter_names)
+
+    symbols = (*model.states, *parameter_names, "t")
+    observables, sigma, sigma_relative = [], [], []
+    for name, spec in config.observations.items():
+        text = spec.expression if spec.expression is not None else name
+        observables.append(parse_expression(text, symbols, where=f"observations.{name}"))
+        both_unset = spec.sigma is None and spec.sigma_relative == 0
+        sigma.append(1.0 if both_unset else (spec.sigma or 0.0))
+        sigma_relative.append(spec.sigma_relative)
+    used.update(s for e in observables for s in e.symbols)
+    for p, where in entries:
+        auxiliary = where.startswith("parameters.") and p.name not in model.parameters
+        if auxiliary and p.name not in used:
+            raise ValueError(
+                f"{where}: not a parameter of model {model.name!r} (its parameters: "
+                f"{', '.join(model.parameters)}) and not used by any initial_state or observation"
+            )
+    names = tuple(config.observations)
+    solver_options = {
+        "solver": config.solver.name,
+        "rtol": config.solver.rtol,
+        "atol": config.solver.atol,
+        "dt": config.solver.dt,
+        "max_steps": config.solver.max_steps,
+        "adjoint": config.gradient.adjoint,
+    }
+
+    source = config.data
+    if source.file is not None:
+        path = Path(base_dir) / source.file.path
+        data = load_dataset(
+            path, names, time_column=source.file.time_column, columns=source.file.columns
+        )
+    else:
+        times = source.synthetic.times
+        ts = (
+            np.linspace(times.start, times.stop, times.num)
+            if not isinstance(times, list)
+            else np.asarray(times, dtype=float)
+        )
+        data = check_dataset(
+            Dataset(ts=ts, values=np.zeros((len(ts), len(names))), names=names, source="synthetic"),
+            "data.synthetic.times",
+        )
+    t0 = float(data.ts[0]) if source.t0 is None else float(source.t0)
+    if t0 > data.ts[0]:
+        raise DataError(f"data.t0: initial time {t0} is after the first data time {data.ts[0]}")
+    problem = LeastSquaresProblem(
+        model=model,
+        space=space,
+        fixed=fixed,
+        initial_state=initial_state,
+        observables=tuple(observables),
+        data=data,
+        sigma=np.ones(data.values.shape),
+        t0=t0,
+        solver_options=solver_options,
+    )
+    if source.synthetic is not None:
+        data = _synthesize(config, problem, np.asarray(sigma), np.asarray(sigma_relative))
+    return LeastSquaresProblem(
+        model=model,
+        space=space,
+        fixed=fixed,
+        initial_state=initial_state,
+        observables=tuple(observables),
+        data=data,
+        sigma=observation_sigma(data, np.asarray(sigma), np.asarray(sigma_relative)),
+        t0=t0,
+        solver_options=solver_options,
+    )
+
+
+def _synthesize(config, problem: LeastSquaresProblem, sigma, sigma_relative) -> Dataset:
+    """Simulate the data at the true values, more accurately than the fit, and add noise."""
+    spec = config.data.synthetic
+    missing = [p.name for p in problem.space.parameters if p.true is None]
+    if missing:
+        raise ValueError(
+            f"parameters.{missing[0]}.true: synthetic data needs the true value of every free "
+            "parameter"
+        )
+    truth = np.asarray([p.true for p in problem.space.parameters])
+    solver = config.solver
+    options = {
+        "rtol": spec.rtol or solver.rtol * 1e-3,
+        "atol": spec.atol or solver.atol * 1e-3,
+        "max_steps": solver.max_steps * 10,
+    }
+    if solver.dt is not None or spec.dt is not None:
+        options["dt"] = spec.dt or solver.dt / 10
+    clean, status = problem.predict(truth, **options)
+    if int(status) != 0:
+        from .. import status_message
+
+        raise ValueError(
+            "data.synthetic: simulating at the true parameter values failed: "
+            + status_message(int(status))
+        )
+    clean = np.asarray(clean)
+    values = add_noise(clean, sigma, sigma_relative, seed=spec.seed) if spec.noise else clean
+    return Dataset(ts=problem.data.ts, values=values, names=problem.data.names, source="synthetic")

@@ -1,0 +1,213 @@
+"""The run configuration: a pydantic schema that rejects unknown keys and names key paths."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SOLVERS = ("euler", "heun", "rk4", "bosh3", "dopri5", "tsit5", "kvaerno5", "stiff")
+ADJOINTS = ("auto", "direct", "checkpoint", "backsolve", "forward")
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Strict):
+    """Which ODE system: exactly one of `builtin`, `equations` or `function`."""
+
+    builtin: str | None = None
+    equations: dict[str, str] | None = None
+    function: str | None = None
+    states: list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_only(cls, value):
+        return {"builtin": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        given = [k for k in ("builtin", "equations", "function") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'builtin', 'equations' or 'function'"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if self.function is not None and not self.states:
+            raise ValueError("a 'function' model needs 'states' (the state names, in order)")
+        if self.function is None and self.states is not None:
+            raise ValueError("'states' is only used with 'function' models")
+        return self
+
+
+class ParameterConfig(_Strict):
+    """An unknown (or fixed) quantity: starting value, bounds, transform, true value."""
+
+    init: float | None = None
+    bounds: tuple[float | None, float | None] | None = None
+    transform: Literal["none", "log", "positive"] = "none"
+    fixed: bool = False
+    true: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number_is_fixed(cls, value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return {"init": value, "fixed": True}
+        if isinstance(value, dict) and True in value:  # YAML reads the key `true` as a boolean
+            value = {("true" if key is True else key): v for key, v in value.items()}
+        return value
+
+
+class ObservationConfig(_Strict):
+    """One observed quantity: an expression of states (default: the state of the same name)
+    and its noise level `sqrt(sigma^2 + (sigma_relative * |value|)^2)`."""
+
+    expression: str | None = None
+    sigma: NonNegative | None = None
+    sigma_relative: NonNegative = 0.0
+
+
+class TimeGrid(_Strict):
+    """Evenly spaced times `start, ..., stop` (`num` points)."""
+
+    start: float
+    stop: float
+    num: Annotated[int, Field(ge=2)]
+
+    @model_validator(mode="after")
+    def _increasing(self):
+        if not self.stop > self.start:
+            raise ValueError("'stop' must be greater than 'start'")
+        return self
+
+
+class SyntheticDataConfig(_Strict):
+    """Data simulated at the true parameter values plus Gaussian noise (the observations'
+    `sigma` / `sigma_relative`); solved more accurately than the fit by default."""
+
+    times: TimeGrid | list[float]
+    seed: int = 0
+    noise: bool = True
+    rtol: Positive | None = None
+    atol: Positive | None = None
+    dt: Positive | None = None
+
+
+class FileDataConfig(_Strict):
+    """Data read from a CSV or NPZ file (path relative to the config file)."""
+
+    path: str
+    time_column: str = "t"
+    columns: dict[str, str] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_only(cls, value):
+        return {"path": value} if isinstance(value, str) else value
+
+
+class DataConfig(_Strict):
+    """Where the observations come from: exactly one of `synthetic` or `file`."""
+
+    synthetic: SyntheticDataConfig | None = None
+    file: FileDataConfig | None = None
+    t0: float | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if (self.synthetic is None) == (self.file is None):
+            raise ValueError("give exactly one of 'synthetic' or 'file'")
+        return self
+
+
+class SolverConfig(_Strict):
+    """ODE solver settings passed to `diffsim.solve_ode`."""
+
+    name: Literal[SOLVERS] = "tsit5"
+    rtol: Positive = 1e-6
+    atol: Positive = 1e-9
+    dt: Positive | None = None
+    max_steps: Annotated[int, Field(gt=0)] = 4096
+
+
+class GradientConfig(_Strict):
+    """How derivatives are taken: Jacobian mode and the ODE adjoint."""
+
+    mode: Literal["auto", "forward", "reverse"] = "auto"
+    adjoint: Literal[ADJOINTS] = "auto"
+
+
+class MultistartConfig(_Strict):
+    """Several starting points, optimized together (batched with `vmap`)."""
+
+    count: Annotated[int, Field(ge=1)] = 1
+    spread: Positive = 0.5
+    seed: int = 0
+
+
+class FitConfig(_Strict):
+    """The optimizer and its stopping rules."""
+
+    method: str = "levenberg_marquardt"
+    max_steps: Annotated[int, Field(ge=1)] = 200
+    learning_rate: Positive = 1e-2
+    options: dict[str, float | int | bool | str] = {}
+    ftol: NonNegative = 1e-8
+    xtol: NonNegative = 1e-8
+    gtol: NonNegative = 1e-8
+    scale_covariance: bool = True
+    multistart: MultistartConfig = MultistartConfig()
+
+    @field_validator("method")
+    @classmethod
+    def _known(cls, value):
+        known = ("levenberg_marquardt", "gauss_newton", "lbfgs", "adam")
+        if value not in known and not value.startswith("optax."):
+            raise ValueError(f"unknown method {value!r} (use {', '.join(known)} or optax.<name>)")
+        return value
+
+
+class ReportConfig(_Strict):
+    """What the run folder gets besides `result.json`."""
+
+    title: str | None = None
+    plots: bool = True
+    html: bool = True
+    dpi: Annotated[int, Field(ge=30, le=600)] = 110
+    correlation_threshold: Annotated[float, Field(ge=0, le=1)] = 0.1
+    points: Annotated[int, Field(ge=10)] = 400
+    taylor_test: bool = True
+
+
+class RunConfig(_Strict):
+    """A complete parameter-estimation run (see `docs/config.md`)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] = "run"
+    description: str = ""
+    seed: int = 0
+    model: ModelConfig
+    parameters: dict[str, ParameterConfig] = {}
+    initial_state: dict[str, float | str | ParameterConfig] = {}
+    observations: dict[str, ObservationConfig]
+    data: DataConfig
+    solver: SolverConfig = SolverConfig()
+    gradient: GradientConfig = GradientConfig()
+    fit: FitConfig = FitConfig()
+    report: ReportConfig = ReportConfig()
+
+    @field_validator("observations", mode="before")
+    @classmethod
+    def _list_of_states(cls, value):
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return {v: {} for v in value}
+        return value
+
+    @field_validator("observations")
+    @classmethod
+    def _not_empty(cls, value):
+        if not value:
+            raise ValueError("at least one observation is needed")
+        return value

@@ -1,0 +1,107 @@
+"""Reading, overriding and writing run configs, with one-line errors that name the key path."""
+
+from pathlib import Path
+
+import pydantic
+import yaml
+
+from ._config import RunConfig
+
+
+class ConfigError(ValueError):
+    """The config file or an override is unusable; the message names the file or key path."""
+
+
+def format_validation_error(error: pydantic.ValidationError) -> str:
+    """One line for the first problem pydantic found: `key.path: message (got ...)`."""
+    first = error.errors()[0]
+    path = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    text = f"{path or 'config'}: {message}"
+    if first["type"] not in ("missing",) and "input" in first:
+        shown = repr(first["input"])
+        text += f" (got {shown[:60]}{'...' if len(shown) > 60 else ''})"
+    more = len(error.errors()) - 1
+    return text + (f" [and {more} more problem{'s' * (more > 1)}]" if more else "")
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    """Split `key.path=value` into the key path and the value parsed as a YAML scalar."""
+    key, sep, raw = text.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ConfigError(f"--set {text!r}: expected key.path=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def apply_override(data: dict, parts: list[str], value) -> None:
+    """Set `data[parts[0]][parts[1]]... = value`, creating nested mappings as needed."""
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise ConfigError(f"--set {'.'.join(parts)}: {where} is not a mapping")
+        node = child
+    node[parts[-1]] = value
+
+
+def read_config_data(path: str | Path) -> dict:
+    """Read a YAML config file into a mapping.
+
+    **Raises:** `ConfigError` naming the file when it is missing, unreadable, empty, not YAML
+    (with line and column), or not a mapping at the top level.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the config file ({error})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    if data is None:
+        raise ConfigError(f"{path}: the config file is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    return data
+
+
+def validate_config(data: dict, overrides: list[str] = ()) -> RunConfig:
+    """Apply `key.path=value` overrides to `data` and validate it as a `RunConfig`.
+
+    **Raises:** `ConfigError` with one line naming the key path of the first problem.
+    """
+    data = yaml.safe_load(yaml.safe_dump(data))
+    for text in overrides:
+        apply_override(data, *parse_override(text))
+    try:
+        return RunConfig.model_validate(data)
+    except pydantic.ValidationError as error:
+        raise ConfigError(format_validation_error(error)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
+    """Read, override and validate a config file (see `read_config_data`, `validate_config`)."""
+    return validate_config(read_config_data(path), overrides)
+
+
+def dump_config(config: RunConfig) -> str:
+    """The config as YAML with every default filled in (rerunnable as is)."""
+    return yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)

@@ -1,0 +1,306 @@
+"""`fit`: drive an optimizer over one or many starting points (batched with `vmap`)."""
+
+import time
+import weakref
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ._jacobian_mode import choose_gradient_mode
+from ._methods import (
+    MESSAGES,
+    AbstractLeastSquares,
+    GaussNewton,
+    LevenbergMarquardt,
+    OptaxMethod,
+)
+from ._problem import LeastSquaresProblem
+
+LEAST_SQUARES_METHODS = {"levenberg_marquardt": LevenbergMarquardt, "gauss_newton": GaussNewton}
+FIRST_ORDER_METHODS = ("lbfgs", "adam")
+
+
+class StepInfo(eqx.Module):
+    """What a fit reports to its callback after each step (host values).
+
+    **Fields:**
+    - `step`: the step number (1-based).
+    - `losses`: chi-square of every start, shape `(S,)`.
+    - `best`: index of the start with the lowest chi-square.
+    - `x`: parameter values of the best start.
+    - `gradient_norm`: norm of the chi-square gradient of the best start (optimizer coordinates).
+    - `accepted`: whether the best start's last step was accepted.
+    - `running`: how many starts have not yet converged or failed.
+    - `elapsed`: seconds since the first step.
+    """
+
+    step: int
+    losses: np.ndarray
+    best: int
+    x: np.ndarray
+    gradient_norm: float
+    accepted: bool
+    running: int
+    elapsed: float
+
+
+class FitResult(eqx.Module):
+    """The outcome of `fit`.
+
+    **Fields:**
+    - `names`: free parameter names; `x`: best estimate (values); `z`: it in optimizer
+      coordinates.
+    - `chi_square`: the best loss; `success`, `code`, `message`: the convergence verdict of
+      the best start; `interrupted`: the fit was stopped by Ctrl-C.
+    - `num_steps`: steps taken; `method`: the method name.
+    - `gradient_mode`, `gradient_reason`: forward or reverse mode, and why.
+    - `jacobian`, `residuals`: the residual Jacobian (in optimizer coordinates) and the
+      residuals at `z` (least-squares methods; `None` for first-order ones).
+    - `initial_gradient`: the chi-square gradient (optimizer coordinates) at the first start,
+      as the optimizer computed it (for a Taylor test of the gradient).
+    - `starts_x0`, `starts_x`, `starts_loss`, `starts_code`: per start: initial values,
+      estimates, chi-square and code.
+    - `loss_history`: `(steps + 1, S)` chi-square per start; `x_history`: `(steps + 1, S, P)`.
+    - `compile_seconds`, `fit_seconds`: tracing+compilation, and the optimization loop.
+    """
+
+    names: tuple[str, ...]
+    x: np.ndarray
+    z: np.ndarray
+    chi_square: float
+    success: bool
+    code: int
+    message: str
+    interrupted: bool
+    num_steps: int
+    method: str
+    gradient_mode: str
+    gradient_reason: str
+    jacobian: np.ndarray | None
+    residuals: np.ndarray | None
+    initial_gradient: np.ndarray
+    starts_x0: np.ndarray
+    starts_x: np.ndarray
+    starts_loss: np.ndarray
+    starts_code: np.ndarray
+    loss_history: np.ndarray
+    x_history: np.ndarray
+    compile_seconds: float
+    fit_seconds: float
+
+
+def make_method(
+    method: str,
+    problem: LeastSquaresProblem,
+    *,
+    gradient_mode: str = "auto",
+    learning_rate: float = 1e-2,
+    options: dict | None = None,
+    ftol: float = 1e-8,
+    xtol: float = 1e-8,
+    gtol: float = 1e-8,
+):
+    """Build an optimizer for `problem` by name, choosing the gradient mode.
+
+    **Arguments:**
+    - `method`: `"levenberg_marquardt"`, `"gauss_newton"`, `"lbfgs"`, `"adam"` or
+      `"optax.<name>"` for any optax optimizer (built with `learning_rate` and `options`).
+    - `problem`: the problem (its sizes decide forward or reverse mode).
+    - `gradient_mode`: `"auto"`, `"forward"` or `"reverse"`.
+    - `learning_rate`, `options`: for optax optimizers.
+    - `ftol`, `xtol`, `gtol`: convergence tolerances.
+
+    **Returns:** `(method, mode, reason)`.
+
+    **Raises:** `ValueError` naming `fit.method` or `fit.options` when they are unusable.
+    """
+    options = dict(options or {})
+    adjoint = str(problem.solver_options.get("adjoint", "auto"))
+    num_in = problem.space.size
+    if method in LEAST_SQUARES_METHODS:
+        mode, reason = choose_gradient_mode(num_in, problem.num_residuals, gradient_mode, adjoint)
+        cls = LEAST_SQUARES_METHODS[method]
+        return cls(mode=mode, ftol=ftol, xtol=xtol, gtol=gtol), mode, reason
+    mode, reason = choose_gradient_mode(num_in, 1, gradient_mode, adjoint)
+    if method == "lbfgs":
+        optimizer = optax.lbfgs(**options)
+    elif method == "adam":
+        optimizer = optax.adam(learning_rate, **options)
+    elif method.startswith("optax."):
+        optimizer = _optax_by_name(method.removeprefix("optax."), learning_rate, options)
+    else:
+        known = ", ".join([*LEAST_SQUARES_METHODS, *FIRST_ORDER_METHODS, "optax.<name>"])
+        raise ValueError(f"fit.method: unknown method {method!r} (use {known})")
+    return OptaxMethod(optimizer=optimizer, mode=mode, ftol=ftol, gtol=gtol), mode, reason
+
+
+def _optax_by_name(name: str, learning_rate: float, options: dict):
+    factory = (
+        getattr(optax, name, None) if name.isidentifier() and not name.startswith("_") else None
+    )
+    if not callable(factory):
+        raise ValueError(f"fit.method: optax has no optimizer named {name!r}")
+    try:
+        optimizer = factory(learning_rate, **options)
+    except TypeError as error:
+        raise ValueError(f"fit.options: optax.{name} rejected the options ({error})") from None
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise ValueError(f"fit.method: optax.{name} is not an optimizer")
+    return optimizer
+
+
+_COMPILED: dict[tuple, tuple] = {}
+
+
+def _compiled_steps(problem: LeastSquaresProblem, optimizer, z0: jax.Array):
+    """Compiled, vmapped `init` and `step` for this problem and optimizer (reused on refits)."""
+    key = (id(problem), optimizer, z0.shape, z0.dtype)
+    cached = _COMPILED.get(key)
+    if cached is not None and cached[0]() is problem:
+        return cached[1:]
+    init = jax.jit(jax.vmap(lambda z: optimizer.init(problem, z)))
+    state = jax.eval_shape(init, z0)
+    init = init.lower(z0).compile()
+    step = jax.jit(jax.vmap(lambda s: optimizer.step(problem, s))).lower(state).compile()
+    _COMPILED[key] = (weakref.ref(problem, lambda _: _COMPILED.pop(key, None)), init, step)
+    return init, step
+
+
+def fit(
+    problem: LeastSquaresProblem,
+    method: str = "levenberg_marquardt",
+    *,
+    starts: np.ndarray | None = None,
+    max_steps: int = 200,
+    gradient_mode: str = "auto",
+    learning_rate: float = 1e-2,
+    options: dict | None = None,
+    ftol: float = 1e-8,
+    xtol: float = 1e-8,
+    gtol: float = 1e-8,
+    callback: Callable[[StepInfo], None] | None = None,
+) -> FitResult:
+    """Estimate the free parameters of `problem` by minimizing chi-square.
+
+    All starting points are optimized together: the step is `jax.vmap`ped over them and
+    compiled once (and reused when the same problem is fitted again with the same method and
+    number of starts). The loop runs on the host, one compiled step per iteration, so progress can
+    be reported and Ctrl-C stops it cleanly (the result then has `interrupted=True` and the
+    best point so far).
+
+    **Arguments:**
+    - `problem`: the `LeastSquaresProblem`.
+    - `method`: see `make_method`.
+    - `starts`: starting parameter values, shape `(S, P)` or `(P,)`; default: each
+      parameter's `init`.
+    - `max_steps`: the most optimizer steps.
+    - `gradient_mode`, `learning_rate`, `options`, `ftol`, `xtol`, `gtol`: see `make_method`.
+    - `callback`: called with a `StepInfo` after every step (may raise `KeyboardInterrupt`).
+
+    **Returns:** a `FitResult`.
+    """
+    space = problem.space
+    if space.size == 0:
+        raise ValueError("parameters: there is no free parameter to fit")
+    x0 = np.atleast_2d(space.initial_values() if starts is None else np.asarray(starts, float))
+    if x0.shape[1] != space.size:
+        raise ValueError(f"starts: expected {space.size} values per start, got {x0.shape[1]}")
+    optimizer, mode, reason = make_method(
+        method,
+        problem,
+        gradient_mode=gradient_mode,
+        learning_rate=learning_rate,
+        options=options,
+        ftol=ftol,
+        xtol=xtol,
+        gtol=gtol,
+    )
+    z0 = jnp.asarray(space.to_internal(x0))
+
+    clock = time.perf_counter()
+    init, step = _compiled_steps(problem, optimizer, z0)
+    compile_seconds = time.perf_counter() - clock
+    state = init(z0)
+    if isinstance(optimizer, AbstractLeastSquares):
+        state = step(state)  # evaluates the starting points (see `AbstractLeastSquares.init`)
+    initial_gradient = np.asarray(state.gradient[0])
+
+    to_values = jax.jit(space.to_values)
+    losses, zs = [np.asarray(state.loss)], [np.asarray(state.z)]
+    interrupted = False
+    clock = time.perf_counter()
+    num_steps = 0
+    try:
+        while num_steps < max_steps and bool(np.any(np.asarray(state.code) == 0)):
+            state = step(state)
+            num_steps += 1
+            loss, z, codes, grads, accepted = jax.device_get(
+                (state.loss, state.z, state.code, state.gradient, state.accepted)
+            )
+            losses.append(loss)
+            zs.append(z)
+            if callback is not None:
+                best = _best(loss)
+                callback(
+                    StepInfo(
+                        step=num_steps,
+                        losses=loss,
+                        best=best,
+                        x=np.asarray(to_values(z[best])),
+                        gradient_norm=float(np.linalg.norm(grads[best])),
+                        accepted=bool(accepted[best]),
+                        running=int(np.sum(codes == 0)),
+                        elapsed=time.perf_counter() - clock,
+                    )
+                )
+    except KeyboardInterrupt:
+        interrupted = True
+    fit_seconds = time.perf_counter() - clock
+
+    final_loss = np.asarray(state.loss)
+    final_z = np.asarray(state.z)
+    codes = np.asarray(state.code)
+    best = _best(final_loss)
+    code = int(codes[best])
+    if interrupted:
+        message = f"Interrupted by the user (Ctrl-C) after {num_steps} steps."
+    else:
+        message = MESSAGES[code]
+    history_z = np.stack(zs)
+    least_squares = isinstance(optimizer, AbstractLeastSquares)
+    jacobian = np.asarray(state.jacobian[best]) if least_squares else None
+    residuals = np.asarray(state.residuals[best]) if least_squares else None
+    return FitResult(
+        names=space.names,
+        x=np.asarray(to_values(final_z[best])),
+        z=final_z[best],
+        chi_square=float(final_loss[best]),
+        success=code > 0 and not interrupted,
+        code=code,
+        message=message,
+        interrupted=interrupted,
+        num_steps=num_steps,
+        method=method,
+        gradient_mode=mode,
+        gradient_reason=reason,
+        jacobian=jacobian,
+        residuals=residuals,
+        initial_gradient=initial_gradient,
+        starts_x0=x0,
+        starts_x=np.asarray(space.to_values(final_z)),
+        starts_loss=final_loss,
+        starts_code=codes,
+        loss_history=np.stack(losses),
+        x_history=np.asarray(space.to_values(history_z)),
+        compile_seconds=compile_seconds,
+        fit_seconds=fit_seconds,
+    )
+
+
+def _best(losses: np.ndarray) -> int:
+    finite = np.where(np.isfinite(losses), losses, np.inf)
+    return int(np.argmin(finite))

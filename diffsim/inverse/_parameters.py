@@ -1,0 +1,121 @@
+"""Named unknowns and the map between their values and the optimizer's vector."""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike
+
+from ._transforms import AbstractTransform, make_transform
+
+
+class Parameter(eqx.Module):
+    """One named quantity of a fit: a model parameter or an unknown initial state.
+
+    **Fields:**
+    - `name`: the name used in reports (initial states are named like `"y(0)"`).
+    - `init`: the starting value (or the value, when `fixed`).
+    - `lower`, `upper`: optional bounds (the estimate stays strictly inside).
+    - `transform`: `"none"`, `"log"` or `"positive"` (see `make_transform`).
+    - `fixed`: held at `init` instead of estimated.
+    - `true`: the true value when known (synthetic data), for reports.
+    """
+
+    name: str = eqx.field(static=True)
+    init: float = eqx.field(static=True)
+    lower: float | None = eqx.field(static=True, default=None)
+    upper: float | None = eqx.field(static=True, default=None)
+    transform: str = eqx.field(static=True, default="none")
+    fixed: bool = eqx.field(static=True, default=False)
+    true: float | None = eqx.field(static=True, default=None)
+
+    def check(self, where: str) -> AbstractTransform:
+        """Validate bounds and the starting value; return the transform of a free parameter.
+
+        **Raises:** `ValueError` naming `where` when the value is not finite, lies outside the
+        bounds, or (for a transformed parameter) on a bound or not positive.
+        """
+        transform = make_transform(self.transform, self.lower, self.upper, where=where)
+        if not math.isfinite(self.init):
+            raise ValueError(f"{where}.init: value {self.init} is not finite")
+        low = -math.inf if self.lower is None else self.lower
+        high = math.inf if self.upper is None else self.upper
+        if not low <= self.init <= high:
+            raise ValueError(
+                f"{where}.init: value {self.init} is outside the bounds "
+                f"[{self.lower}, {self.upper}]"
+            )
+        if self.fixed:
+            return transform
+        if not low < self.init < high:
+            raise ValueError(f"{where}.init: value {self.init} must lie strictly inside the bounds")
+        if self.transform in ("log", "positive") and self.init <= 0:
+            raise ValueError(f"{where}.init: transform {self.transform!r} needs a positive value")
+        return transform
+
+
+class ParameterSpace(eqx.Module):
+    """The free parameters of a fit and the transforms between values `x` and optimizer `z`.
+
+    **Fields:**
+    - `parameters`: the free `Parameter`s, in vector order.
+    - `transforms`: one transform per free parameter.
+    """
+
+    parameters: tuple[Parameter, ...] = eqx.field(static=True)
+    transforms: tuple[AbstractTransform, ...] = eqx.field(static=True)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the free parameters, in vector order."""
+        return tuple(p.name for p in self.parameters)
+
+    @property
+    def size(self) -> int:
+        """The number of free parameters."""
+        return len(self.parameters)
+
+    def to_values(self, z: ArrayLike) -> Array:
+        """Parameter values `x` for the optimizer vector `z` (last axis indexes parameters)."""
+        z = jnp.asarray(z)
+        return jnp.stack([t.forward(z[..., i]) for i, t in enumerate(self.transforms)], axis=-1)
+
+    def to_internal(self, x: ArrayLike) -> Array:
+        """The optimizer vector `z` for parameter values `x` (last axis indexes parameters)."""
+        x = jnp.asarray(x, dtype=float)
+        return jnp.stack([t.inverse(x[..., i]) for i, t in enumerate(self.transforms)], axis=-1)
+
+    def derivative(self, z: ArrayLike) -> Array:
+        """`dx_i/dz_i` for each parameter: the transforms act elementwise, so this is diagonal."""
+        z = jnp.asarray(z)
+        return jnp.stack(
+            [jax.grad(t.forward)(z[i]) for i, t in enumerate(self.transforms)], axis=-1
+        )
+
+    def initial_values(self) -> Array:
+        """The starting values `init` of the free parameters."""
+        return jnp.asarray([p.init for p in self.parameters], dtype=float)
+
+
+def parameter_space(
+    parameters: tuple[Parameter, ...], paths: tuple[str, ...] | None = None
+) -> ParameterSpace:
+    """Validate `parameters` and build the `ParameterSpace` of the free ones.
+
+    **Arguments:**
+    - `parameters`: all parameters, fixed ones included.
+    - `paths`: the key path of each parameter for error messages (default
+      `parameters.<name>`).
+
+    **Raises:** `ValueError` naming the key path of the first invalid parameter.
+    """
+    names = [p.name for p in parameters]
+    if len(set(names)) != len(names):
+        raise ValueError("parameters: parameter names must be distinct")
+    paths = paths or tuple(f"parameters.{name}" for name in names)
+    transforms = tuple(p.check(where) for p, where in zip(parameters, paths, strict=False))
+    free = tuple(i for i, p in enumerate(parameters) if not p.fixed)
+    return ParameterSpace(
+        parameters=tuple(parameters[i] for i in free), transforms=tuple(transforms[i] for i in free)
+    )

@@ -1,0 +1,116 @@
+"""Standard errors and correlations from the residual Jacobian at the optimum."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._problem import LeastSquaresProblem
+
+RANK_TOLERANCE = 1e-10
+
+
+class Uncertainty(eqx.Module):
+    """Linearized uncertainty of the estimates: `cov = s^2 (J^T J)^{-1}`.
+
+    **Fields:**
+    - `covariance`: `(P, P)` matrix in parameter values (NaN when singular).
+    - `stderr`: standard errors, `sqrt(diag(covariance))` (NaN when singular).
+    - `correlation`: `(P, P)` correlation matrix (NaN when singular).
+    - `singular`: whether `J^T J` could not be inverted reliably.
+    - `message`: an explanation for reports (empty when the error bars are fine).
+    - `condition_number`: largest over smallest singular value of the scaled Jacobian.
+    - `scale`: the factor `s^2` applied (reduced chi-square, or 1).
+    """
+
+    covariance: np.ndarray
+    stderr: np.ndarray
+    correlation: np.ndarray
+    singular: bool
+    message: str
+    condition_number: float
+    scale: float
+
+
+def estimate_uncertainty(
+    problem: LeastSquaresProblem,
+    z: np.ndarray,
+    *,
+    jacobian: np.ndarray | None = None,
+    residuals: np.ndarray | None = None,
+    scale_covariance: bool = True,
+) -> Uncertainty:
+    """Covariance, standard errors and correlations of the estimates at optimizer point `z`.
+
+    The Jacobian of the weighted residuals with respect to parameter *values* is
+    `J_x = J_z / (dx/dz)` (transforms act elementwise). Its columns are normalized before the
+    singular value decomposition so that parameters of very different sizes do not look
+    singular; a relative singular value below `1e-10` (or a zero column) means the data cannot
+    determine some combination of parameters, and no error bars are given.
+
+    **Arguments:**
+    - `problem`: the problem.
+    - `z`: the optimum in optimizer coordinates.
+    - `jacobian`, `residuals`: `d residuals / dz` and the residuals at `z` when already known
+      (else computed).
+    - `scale_covariance`: multiply by the reduced chi-square (lmfit's default; right when the
+      noise level is unknown or only relative).
+
+    **Returns:** an `Uncertainty`.
+    """
+    z = jnp.asarray(z)
+    if jacobian is None:
+        jacobian = jax.jacfwd(problem.residuals)(z)
+    slope = np.asarray(problem.space.derivative(z))
+    residuals = np.asarray(problem.residuals(z) if residuals is None else residuals)
+    names = problem.space.names
+    num_free = len(names)
+    dof = problem.num_points - num_free
+    chi_square = float(residuals @ residuals)
+    scale = chi_square / dof if (scale_covariance and dof > 0) else 1.0
+    nan = np.full((num_free, num_free), np.nan)
+
+    def singular(message, condition=np.inf):
+        return Uncertainty(nan, np.full(num_free, np.nan), nan, True, message, condition, scale)
+
+    values = np.asarray(problem.space.to_values(z))
+    at_bound = [
+        f"{n} = {v:.6g}"
+        for n, v, d in zip(names, values, slope, strict=False)
+        if not abs(d) > 1e-12 * max(abs(v), 1e-300)
+    ]
+    if at_bound:
+        return singular(
+            "Error bars cannot be estimated: the estimate sits on a bound of its transform "
+            f"({', '.join(at_bound)}); widen the bounds or check the model."
+        )
+    jac = np.asarray(jacobian) / slope[None, :]
+    if not np.all(np.isfinite(jac)):
+        return singular("Error bars cannot be estimated: the Jacobian is not finite.")
+    if dof <= 0:
+        return singular(
+            f"Error bars cannot be estimated: {problem.num_points} data points for "
+            f"{num_free} free parameters leave no degrees of freedom."
+        )
+    norms = np.linalg.norm(jac, axis=0)
+    if np.any(norms == 0):
+        dead = ", ".join(n for n, v in zip(names, norms, strict=False) if v == 0)
+        return singular(
+            f"Error bars cannot be estimated: the Jacobian is singular (the data do not depend "
+            f"on {dead})."
+        )
+    _, s, vt = np.linalg.svd(jac / norms, full_matrices=False)
+    condition = float(s[0] / s[-1]) if s[-1] > 0 else np.inf
+    if s[-1] <= RANK_TOLERANCE * s[0]:
+        direction = vt[-1]
+        involved = [n for n, v in zip(names, direction, strict=False) if abs(v) > 0.3]
+        return singular(
+            "Error bars cannot be estimated: the Jacobian is singular (condition number "
+            f"{condition:.1e}); the data cannot separate {', '.join(involved)}.",
+            condition,
+        )
+    inverse = (vt.T / s**2) @ vt
+    covariance = scale * inverse / np.outer(norms, norms)
+    stderr = np.sqrt(np.diag(covariance))
+    correlation = covariance / np.outer(stderr, stderr)
+    return Uncertainty(covariance, stderr, correlation, False, "", condition, scale)

@@ -1,0 +1,115 @@
+"""Models written by users: equations as text, or a Python function named `module:function`."""
+
+import importlib
+import re
+from collections.abc import Mapping, Sequence
+
+import jax.numpy as jnp
+
+from ..models import ODEModel
+from ._expressions import CONSTANTS, FUNCTIONS, parse_expression
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED = {"t", *CONSTANTS, *FUNCTIONS}
+
+
+def check_names(names: Sequence[str], *, where: str, kind: str) -> None:
+    """Raise `ValueError` unless `names` are distinct identifiers that are not reserved words."""
+    seen = set()
+    for name in names:
+        if not isinstance(name, str) or not _IDENTIFIER.match(name):
+            raise ValueError(f"{where}: {kind} name {name!r} is not a valid identifier")
+        if name in _RESERVED:
+            raise ValueError(f"{where}: {kind} name {name!r} is reserved (t, constants, functions)")
+        if name in seen:
+            raise ValueError(f"{where}: {kind} name {name!r} appears twice")
+        seen.add(name)
+
+
+def model_from_equations(
+    equations: Mapping[str, str],
+    parameters: Sequence[str],
+    *,
+    name: str = "equations",
+    where: str = "model.equations",
+) -> ODEModel:
+    """Build an `ODEModel` from right-hand sides given as text, one per state.
+
+    **Arguments:**
+    - `equations`: `{state: "expression"}`, in state-vector order; expressions may use states,
+      `parameters`, `t`, numbers, `pi`, `e` and whitelisted functions (see `parse_expression`).
+    - `parameters`: the parameter names the expressions may use.
+    - `name`: the model name.
+    - `where`: key path prefix for error messages.
+
+    **Returns:** an `ODEModel` whose vector field evaluates the parsed expressions.
+
+    **Raises:** `ValueError` naming the key path of the first bad equation or name.
+    """
+    if not equations:
+        raise ValueError(f"{where}: at least one equation is needed")
+    states = tuple(equations)
+    check_names(states, where=where, kind="state")
+    check_names(tuple(parameters), where=where, kind="parameter")
+    overlap = set(states) & set(parameters)
+    if overlap:
+        raise ValueError(f"{where}: {sorted(overlap)[0]!r} is both a state and a parameter")
+    symbols = (*states, *parameters, "t")
+    expressions = [
+        parse_expression(text, symbols, where=f"{where}.{state}")
+        for state, text in equations.items()
+    ]
+
+    def vector_field(t, y, params):
+        env = {name: y[index] for index, name in enumerate(states)}
+        env.update(params)
+        env["t"] = t
+        return jnp.stack([jnp.broadcast_to(e(env), ()) for e in expressions])
+
+    description = "; ".join(f"{state}' = {text}" for state, text in equations.items())
+    return ODEModel(
+        name=name,
+        states=states,
+        parameters=tuple(parameters),
+        vector_field=vector_field,
+        description=description,
+    )
+
+
+def model_from_function(
+    reference: str,
+    states: Sequence[str],
+    parameters: Sequence[str],
+    *,
+    where: str = "model.function",
+) -> ODEModel:
+    """Build an `ODEModel` from a Python function given as `"package.module:function"`.
+
+    The function is imported (never evaluated from text) and must have the signature
+    `f(t, y, params) -> dy/dt` with `y` a 1-D array in `states` order and `params` a dict.
+
+    **Raises:** `ValueError` naming `where` when the reference is malformed, the module cannot
+    be imported or the attribute is missing or not callable.
+    """
+    module_name, sep, attribute = reference.partition(":")
+    dotted = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+    if not sep or not dotted.match(module_name) or not _IDENTIFIER.match(attribute):
+        raise ValueError(f"{where}: expected 'package.module:function', got {reference!r}")
+    check_names(tuple(states), where=where, kind="state")
+    check_names(tuple(parameters), where=where, kind="parameter")
+    if not states:
+        raise ValueError(f"{where}: a function model needs model.states")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"{where}: cannot import module {module_name!r} ({error})") from None
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise ValueError(f"{where}: module {module_name!r} has no function {attribute!r}")
+    return ODEModel(
+        name=attribute,
+        states=tuple(states),
+        parameters=tuple(parameters),
+        vector_field=lambda t, y, params: jnp.asarray(function(t, y, params)),
+        description=f"Python function {reference}",
+    )

@@ -1,0 +1,32 @@
+"""Look up a built-in model by name."""
+
+from collections.abc import Callable
+
+from ._chaos import lorenz
+from ._ecology import lotka_volterra
+from ._epidemics import seir, sir
+from ._kinetics import robertson
+from ._model import ODEModel
+from ._oscillators import damped_pendulum, fitzhugh_nagumo, van_der_pol
+
+_BUILTIN: dict[str, Callable[[], ODEModel]] = {
+    "lotka_volterra": lotka_volterra,
+    "lorenz": lorenz,
+    "fitzhugh_nagumo": fitzhugh_nagumo,
+    "van_der_pol": van_der_pol,
+    "damped_pendulum": damped_pendulum,
+    "sir": sir,
+    "seir": seir,
+    "robertson": robertson,
+}
+BUILTIN_MODELS: tuple[str, ...] = tuple(_BUILTIN)
+
+
+def builtin_model(name: str) -> ODEModel:
+    """Return the built-in model called `name` (one of `BUILTIN_MODELS`).
+
+    **Raises:** `ValueError` naming the known models when `name` is not one of them.
+    """
+    if name not in _BUILTIN:
+        raise ValueError(f"unknown model {name!r}; built-in models are: {', '.join(_BUILTIN)}")
+    return _BUILTIN[name]()

@@ -1,0 +1,67 @@
+"""Nonlinear oscillators: FitzHugh–Nagumo, Van der Pol, damped pendulum."""
+
+import jax.numpy as jnp
+
+from ._model import ODEModel
+
+
+def _fitzhugh_nagumo(t, y, p):
+    v, w = y
+    return jnp.stack([v - v**3 / 3 - w + p["current"], (v + p["a"] - p["b"] * w) / p["tau"]])
+
+
+def fitzhugh_nagumo() -> ODEModel:
+    """FitzHugh–Nagumo neuron model with membrane voltage `v` and recovery variable `w`.
+
+    `v' = v - v^3/3 - w + current`, `w' = (v + a - b w) / tau`.
+    """
+    return ODEModel(
+        name="fitzhugh_nagumo",
+        states=("v", "w"),
+        parameters=("a", "b", "tau", "current"),
+        vector_field=_fitzhugh_nagumo,
+        default_parameters={"a": 0.7, "b": 0.8, "tau": 12.5, "current": 0.5},
+        default_initial_state=(-1.0, 1.0),
+        description="FitzHugh-Nagumo: v' = v - v^3/3 - w + current, w' = (v + a - b w) / tau",
+    )
+
+
+def _van_der_pol(t, y, p):
+    x, v = y
+    return jnp.stack([v, p["mu"] * (1 - x**2) * v - x])
+
+
+def van_der_pol() -> ODEModel:
+    """Van der Pol oscillator `x'' = mu (1 - x^2) x' - x`, as a first-order system in `(x, v)`."""
+    return ODEModel(
+        name="van_der_pol",
+        states=("x", "v"),
+        parameters=("mu",),
+        vector_field=_van_der_pol,
+        default_parameters={"mu": 1.0},
+        default_initial_state=(2.0, 0.0),
+        description="Van der Pol oscillator: x' = v, v' = mu (1 - x^2) v - x",
+    )
+
+
+def _damped_pendulum(t, y, p):
+    angle, velocity = y
+    return jnp.stack([velocity, -(p["omega0"] ** 2) * jnp.sin(angle) - p["damping"] * velocity])
+
+
+def damped_pendulum() -> ODEModel:
+    """Damped pendulum `angle'' = -omega0^2 sin(angle) - damping angle'`.
+
+    The energy `velocity^2 / 2 + omega0^2 (1 - cos angle)` decays at the rate
+    `damping * velocity^2`.
+    """
+    return ODEModel(
+        name="damped_pendulum",
+        states=("angle", "velocity"),
+        parameters=("omega0", "damping"),
+        vector_field=_damped_pendulum,
+        default_parameters={"omega0": 3.0, "damping": 0.3},
+        default_initial_state=(1.0, 0.0),
+        description="Damped pendulum: angle' = velocity, "
+        "velocity' = -omega0^2 sin(angle) - damping velocity",
+    )

@@ -1,0 +1,56 @@
+"""`report.html`: the fit report as one self-contained HTML file (images embedded)."""
+
+import base64
+import html
+import re
+from pathlib import Path
+
+from ._sections import report_sections
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+       color: #222; line-height: 1.45; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
+th { background: #f2f2f2; } td:first-child, th:first-child { text-align: left; }
+pre { background: #f6f6f6; padding: 0.8rem; overflow-x: auto; }
+figure { margin: 1rem 0; } img { max-width: 100%; }
+"""
+
+
+def _inline(text: str) -> str:
+    """Escape text and turn Markdown `**bold**` into `<strong>`."""
+    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
+
+
+def render_html(report: dict, images: dict[str, str], options, folder: str | Path) -> str:
+    """The report (see `report_sections`) as HTML with the PNG files embedded as base64."""
+    title = html.escape(report["title"])
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{title}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{title}</h1>",
+    ]
+    for heading, kind, content in report_sections(report, images, options):
+        out.append(f"<h2>{html.escape(heading)}</h2>")
+        if kind == "lines":
+            out += [f"<p>{_inline(line)}</p>" for line in content]
+        elif kind == "table":
+            header, rows = content
+            out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header))
+            for row in rows:
+                out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+            out.append("</table>")
+        elif kind == "pre":
+            out.append(f"<pre>{html.escape(content)}</pre>")
+        else:
+            for caption, file in content:
+                encoded = base64.b64encode((Path(folder) / file).read_bytes()).decode()
+                out.append(
+                    f'<figure><img alt="{html.escape(caption)}" '
+                    f'src="data:image/png;base64,{encoded}">'
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                )
+    out.append("</body></html>")
+    return "\n".join(out)

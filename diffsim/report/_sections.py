@@ -1,0 +1,163 @@
+"""The content of a fit report as sections, shared by the Markdown and HTML renderers."""
+
+import math
+
+
+def _number(value, digits: int = 6) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "n/a"
+    return f"{value:.{digits}g}"
+
+
+def _lmfit_text(report: dict, threshold: float) -> str:
+    """The fit summary laid out like lmfit's `fit_report`."""
+    stats = report["statistics"]
+    lines = [
+        "[[Fit Statistics]]",
+        f"    # fitting method   = {report['method']}",
+        f"    # steps            = {report['num_steps']}",
+        f"    # data points      = {stats['num_points']}",
+        f"    # variables        = {stats['num_free']}",
+        f"    chi-square         = {_number(stats['chi_square'], 8)}",
+        f"    reduced chi-square = {_number(stats['reduced_chi_square'], 8)}",
+        f"    Akaike info crit   = {_number(stats['aic'], 8)}",
+        f"    Bayesian info crit = {_number(stats['bic'], 8)}",
+        "[[Variables]]",
+    ]
+    width = max(len(n) for n in report["parameters"])
+    for name, p in report["parameters"].items():
+        if p["fixed"]:
+            lines.append(f"    {name + ':':<{width + 1}}  {_number(p['estimate'], 8)} (fixed)")
+            continue
+        if p["stderr"] is not None and math.isfinite(p["stderr"]):
+            spread = f" +/- {_number(p['stderr'], 8)} ({p['stderr_percent']:.2f}%)"
+        else:
+            spread = " +/- (not estimated)"
+        true = "" if p["true"] is None else f", true = {_number(p['true'], 8)}"
+        lines.append(
+            f"    {name + ':':<{width + 1}}  {_number(p['estimate'], 8)}{spread} "
+            f"(init = {_number(p['init'], 8)}{true})"
+        )
+    pairs = correlated_pairs(report, threshold)
+    if pairs:
+        lines.append(f"[[Correlations]] (unreported correlations are < {threshold:.3f})")
+        for a, b, value in pairs:
+            lines.append(f"    C({a}, {b}) = {value:+.4f}")
+    return "\n".join(lines)
+
+
+def correlated_pairs(report: dict, threshold: float) -> list[tuple[str, str, float]]:
+    """Parameter pairs whose |correlation| exceeds `threshold`, strongest first."""
+    names = report["correlation"]["names"]
+    matrix = report["correlation"]["matrix"]
+    pairs = []
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            value = float(matrix[i][j])
+            if math.isfinite(value) and abs(value) > threshold:
+                pairs.append((names[i], names[j], value))
+    return sorted(pairs, key=lambda pair: -abs(pair[2]))
+
+
+def report_sections(report: dict, images: dict[str, str], options) -> list[tuple]:
+    """The report as `(heading, kind, content)` sections.
+
+    `kind` is `"lines"` (paragraphs), `"table"` (`(header, rows)`), `"pre"` (preformatted
+    text) or `"images"` (`[(caption, file name)]`).
+    """
+    from ._plots import PLOTS
+
+    status = (
+        "converged"
+        if report["success"]
+        else ("interrupted" if report["interrupted"] else "did not converge")
+    )
+    stats = report["statistics"]
+    summary = [
+        f"**Status:** {status}. {report['message']}",
+        f"**Model:** {report['model']['description'] or report['model']['name']}",
+        f"**Data:** {report['data']['num_points']} values of "
+        f"{', '.join(report['data']['observations'])} ({report['data']['source']})",
+        f"**Method:** {report['method']}, {report['num_steps']} steps, "
+        f"{report['multistart']['count']} start(s)",
+    ]
+    if report["description"]:
+        summary.insert(0, report["description"])
+    sections = [("Summary", "lines", summary)]
+
+    rows = []
+    for name, p in report["parameters"].items():
+        if p["fixed"]:
+            rows.append([name, _number(p["estimate"]), "fixed", "", _number(p["init"]), "", ""])
+            continue
+        stderr_ok = p["stderr"] is not None and math.isfinite(p["stderr"])
+        deviation = ""
+        if p["true"] is not None and stderr_ok and p["stderr"] > 0:
+            deviation = f"{(p['estimate'] - p['true']) / p['stderr']:+.2f}"
+        rows.append(
+            [
+                name,
+                _number(p["estimate"]),
+                _number(p["stderr"], 3) if stderr_ok else "not estimated",
+                f"{p['stderr_percent']:.2f}%" if stderr_ok else "",
+                _number(p["init"]),
+                _number(p["true"]),
+                deviation,
+            ]
+        )
+    header = ["parameter", "value", "stderr", "stderr %", "init", "true", "(value-true)/stderr"]
+    sections.append(("Parameters", "table", (header, rows)))
+    if report["uncertainty"]["singular"]:
+        sections.append(("Error bars", "lines", [f"**{report['uncertainty']['message']}**"]))
+
+    stat_rows = [
+        ["chi-square", _number(stats["chi_square"])],
+        ["reduced chi-square", _number(stats["reduced_chi_square"])],
+        ["AIC", _number(stats["aic"])],
+        ["BIC", _number(stats["bic"])],
+        ["data points", str(stats["num_points"])],
+        ["free parameters", str(stats["num_free"])],
+        ["covariance scaled by", _number(report["uncertainty"]["covariance_scale"])],
+        [
+            "condition number (scaled Jacobian)",
+            _number(report["uncertainty"]["condition_number"], 3),
+        ],
+    ]
+    sections.append(("Fit statistics", "table", (["statistic", "value"], stat_rows)))
+
+    threshold = options.correlation_threshold
+    pairs = correlated_pairs(report, threshold)
+    lines = [f"C({a}, {b}) = {v:+.4f}" for a, b, v in pairs] or [
+        f"No correlation above {threshold:g} in magnitude."
+    ]
+    sections.append((f"Correlations above {threshold:g}", "lines", lines))
+
+    gradient = report["gradient"]
+    lines = [f"**Gradient mode:** {gradient['reason']}", f"**ODE adjoint:** {gradient['adjoint']}"]
+    taylor = gradient["taylor_test"]
+    if taylor is not None:
+        verdict = "passed" if taylor["passed"] else "FAILED"
+        lines.append(
+            f"**Taylor test at the start point:** {verdict} (rate0 = {taylor['rate0']:.2f}, "
+            f"rate1 = {taylor['rate1']:.2f}; {taylor['reason']})"
+        )
+    sections.append(("Gradient", "lines", lines))
+
+    if report["multistart"]["count"] > 1:
+        rows = [
+            [str(i), _number(loss), str(code)]
+            for i, (loss, code) in enumerate(
+                zip(report["multistart"]["chi_square"], report["multistart"]["codes"], strict=False)
+            )
+        ]
+        sections.append(("Multi-start", "table", (["start", "chi-square", "code"], rows)))
+
+    timings = report["timings"]
+    rows = [[key.removesuffix("_s"), f"{value:.3f} s"] for key, value in timings.items()]
+    sections.append(("Timings", "table", (["phase", "time"], rows)))
+    sections.append(("lmfit-style summary", "pre", _lmfit_text(report, threshold)))
+    if images:
+        sections.append(("Plots", "images", [(PLOTS[name], file) for name, file in images.items()]))
+    return sections

@@ -1,0 +1,132 @@
+"""Command line: fit an ODE model to data as a YAML config says, and write a report.
+
+    python -m diffsim.run [CONFIG] [--out DIR] [--set key.path=value ...] [--validate] [--quiet]
+
+Exit status: 0 the fit converged; 1 it ran but did not converge (or was interrupted; the
+report is still written); 2 bad config, data or arguments (one line on stderr, no traceback).
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+_STARTED = time.perf_counter()
+
+_EPILOG = """\
+examples:
+  python -m diffsim.run                                  # built-in Lotka-Volterra fit
+  python -m diffsim.run configs/sir_boarding_school.yaml
+  python -m diffsim.run configs/lorenz.yaml --set fit.max_steps=50 --out runs/try1
+  python -m diffsim.run my.yaml --validate               # check config and data only
+
+--set takes a dotted key path and a YAML value, e.g. --set parameters.alpha.init=0.8,
+--set solver.name=dopri5, --set fit.multistart.count=16. Keys are documented in docs/config.md.
+
+exit status: 0 converged, 1 did not converge or interrupted (report written),
+2 bad config, data or arguments.
+environment: DIFFSIM_CACHE_DIR sets the compilation cache folder (default ~/.cache/diffsim/jax).
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m diffsim.run",
+        description="Estimate ODE parameters from data as a YAML config describes, and write "
+        "a run folder with result.json, plots, report.md and report.html.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "config", nargs="?", help="YAML config file (default: built-in Lotka-Volterra fit)"
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="run folder; must not exist or be empty (default: runs/<name>/<timestamp>/)",
+    )
+    parser.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="override a config key (repeatable)",
+    )
+    parser.add_argument(
+        "--validate", action="store_true", help="check the config and data, then exit"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="do not use the persistent compilation cache"
+    )
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (see the module docstring)."""
+    args = _parser().parse_args(argv)
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import yaml
+
+    from .experiment import (
+        DEFAULT_CONFIG,
+        Progress,
+        RunFolder,
+        RunFolderError,
+        enable_compilation_cache,
+        run_experiment,
+    )
+    from .inverse import ConfigError, DataError, build_problem, read_config_data, validate_config
+
+    progress = Progress(enabled=False if args.quiet else None)
+    try:
+        if args.config is None:
+            base_dir, data = Path.cwd(), yaml.safe_load(DEFAULT_CONFIG)
+        else:
+            base_dir, data = Path(args.config).resolve().parent, read_config_data(args.config)
+        config = validate_config(data, args.overrides)
+        if not args.no_cache:
+            enable_compilation_cache()
+        problem = build_problem(config, base_dir)
+        if args.validate:
+            print(
+                f"config OK: model {problem.model.name}, {problem.space.size} free parameters, "
+                f"{problem.num_points} data values"
+            )
+            return 0
+        folder = RunFolder(args.out or RunFolder.default_path(config.name))
+    except (ConfigError, DataError, RunFolderError, ValueError, TypeError) as error:
+        return _fail(str(error))
+    except KeyboardInterrupt:
+        return _fail("interrupted before the fit started")
+
+    progress.message(f"run folder: {folder.path}")
+    try:
+        report = run_experiment(
+            config,
+            problem,
+            folder,
+            base_dir=base_dir,
+            progress=progress,
+            started=_STARTED,
+            argv=sys.argv if argv is None else ["python", "-m", "diffsim.run", *argv],
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted; files written so far are in {folder.path}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(f"{'converged' if report['success'] else 'NOT converged'}: {report['message']}")
+        print(f"report: {folder.path / 'report.md'}")
+    return 0 if report["success"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

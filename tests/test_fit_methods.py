@@ -1,0 +1,158 @@
+"""Optimizers, error bars and statistics on problems with known answers."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.optimize
+
+from diffsim.inverse import (
+    build_problem,
+    estimate_uncertainty,
+    fit,
+    fit_statistics,
+    multistart_points,
+    validate_config,
+)
+
+
+def _decay_problem(noise=True, **parameters):
+    """y' = -k y with y(0) = A unknown: y = A exp(-k t), data with 2 % noise."""
+    config = validate_config(
+        {
+            "model": {"equations": {"y": "-k * y"}},
+            "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log", **parameters}},
+            "initial_state": {"y": {"init": 1.5, "true": 2.0}},
+            "observations": {"y": {"sigma": 0.04}},
+            "data": {
+                "synthetic": {
+                    "times": {"start": 0, "stop": 4, "num": 20},
+                    "seed": 7,
+                    "noise": noise,
+                }
+            },
+            "solver": {"rtol": 1e-10, "atol": 1e-12},
+        }
+    )
+    return build_problem(config)
+
+
+@pytest.fixture(scope="module")
+def decay():
+    return _decay_problem()
+
+
+def _curve_fit(problem):
+    ts, ys = problem.data.ts, problem.data.values[:, 0]
+    popt, pcov = scipy.optimize.curve_fit(
+        lambda t, k, a: a * np.exp(-k * t),
+        ts,
+        ys,
+        p0=[0.5, 1.5],
+        sigma=problem.sigma[:, 0],
+        xtol=1e-14,
+        ftol=1e-14,
+    )
+    return popt, pcov
+
+
+@pytest.fixture(scope="module")
+def reference(decay):
+    return fit(decay, "levenberg_marquardt")
+
+
+def test_levenberg_marquardt_matches_curve_fit(decay, reference):
+    result = reference
+    popt, pcov = _curve_fit(decay)
+    assert result.success, result.message
+    np.testing.assert_allclose(result.x, popt, rtol=1e-6)
+    uncertainty = estimate_uncertainty(
+        decay, result.z, jacobian=result.jacobian, residuals=result.residuals
+    )
+    np.testing.assert_allclose(uncertainty.covariance, pcov, rtol=1e-4)
+    assert not uncertainty.singular
+    assert result.gradient_mode == "forward"
+
+
+@pytest.mark.parametrize("method", ["gauss_newton", "lbfgs"])
+def test_other_methods_reach_the_same_minimum(decay, reference, method):
+    result = fit(decay, method, max_steps=200, gradient_mode="reverse")
+    np.testing.assert_allclose(result.x, reference.x, rtol=1e-5)
+    assert result.gradient_mode == "reverse"
+
+
+def test_adam_decreases_the_loss(decay):
+    result = fit(decay, "adam", max_steps=30, learning_rate=0.05)
+    assert result.loss_history[-1, 0] < 0.1 * result.loss_history[0, 0]
+    assert not result.success  # Adam does not converge to 1e-8 in 30 steps
+    assert "maximum number of steps" in result.message
+
+
+def test_any_optax_optimizer_by_name(decay):
+    result = fit(decay, "optax.sgd", max_steps=5, learning_rate=1e-4, options={"momentum": 0.5})
+    assert result.loss_history[-1, 0] < result.loss_history[0, 0]
+    with pytest.raises(ValueError, match="fit.method: optax has no optimizer named 'nope'"):
+        fit(decay, "optax.nope")
+
+
+def test_clean_data_recovered_to_1e_minus_8():
+    problem = _decay_problem(noise=False)
+    result = fit(problem, ftol=1e-14, xtol=1e-14)
+    np.testing.assert_allclose(result.x, [0.8, 2.0], rtol=1e-8)
+
+
+def test_multistart_batch_equals_single_fits(decay):
+    starts = multistart_points(decay.space, 3, spread=0.3, seed=0)
+    batch = fit(decay, starts=starts)
+    single = fit(decay, starts=starts[2])
+    np.testing.assert_allclose(batch.starts_x[2], single.x, rtol=1e-10)
+    np.testing.assert_allclose(batch.starts_x[0], batch.starts_x[1], rtol=1e-6)
+    assert batch.starts_x.shape == (3, 2)
+    np.testing.assert_allclose(starts[0], decay.space.initial_values())
+
+
+def test_solver_failure_is_rejected_not_fatal():
+    """y' = k y^2 blows up at t = 1/k: trial steps with k >= 2 fail to solve (t up to 0.5)."""
+    config = validate_config(
+        {
+            "model": {"equations": {"y": "k * y**2"}},
+            "parameters": {"k": {"init": 0.1, "true": 1.0}},
+            "initial_state": {"y": 1.0},
+            "observations": {"y": {"sigma": 0.01}},
+            "data": {"synthetic": {"times": {"start": 0, "stop": 0.5, "num": 11}, "noise": False}},
+            "solver": {"rtol": 1e-9, "atol": 1e-12, "max_steps": 200},
+        }
+    )
+    problem = build_problem(config)
+    assert not np.isfinite(float(problem.chi_square(jnp.array([2.5]))))
+    result = fit(problem, "gauss_newton")  # undamped: its first step jumps to k > 2
+    assert result.success, result.message
+    np.testing.assert_allclose(result.x, [1.0], rtol=1e-7)
+    assert np.isinf(result.loss_history).sum() == 0  # rejected points never become the state
+    failed = fit(problem, starts=np.array([3.0]))
+    assert failed.code == -2 and "starting point" in failed.message
+
+
+def test_singular_jacobian_is_reported():
+    """Only the product a*b is identifiable in y' = -a*b*y."""
+    config = validate_config(
+        {
+            "model": {"equations": {"y": "-a * b * y"}},
+            "parameters": {"a": {"init": 1.0, "true": 1.0}, "b": {"init": 0.5, "true": 0.8}},
+            "initial_state": {"y": 1.0},
+            "observations": ["y"],
+            "data": {"synthetic": {"times": {"start": 0, "stop": 2, "num": 10}}},
+        }
+    )
+    problem = build_problem(config)
+    result = fit(problem)
+    uncertainty = estimate_uncertainty(problem, result.z, jacobian=result.jacobian)
+    assert uncertainty.singular
+    assert "cannot separate a, b" in uncertainty.message
+    assert np.all(np.isnan(uncertainty.stderr))
+
+
+def test_statistics_definitions():
+    stats = fit_statistics(12.0, 20, 3)
+    assert stats["reduced_chi_square"] == pytest.approx(12 / 17)
+    assert stats["aic"] == pytest.approx(20 * np.log(12 / 20) + 6)
+    assert stats["bic"] == pytest.approx(20 * np.log(12 / 20) + 3 * np.log(20))
