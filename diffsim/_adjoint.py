@@ -113,8 +113,9 @@ class Checkpoint(AbstractAdjoint):
     The forward pass stores no states; the backward pass recomputes them from at most
     `snapshots` checkpoints following Griewank's binomial schedule, so that `N` steps cost at
     most `r` extra forward sweeps with `C(snapshots + r, snapshots) >= N` (`recompute_factor`).
-    Give either `snapshots` or a `memory` budget in bytes; by default `ceil(sqrt(N))` snapshots
-    (two repetitions), where `N` is the number of steps (or `max_steps` for adaptive solves).
+    Give either `snapshots` or a `memory` budget in bytes; by default `sqrt(2N)` snapshots, which
+    reverse `N` steps with two repetitions (`N` the number of steps, or `max_steps` for adaptive
+    solves).
     """
 
     name: ClassVar[str] = "checkpoint"
@@ -132,7 +133,7 @@ class Checkpoint(AbstractAdjoint):
             return self.snapshots
         if self.memory is not None:
             return max(1, int(self.memory // state_bytes))
-        return max(2, math.isqrt(max(num_steps - 1, 0)) + 1)
+        return max(2, math.isqrt(2 * num_steps) + 1)
 
     def recompute_factor(self, num_steps: int, state_bytes: int = 1) -> int:
         """Upper bound on forward recomputations per step for `num_steps` steps."""

@@ -110,10 +110,10 @@ def solve_ode(
     y0_flat, unravel = ravel_pytree(y0)
     dtype = y0_flat.dtype
 
+    ts_np = _concrete(ts)  # before any jnp operation, which would be traced under jit
     ts = jnp.asarray(ts)
     if ts.ndim != 1 or ts.shape[0] < 1:
         raise ValueError(f"`ts` must be a 1-D array of output times, got shape {ts.shape}")
-    ts_np = _concrete(ts)
     if ts_np is not None and not np.all(np.isfinite(ts_np)):
         raise ValueError("`ts` must be finite")
     if ts_np is not None and np.any(np.diff(ts_np) <= 0):

@@ -77,7 +77,7 @@ class Problem(eqx.Module):
             RESULTS.nonfinite_state,
         ).astype(jnp.int32)
         steps = jnp.asarray(int(np.sum(self.counts)), jnp.int32)
-        stats = _stats(steps, steps, jnp.sum(nfevs))
+        stats = _stats(steps, steps, jnp.sum(nfevs).astype(jnp.int32))
         save_idx = jnp.arange(len(self.ts), dtype=jnp.int32) * n
         return ys, status, stats, (save_idx, None)
 

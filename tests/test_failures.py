@@ -1,0 +1,122 @@
+"""Failures are a status and a message a user can act on, never a silent NaN."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from problems import LV_P, LV_Y0, ROBERTSON_K, lotka_volterra, robertson
+
+import diffsim
+from diffsim import RESULTS
+
+
+def blow_up(t, y, p):
+    return y**2  # y(t) = 1 / (1 - t) for y0 = 1: infinite at t = 1
+
+
+def test_max_steps_raises_with_message():
+    with pytest.raises(Exception, match="maximum number of solver steps"):
+        diffsim.solve_ode(lotka_volterra, LV_Y0, [0.0, 100.0], LV_P, max_steps=10)
+
+
+def test_max_steps_status_without_throw():
+    sol = diffsim.solve_ode(
+        lotka_volterra, LV_Y0, [0.0, 1.0, 100.0], LV_P, max_steps=10, throw=False
+    )
+    assert sol.status == RESULTS.max_steps_reached
+    assert "max_steps" in sol.message
+    assert not sol.succeeded
+    assert np.all(np.isnan(sol.ys[-1]))
+
+
+def test_explicit_solver_on_stiff_problem_reports_max_steps():
+    sol = diffsim.solve_ode(
+        robertson,
+        jnp.array([1.0, 0.0, 0.0]),
+        [0.0, 1e3],
+        ROBERTSON_K,
+        solver="dopri5",
+        max_steps=500,
+        throw=False,
+    )
+    assert sol.status == RESULTS.max_steps_reached
+    assert "stiff" in diffsim.status_message(sol.status)
+
+
+def test_finite_time_blow_up_adaptive():
+    sol = diffsim.solve_ode(blow_up, jnp.array([1.0]), [0.0, 2.0], None, throw=False)
+    assert sol.status in (RESULTS.step_size_too_small, RESULTS.max_steps_reached)
+    with pytest.raises(Exception, match="step size|maximum number"):
+        diffsim.solve_ode(blow_up, jnp.array([1.0]), [0.0, 2.0], None)
+
+
+def test_unstable_fixed_step_reports_nonfinite_state():
+    def fast_decay(t, y, k):
+        return -k * y
+
+    sol = diffsim.solve_ode(
+        fast_decay,
+        jnp.array([1.0]),
+        np.linspace(0, 10, 3),
+        1e4,
+        solver="euler",
+        dt=0.05,
+        throw=False,
+    )
+    assert sol.status == RESULTS.nonfinite_state
+    with pytest.raises(Exception, match="non-finite"):
+        diffsim.solve_ode(
+            fast_decay, jnp.array([1.0]), np.linspace(0, 10, 3), 1e4, solver="euler", dt=0.05
+        )
+
+
+def test_status_under_vmap():
+    ps = jnp.stack([LV_P, LV_P * 50])  # the second makes the solve need many more steps
+
+    @jax.vmap
+    def solve(p):
+        return diffsim.solve_ode(lotka_volterra, LV_Y0, [0.0, 5.0], p, max_steps=100, throw=False)
+
+    sol = solve(ps)
+    assert sol.status.tolist() == [RESULTS.successful, RESULTS.max_steps_reached]
+    assert np.all(np.isfinite(sol.ys[0]))
+
+
+def test_throw_inside_jit():
+    f = jax.jit(
+        lambda p: diffsim.solve_ode(lotka_volterra, LV_Y0, [0.0, 100.0], p, max_steps=10).ys
+    )
+    with pytest.raises(Exception, match="max_steps"):
+        f(LV_P).block_until_ready()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(ts=[0.0, 2.0, 1.0]), "strictly increasing"),
+        (dict(ts=[[0.0, 1.0]]), "1-D"),
+        (dict(ts=[0.0, np.nan]), "finite"),
+        (dict(y0=np.array([1, 2])), "floating point"),
+        (dict(y0=np.ones(3)), "shapes of y"),
+        (dict(solver="rk5"), "unknown solver 'rk5'"),
+        (dict(solver="rk4"), "give a fixed step `dt`"),
+        (dict(dt=-0.1), "`dt` must be a positive"),
+        (dict(rtol=-1.0), "`rtol` must be"),
+        (dict(max_steps=0), "`max_steps`"),
+        (dict(adjoint="adjointz"), "unknown adjoint"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    args = dict(rhs=lotka_volterra, y0=LV_Y0, ts=[0.0, 1.0], params=LV_P) | kwargs
+    with pytest.raises((ValueError, TypeError), match=match):
+        diffsim.solve_ode(**args)
+
+
+def test_decreasing_traced_times_give_status():
+    f = jax.jit(lambda ts: diffsim.solve_ode(lotka_volterra, LV_Y0, ts, LV_P, throw=False).status)
+    assert f(jnp.array([0.0, 2.0, 1.0])) == RESULTS.invalid_times
+
+
+def test_checkpoint_rejects_bad_snapshots():
+    with pytest.raises(ValueError, match="snapshots"):
+        diffsim.Checkpoint(snapshots=0)

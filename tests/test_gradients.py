@@ -1,0 +1,168 @@
+"""Every gradient strategy against jax.jacfwd, finite differences (Taylor test) and each other."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from problems import LV_P, LV_Y0, lotka_volterra
+
+import diffsim
+from diffsim._revolve import max_steps_reversible, repetitions, reverse_sweep
+
+EXACT = ["direct", "forward", diffsim.Checkpoint(snapshots=3)]
+SETUPS = {
+    "adaptive": dict(solver="tsit5", rtol=1e-10, atol=1e-10),
+    "fixed": dict(solver="rk4", dt=0.05),
+    "stiff": dict(solver="stiff", rtol=1e-8, atol=1e-10),
+    "stiff-fixed": dict(solver="stiff", dt=0.1, rtol=1e-10, atol=1e-12),
+}
+TS = np.linspace(0.0, 3.0, 7)
+
+
+def _loss(p, y0, adjoint, setup):
+    ys = diffsim.solve_ode(lotka_volterra, y0, TS, p, adjoint=adjoint, **SETUPS[setup]).ys
+    return jnp.sum(jnp.sin(ys))
+
+
+def _reference(setup):
+    return jax.jacfwd(_loss, argnums=(0, 1))(LV_P, LV_Y0, "forward", setup)
+
+
+@pytest.mark.parametrize("setup", sorted(SETUPS))
+def test_exact_strategies_agree_with_jacfwd(setup):
+    ref = _reference(setup)
+    # The implicit solver compiles slowly: its forward rule is the jacfwd reference itself.
+    for adjoint in EXACT if "stiff" not in setup else EXACT[::2]:
+        grads = jax.grad(_loss, argnums=(0, 1))(LV_P, LV_Y0, adjoint, setup)
+        for g, r in zip(grads, ref, strict=True):
+            np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-12, err_msg=str(adjoint))
+
+
+@pytest.mark.parametrize("setup", ["adaptive", "fixed"])
+def test_backsolve_is_close(setup):
+    ref = _reference(setup)
+    grads = jax.grad(_loss, argnums=(0, 1))(LV_P, LV_Y0, "backsolve", setup)
+    for g, r in zip(grads, ref, strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("adjoint", ["direct", "checkpoint", "forward"])
+@pytest.mark.parametrize("setup", ["fixed", "stiff-fixed"])
+def test_taylor_remainder_shrinks_at_rate_two(adjoint, setup):
+    x = {"p": jnp.asarray(LV_P), "y0": jnp.asarray(LV_Y0)}
+
+    def f(x):
+        return _loss(x["p"], x["y0"], adjoint, setup)
+
+    result = diffsim.ad.taylor_test(f, x, grad=jax.grad(f)(x))
+    assert result.passed, result.table()
+    assert abs(result.rate1 - 2.0) < 0.2, result.table()
+
+
+def test_central_differences_on_adaptive_solve():
+    g = jax.grad(_loss)(LV_P, LV_Y0, "checkpoint", "adaptive")
+    h = 1e-6
+    for i in range(4):
+        e = np.zeros(4)
+        e[i] = h
+        fd = (
+            _loss(LV_P + e, LV_Y0, "forward", "adaptive")
+            - _loss(LV_P - e, LV_Y0, "forward", "adaptive")
+        ) / (2 * h)
+        np.testing.assert_allclose(g[i], fd, rtol=1e-5)
+
+
+@pytest.mark.parametrize("adjoint", ["direct", "checkpoint", "backsolve", "forward"])
+def test_vmap_of_grad_and_grad_of_vmap(adjoint):
+    ps = jnp.stack([LV_P, LV_P * 1.05, LV_P * 0.95])
+    loss = functools.partial(_loss, y0=LV_Y0, adjoint=adjoint, setup="fixed")
+    per_sample = jax.vmap(jax.grad(loss))(ps)
+    for i in range(3):
+        np.testing.assert_allclose(per_sample[i], jax.grad(loss)(ps[i]), rtol=1e-10)
+    total = jax.grad(lambda ps: jnp.sum(jax.vmap(loss)(ps)))(ps)
+    np.testing.assert_allclose(total, per_sample, rtol=1e-10)
+
+
+@pytest.mark.parametrize("snapshots", [1, 2, 3, 5, 8, 200])
+def test_checkpointed_equals_direct_when_outputs_lie_on_the_step_grid(snapshots):
+    # 60 steps of dt = 0.05 with outputs every 0.5: outputs on the grid, fewer snapshots
+    # than steps. A peer recomputing step times in floating point gets this case wrong.
+    ts = np.linspace(0.0, 3.0, 7)
+
+    def loss(p, adjoint):
+        ys = diffsim.solve_ode(
+            lotka_volterra, LV_Y0, ts, p, solver="rk4", dt=0.05, adjoint=adjoint
+        ).ys
+        return jnp.sum(ys**2)
+
+    direct = jax.grad(loss)(LV_P, "direct")
+    ckpt = jax.grad(loss)(LV_P, diffsim.Checkpoint(snapshots=snapshots))
+    np.testing.assert_allclose(ckpt, direct, rtol=1e-12)
+
+
+def test_checkpointed_equals_direct_adaptive_memory_budget():
+    ts = np.linspace(0.0, 3.0, 4)
+
+    def loss(p, adjoint):
+        ys = diffsim.solve_ode(
+            lotka_volterra, LV_Y0, ts, p, rtol=1e-8, atol=1e-8, adjoint=adjoint
+        ).ys
+        return jnp.sum(ys**2)
+
+    direct = jax.grad(loss)(LV_P, "direct")
+    budget = diffsim.Checkpoint(memory=4 * 2 * 8)  # four 2-state float64 snapshots
+    np.testing.assert_allclose(jax.grad(loss)(LV_P, budget), direct, rtol=1e-12)
+
+
+def test_auto_chooses_by_number_of_inputs():
+    small = diffsim.solve_ode(lotka_volterra, LV_Y0, TS, LV_P)
+    assert small.adjoint == "forward" and "6 inputs" in small.adjoint_reason
+    a = -jnp.eye(150) + 0.01 * jnp.ones((150, 150)) / 150
+    big = diffsim.solve_ode(lambda t, y, a: a @ y, jnp.ones(150), TS, a)
+    assert big.adjoint == "direct" and "reverse" in big.adjoint_reason
+    # jacrev and jacfwd both work through the automatic choice.
+    jr = jax.jacrev(lambda p: diffsim.solve_ode(lotka_volterra, LV_Y0, TS, p).ys[-1])(LV_P)
+    jf = jax.jacfwd(lambda p: diffsim.solve_ode(lotka_volterra, LV_Y0, TS, p).ys[-1])(LV_P)
+    np.testing.assert_allclose(jr, jf, rtol=1e-12)
+
+
+def test_gradient_through_closed_over_array_and_pytree_state():
+    def loss(w):
+        def rhs(t, y, params):
+            return {"x": y["v"], "v": -(w**2) * y["x"]}
+
+        y0 = {"x": jnp.array(1.0), "v": jnp.array(0.0)}
+        ys = diffsim.solve_ode(
+            rhs, y0, jnp.array([0.0, 1.0]), None, rtol=1e-11, atol=1e-12, adjoint="direct"
+        ).ys
+        return ys["x"][-1]
+
+    w = 1.3
+    np.testing.assert_allclose(jax.grad(loss)(w), -np.sin(w) * 1.0, rtol=1e-8)
+
+
+@pytest.mark.parametrize("snapshots", [1, 2, 4, 16])
+def test_reverse_sweep_on_a_product_of_scalars(snapshots):
+    # y_{k+1} = a_k y_k: y_N = prod(a) y0, so d y_N / d a_k = y_N / a_k.
+    a = jnp.linspace(0.9, 1.1, 37)
+    save_idx = jnp.array([0, 10, 37], jnp.int32)
+    ys_bar = jnp.array([[0.0], [0.0], [1.0]])
+
+    def step(k, y, a):
+        return a[k] * y
+
+    y0 = jnp.array([2.0])
+    y0_bar, a_bar = reverse_sweep(step, 37, save_idx, ys_bar, y0, a, snapshots)
+    y_n = 2.0 * jnp.prod(a)
+    np.testing.assert_allclose(a_bar, y_n / a, rtol=1e-12)
+    np.testing.assert_allclose(y0_bar, [jnp.prod(a)], rtol=1e-12)
+
+
+def test_revolve_recompute_factor():
+    assert max_steps_reversible(3, 2) == 10
+    assert repetitions(5151, 100) == 2  # C(102, 2) = 5151
+    assert repetitions(5152, 100) == 3
+    assert diffsim.Checkpoint().recompute_factor(100_000) == 2  # default sqrt(2N) snapshots
+    assert diffsim.Checkpoint(snapshots=20).recompute_factor(10_000) == 4
