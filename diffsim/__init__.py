@@ -52,3 +52,12 @@ from ._solver import (
 
 __version__ = "0.1.0"
 from . import ad as ad
+from . import experiment as experiment
+from . import inverse as inverse
+from . import models as models
+from . import report as report
+from .inverse import LeastSquaresProblem as LeastSquaresProblem
+from .inverse import build_problem as build_problem
+from .inverse import fit as fit
+from .inverse import load_config as load_config
+from .models import ODEModel as ODEModel

@@ -1,0 +1,131 @@
+"""Bad input to `python -m diffsim.run`: one clear line on stderr, exit status 2, no traceback."""
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from diffsim.run import main
+
+GOOD = """\
+name: decay
+model: {equations: {y: "-k * y"}}
+parameters:
+  k: {init: 0.5, true: 0.8, bounds: [0.01, 10]}
+initial_state: {y: 1.0}
+observations: {y: {sigma: 0.01}}
+data: {file: {path: data.csv, time_column: t}}
+"""
+CSV = "# test data\nt,y\n0,1.0\n1,0.45\n2,0.2\n"
+
+
+def _run(tmp_path, capsys, config=GOOD, csv=CSV, args=()):
+    (tmp_path / "data.csv").write_text(csv)
+    path = tmp_path / "config.yaml"
+    path.write_text(config)
+    code = main([str(path), "--validate", "--no-cache", *args])
+    err = capsys.readouterr().err
+    return code, err
+
+
+def _assert_one_line(code, err, *fragments):
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_good_config_validates(tmp_path, capsys):
+    code, err = _run(tmp_path, capsys)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "config, fragments",
+    [
+        ("name: [unclosed", ("malformed YAML", "line 1")),
+        ("", ("the config file is empty",)),
+        ("- a\n- b\n", ("expected a mapping",)),
+        (GOOD + "colour: red\n", ("colour: unknown key",)),
+        (GOOD.replace("k: {init: 0.5,", "k: {init: 0.5, step: 1,"), ("parameters.k", "step")),
+        (GOOD.replace("init: 0.5", "init: fast"), ("parameters.k.init", "valid number")),
+        (GOOD.replace("sigma: 0.01", "sigma: -1"), ("observations.y.sigma", "greater than")),
+        (
+            GOOD.replace('model: {equations: {y: "-k * y"}}', "model: lotka"),
+            ("model.builtin: unknown model 'lotka'",),
+        ),
+        (GOOD + "solver: {name: rk45}\n", ("solver.name", "tsit5")),
+        (GOOD.replace("init: 0.5", "init: 20"), ("parameters.k.init", "outside the bounds")),
+        (GOOD.replace('"-k * y"', '"-k * y * z"'), ("model.equations.y", "unknown symbol 'z'")),
+        (GOOD.replace('"-k * y"', '"y.__class__"'), ("model.equations.y", "attribute access")),
+        (GOOD.replace('"-k * y"', "\"__import__('os')\""), ("model.equations.y", "__import__")),
+        (GOOD.replace('"-k * y"', '"open(y)"'), ("model.equations.y", "call of 'open'")),
+        (
+            GOOD.replace(
+                "observations: {y: {sigma: 0.01}}", "observations: {y: {expression: 'y + w'}}"
+            ),
+            ("observations.y", "unknown symbol 'w'"),
+        ),
+        (GOOD.replace("path: data.csv", "path: missing.csv"), ("missing.csv", "not found")),
+        (GOOD.replace("k: {init", "kk: {init"), ("model.equations.y", "unknown symbol 'k'")),
+        (GOOD + "fit: {method: newton}\n", ("fit.method", "unknown method")),
+    ],
+)
+def test_bad_config(tmp_path, capsys, config, fragments):
+    _assert_one_line(*_run(tmp_path, capsys, config=config), *fragments)
+
+
+@pytest.mark.parametrize(
+    "csv, fragments",
+    [
+        ("t,x\n0,1\n1,2\n", ("data.csv", "missing column 'y'")),
+        ("t,y\n0,1\nnan,2\n2,3\n", ("data.csv", "not finite")),
+        ("t,y\n0,1\n2,2\n1,3\n", ("data.csv", "strictly increasing")),
+        ("t,y\n0,1\n1,abc\n", ("data.csv", "line 3", "'abc' is not a number")),
+        ("t,y\n0,1\n", ("data.csv", "at least two")),
+        ("", ("data.csv", "no header")),
+    ],
+)
+def test_bad_data(tmp_path, capsys, csv, fragments):
+    _assert_one_line(*_run(tmp_path, capsys, csv=csv), *fragments)
+
+
+def test_npz_data_and_missing_array(tmp_path, capsys):
+    np.savez(tmp_path / "data.npz", t=np.arange(3.0), y=np.exp(-np.arange(3.0)))
+    config = GOOD.replace("data.csv", "data.npz")
+    code, err = _run(tmp_path, capsys, config=config)
+    assert code == 0, err
+    np.savez(tmp_path / "data.npz", t=np.arange(3.0))
+    _assert_one_line(*_run(tmp_path, capsys, config=config), "missing array 'y'")
+
+
+def test_bad_override(tmp_path, capsys):
+    _assert_one_line(*_run(tmp_path, capsys, args=["--set", "fit.max_steps=many"]), "fit.max_steps")
+    _assert_one_line(*_run(tmp_path, capsys, args=["--set", "novalue"]), "key.path=value")
+
+
+def test_unreadable_config(tmp_path, capsys):
+    code = main([str(tmp_path / "nope.yaml"), "--validate", "--no-cache"])
+    _assert_one_line(code, capsys.readouterr().err, "nope.yaml: config file not found")
+
+
+def test_output_folder_not_empty(tmp_path, capsys):
+    (tmp_path / "data.csv").write_text(CSV)
+    (tmp_path / "config.yaml").write_text(GOOD)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    code = main([str(tmp_path / "config.yaml"), "--out", str(out), "--no-cache", "--quiet"])
+    _assert_one_line(code, capsys.readouterr().err, "not empty")
+    assert (out / "keep.txt").read_text() == "precious"
+
+
+def test_help_documents_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--out", "--set", "--validate", "--quiet", "exit status"):
+        assert option in text
+    assert textwrap.dedent(text)
