@@ -6,7 +6,7 @@ import jax.numpy as jnp
 
 def rms_norm(x):
     """Root-mean-square norm, the error norm of Hairer, Nørsett & Wanner."""
-    return jnp.sqrt(jnp.mean(x * x))
+    return jnp.sqrt(jnp.mean(jnp.abs(x) ** 2))
 
 
 class PIController(eqx.Module):

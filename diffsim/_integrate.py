@@ -6,11 +6,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from ._adjoint import ADJOINTS, AbstractAdjoint, choose_adjoint
 from ._controller import PIController
 from ._loop import Problem
+from ._rhs import flatten_rhs
 from ._solution import MESSAGES, Solution
 from ._solver import AbstractSolver, get_solver
 
@@ -107,8 +107,7 @@ def solve_ode(
             f"solver {solver!r} has no embedded error estimate: give a fixed step `dt`"
         )
     y0 = _as_state(y0)
-    y0_flat, unravel = ravel_pytree(y0)
-    dtype = y0_flat.dtype
+    dtype = jnp.result_type(*jax.tree.leaves(y0))
 
     ts_np = _concrete(ts)  # before any jnp operation, which would be traced under jit
     ts = jnp.asarray(ts)
@@ -118,16 +117,10 @@ def solve_ode(
         raise ValueError("`ts` must be finite")
     if ts_np is not None and np.any(np.diff(ts_np) <= 0):
         raise ValueError(f"`ts` must be strictly increasing, got {ts_np}")
-    ts = jax.lax.stop_gradient(ts.astype(dtype))
+    ts = jax.lax.stop_gradient(ts.astype(jnp.finfo(dtype).dtype))  # real even for complex y
 
     _check_rhs(rhs, ts[0], y0, params)
-    converted, consts = jax.closure_convert(rhs, ts[0], y0, params)
-    dynamic, static = eqx.partition((params, consts), eqx.is_inexact_array)
-
-    def fn(t, y, dynamic):
-        params, consts = eqx.combine(dynamic, static)
-        dy = converted(t, unravel(y), params, *consts)
-        return ravel_pytree(dy)[0].astype(dtype)
+    fn, dynamic, y0_flat = flatten_rhs(rhs, ts[0], y0, params)
 
     counts = None if dt is None or ts_np is None else _grid_counts(ts_np, dt)
     problem = Problem(
@@ -156,7 +149,7 @@ def solve_ode(
         ys = eqx.branched_error_if(ys, status != 0, status, MESSAGES)
     return Solution(
         ts=ts,
-        ys=jax.vmap(unravel)(ys),
+        ys=jax.vmap(fn.state)(ys),
         status=status,
         stats=stats,
         adjoint=strategy.name,

@@ -89,7 +89,7 @@ class Problem(eqx.Module):
         output, which is all the backward pass needs to replay the steps exactly.
         """
         ts, ctrl, solver = self.ts, self.controller, self.solver
-        dtype = y0.dtype
+        dtype = ts.dtype  # real, also for complex states
         eps = jnp.finfo(dtype).eps
         num_out = len(ts)
         adaptive = self.dt is None
@@ -110,7 +110,7 @@ class Problem(eqx.Module):
             h=jax.lax.stop_gradient(h0.astype(dtype)),
             prev_err=jnp.asarray(1.0, dtype),
             i_out=jnp.asarray(1, jnp.int32),
-            ys=jnp.full((num_out,) + y0.shape, jnp.nan, dtype).at[0].set(y0),
+            ys=jnp.full((num_out,) + y0.shape, jnp.nan, y0.dtype).at[0].set(y0),
             steps=jnp.asarray(0, jnp.int32),
             accepted=jnp.asarray(0, jnp.int32),
             nfev=jnp.asarray(nfev0, jnp.int32),

@@ -4,14 +4,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .._controller import rms_norm
 from ._base import AbstractSolver, Step
 from ._explicit import _combine
 from ._linear import AbstractLinearSolver, DenseLU
 from ._tableau import ButcherTableau
-
-
-def _rms(x):
-    return jnp.sqrt(jnp.mean(x * x))
 
 
 class ESDIRK(AbstractSolver):
@@ -50,7 +47,7 @@ class ESDIRK(AbstractSolver):
                 # The floor keeps the test reachable at tolerances near round-off: it stops
                 # once the update is ~10 ulp of z.
                 floor = 1e6 * jnp.finfo(z.dtype).eps * jnp.abs(z)
-                err = _rms(dz / (scale + floor))
+                err = rms_norm(dz / (scale + floor))
                 err = jnp.where(jnp.isfinite(err), err, jnp.inf)
                 return z + dz, it + 1, err
 
