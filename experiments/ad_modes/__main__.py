@@ -1,0 +1,114 @@
+"""Command line: `python -m experiments.ad_modes [--out DIR] [--quick]`."""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+from . import accuracy, crossover, jit_speed, lesson, memory, swell  # noqa: E402
+from .findings import markdown_table  # noqa: E402
+
+PARTS = (accuracy, swell, crossover, memory, jit_speed, lesson)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.ad_modes",
+        description="Measure each claim of the automatic-differentiation lesson and write a "
+        "report (report.md, results.json, PNG plots).",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for the report (must be new or empty); default runs/ad_modes/<time>/",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller grids and shorter rollouts (a smoke test)"
+    )
+    args = parser.parse_args(argv)
+    folder = args.out
+    if folder is None:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder = Path("runs") / "ad_modes" / stamp
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        print(f"error: --out {folder}: exists and is not an empty folder", file=sys.stderr)
+        return 2
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"error: --out {folder}: cannot create it ({error.strerror})", file=sys.stderr)
+        return 2
+
+    start = time.perf_counter()
+    sections = []
+    for part in PARTS:
+        began = time.perf_counter()
+        section = part.run(folder, args.quick)
+        print(f"{section.title}: {time.perf_counter() - began:.1f} s", flush=True)
+        sections.append(section)
+    total = time.perf_counter() - start
+    command = "python -m experiments.ad_modes " + " ".join(argv or sys.argv[1:])
+    (folder / "report.md").write_text(_report(sections, command.strip(), total, args.quick))
+    results = {
+        "environment": _environment(),
+        "quick": args.quick,
+        "seconds": total,
+        "sections": {s.title: s.data for s in sections},
+    }
+    (folder / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    print(_summary(sections))
+    print(f"report: {folder / 'report.md'} ({total:.0f} s)")
+    return 0
+
+
+def _environment() -> dict:
+    return {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "cpus": os.cpu_count(),
+        "float64": bool(jax.config.jax_enable_x64),
+    }
+
+
+def _summary(sections) -> str:
+    rows = [
+        [str(i), finding.claim, finding.measured, finding.verdict]
+        for i, section in enumerate(sections, start=1)
+        for finding in section.findings
+    ]
+    return markdown_table(["part", "the lesson says", "measured here", "verdict"], rows)
+
+
+def _report(sections, command: str, seconds: float, quick: bool) -> str:
+    environment = _environment()
+    parts = [
+        "# Modes of differentiation: the lesson's claims, measured",
+        "",
+        f"Command: `{command}` ({'quick' if quick else 'full'} run, {seconds:.0f} s). "
+        f"JAX {environment['jax']} on {environment['backend']} "
+        f"({', '.join(environment['devices'])}), {environment['cpus']} CPUs, float64. "
+        "The lesson is `shared/lesson-automatic-differentiation.md`; the library is "
+        "`diffsim.ad`.",
+        "",
+        "## Summary",
+        "",
+        _summary(sections),
+    ]
+    for section in sections:
+        parts += ["", f"## {section.title}", "", section.body]
+    return "\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
