@@ -93,31 +93,34 @@ def reverse_sweep(step, num_steps, save_idx, ys_bar, y0, args, snapshots: int):
         m = jnp.where(n == 1, 0, _split(n, free))
         y = advance(c["snap_y"][top], start, m)
 
-        def reverse(c):
+        # Only small operands pass through the cond: the snapshot buffer is updated in place
+        # outside it (a cond carrying the buffer would copy it every iteration).
+        do_reverse = n - m == 1
+        slot = jnp.minimum(top + 1, snapshots - 1)
+        snap_y = c["snap_y"].at[slot].set(jnp.where(do_reverse, c["snap_y"][slot], y))
+        snap_k = c["snap_k"].at[slot].set(jnp.where(do_reverse, c["snap_k"][slot], start + m))
+
+        def reverse(operands):
+            lam, ptr, args_bar = operands
             k = c["fine"] - 1
             _, vjp = jax.vjp(lambda y, a: step(k, y, a), y, args)
-            y_bar, a_bar = vjp(c["lam"])
-            lam, ptr = inject(y_bar, c["ptr"], k)
-            pop = start == k
-            return dict(
-                c,
-                fine=k,
-                lam=lam,
-                ptr=ptr,
-                args_bar=jax.tree.map(jnp.add, c["args_bar"], a_bar),
-                top=top - pop,
-            )
+            y_bar, a_bar = vjp(lam)
+            lam, ptr = inject(y_bar, ptr, k)
+            return lam, ptr, jax.tree.map(jnp.add, args_bar, a_bar)
 
-        def store(c):
-            slot = top + 1
-            return dict(
-                c,
-                top=slot,
-                snap_y=c["snap_y"].at[slot].set(y),
-                snap_k=c["snap_k"].at[slot].set(start + m),
-            )
-
-        return jax.lax.cond(n - m == 1, reverse, store, c)
+        lam, ptr, args_bar = jax.lax.cond(
+            do_reverse, reverse, lambda operands: operands, (c["lam"], c["ptr"], c["args_bar"])
+        )
+        pop = do_reverse & (start == c["fine"] - 1)
+        return dict(
+            fine=c["fine"] - do_reverse,
+            top=jnp.where(do_reverse, top - pop, top + 1),
+            snap_y=snap_y,
+            snap_k=snap_k,
+            lam=lam,
+            ptr=ptr,
+            args_bar=args_bar,
+        )
 
     init = dict(
         fine=jnp.asarray(num_steps, jnp.int32),
