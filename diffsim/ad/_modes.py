@@ -40,7 +40,7 @@ def choose_mode(f, x, *, tangent=None, cotangent=None) -> ModeChoice:
     """
     n = layout_of(x).size
     m = layout_of(jax.eval_shape(f, x)).size
-    size = f"f maps {n} input(s) to {m} output(s)"
+    size = f"f maps {_count(n, 'input')} to {_count(m, 'output')}"
     if tangent is not None:
         mode = "forward"
         reason = f"{size}; a Jacobian-vector product is exactly one forward pass"
@@ -50,13 +50,19 @@ def choose_mode(f, x, *, tangent=None, cotangent=None) -> ModeChoice:
     elif n > m:
         mode = "reverse"
         reason = (
-            f"{size}: reverse mode needs {m} backward pass(es), one per output, where forward "
-            f"mode would need {n} forward passes, one per input"
+            f"{size}: reverse mode needs {_count(m, 'backward pass')}, one per output, where "
+            f"forward mode would need {_count(n, 'forward pass')}, one per input"
         )
     else:
         mode = "forward"
         reason = (
-            f"{size}: forward mode needs {n} forward pass(es), one per input, where reverse "
-            f"mode would need {m} backward passes, one per output, and a stored graph"
+            f"{size}: forward mode needs {_count(n, 'forward pass')}, one per input, where "
+            f"reverse mode would need {_count(m, 'backward pass')}, one per output, and a "
+            "stored graph"
         )
     return ModeChoice(mode, reason, n, m)
+
+
+def _count(number: int, noun: str) -> str:
+    plural = noun + ("es" if noun.endswith("s") else "s")
+    return f"{number} {noun if number == 1 else plural}"

@@ -98,8 +98,9 @@ def _report(sections, command: str, seconds: float, quick: bool) -> str:
         f"Command: `{command}` ({'quick' if quick else 'full'} run, {seconds:.0f} s). "
         f"JAX {environment['jax']} on {environment['backend']} "
         f"({', '.join(environment['devices'])}), {environment['cpus']} CPUs, float64. "
-        "The lesson is `shared/lesson-automatic-differentiation.md`; the library is "
-        "`diffsim.ad`.",
+        "Times are the best of several calls after compilation; on a shared machine their "
+        "ratios are more reliable than their absolute values. The lesson is "
+        "`shared/lesson-automatic-differentiation.md`; the library is `diffsim.ad`.",
         "",
         "## Summary",
         "",
