@@ -65,3 +65,12 @@ def test_array_inputs_get_indexed_names():
     assert [str(s) for s in symbols] == ["x[0]", "x[1]", "w[0,0]", "w[0,1]"]
     x0, x1, w00, w01 = symbols
     assert expressions == [w00 * x0 + w01 * x1]
+
+
+def test_traced_closure_is_refused_clearly():
+    def jacobian(x, w):
+        return ad.jacobian(lambda x: jnp.sum(jnp.sin(x) * w), x, mode="symbolic")
+
+    with pytest.raises(ValueError, match="closes over to be concrete"):
+        jax.jit(jacobian)(jnp.ones(2), jnp.ones(2))
+    np.testing.assert_allclose(jacobian(jnp.zeros(2), jnp.array([2.0, 3.0])), [2.0, 3.0])

@@ -7,6 +7,7 @@ so that what remains are the elementary operations the lesson talks about: `v1 =
 """
 
 import inspect
+import itertools
 from typing import Any, NamedTuple
 
 import jax
@@ -31,9 +32,9 @@ _CALLS = frozenset(
 
 
 class Constant(NamedTuple):
-    """A literal or captured constant used as an operand."""
+    """A literal or captured constant used as an operand (an array, or a tracer under jit)."""
 
-    value: np.ndarray
+    value: Any
 
 
 class Operation(NamedTuple):
@@ -109,7 +110,7 @@ def build_graph(f, *args) -> Graph:
     closed, out_shape = jax.make_jaxpr(f, return_shape=True)(*args)
     operations: list[Operation] = []
     avals: dict[int, Any] = {}
-    counter = iter(range(10**9))
+    counter = itertools.count()
 
     def new_variable(aval) -> int:
         number = next(counter)
@@ -122,7 +123,7 @@ def build_graph(f, *args) -> Graph:
         return env[atom]
 
     def inline(jaxpr, consts, operands) -> list:
-        env = {var: Constant(np.asarray(c)) for var, c in zip(jaxpr.constvars, consts, strict=True)}
+        env = {var: Constant(c) for var, c in zip(jaxpr.constvars, consts, strict=True)}
         env.update(zip(jaxpr.invars, operands, strict=True))
         for eqn in jaxpr.eqns:
             inputs = [read(env, atom) for atom in eqn.invars]

@@ -151,6 +151,11 @@ def _number(value) -> sympy.Expr:
 
 
 def _constant(value) -> np.ndarray:
+    if isinstance(value, jax.core.Tracer):
+        raise ValueError(
+            "symbolic mode needs the arrays that f closes over to be concrete, but one is traced "
+            "(by jit, vmap or grad around the call); pass it as a constant or use another mode"
+        )
     array = np.asarray(value)
     return np.vectorize(_number, otypes=[object])(array) if array.size else array.astype(object)
 

@@ -210,7 +210,9 @@ def _seed_leaves(seed, example, example_leaves, what):
     """Leaves of a user seed checked against `example`, or the default unit seed."""
     if seed is None:
         leaves = [jnp.zeros_like(leaf) for leaf in example_leaves]
-        first = next(i for i, leaf in enumerate(leaves) if leaf.size > 0)
+        first = next((i for i, leaf in enumerate(leaves) if leaf.size > 0), None)
+        if first is None:
+            raise ValueError(f"cannot choose a default `{what}`: there are no elements to seed")
         leaves[first] = leaves[first].ravel().at[0].set(1).reshape(leaves[first].shape)
         return leaves
     leaves = jax.tree_util.tree_leaves(as_float_like(seed, example, what))
