@@ -1,0 +1,56 @@
+"""The heat (diffusion) equation `u_t = ∇·(κ ∇u) + s`, in 1D or 2D."""
+
+import equinox as eqx
+import jax.numpy as jnp
+
+from ._boundary import Boundaries, Dirichlet, boundaries
+from ._diffusion_terms import (
+    check_discretisation,
+    diffusion,
+    diffusion_operator,
+    diffusion_rate,
+)
+from ._etd import AbstractSemilinear
+from ._grid import Grid
+from ._model import FIELD, AbstractPDE
+
+_DEFAULT_BC = Dirichlet(0.0)
+
+
+class Heat(AbstractPDE, AbstractSemilinear):
+    """Diffusion with a constant or spatially varying diffusivity and an optional source.
+
+    **Arguments:**
+    - `grid`: the `Grid` (1D or 2D).
+    - `bc`: boundary conditions (see `boundaries`); default `Dirichlet(0.0)` on every end.
+    - `spatial`: `"fd"` (finite volumes, any boundary) or `"spectral"` (Fourier, periodic).
+
+    **Parameters** (`params` dict): `diffusivity` (scalar or field, required), `source`
+    (scalar or field, optional).
+    """
+
+    grid: Grid
+    bcs: Boundaries
+    spatial: str = eqx.field(static=True)
+    parameters = {"diffusivity": FIELD, "source": FIELD}
+    optional = ("source",)
+    state_names = ("u",)
+
+    def __init__(self, grid: Grid, bc=_DEFAULT_BC, spatial: str = "fd"):
+        self.grid = grid
+        self.bcs = boundaries(grid, bc)
+        self.spatial = spatial
+        check_discretisation("Heat", spatial, self.bcs)
+
+    def rhs(self, t, u, params):
+        du = diffusion(u, self.grid, self.bcs, self.spatial, params["diffusivity"])
+        return du + params.get("source", 0.0)
+
+    def linear(self, params):
+        return diffusion_operator("Heat", self.grid, self.bcs, self.spatial, params["diffusivity"])
+
+    def nonlinear(self, t, u, params):
+        return jnp.broadcast_to(jnp.asarray(params.get("source", 0.0), u.dtype), u.shape)
+
+    def rates(self, u, params):
+        return diffusion_rate(self.grid, self.spatial, params["diffusivity"]), 0.0

@@ -1,0 +1,49 @@
+"""Slope limiters for MUSCL reconstruction (total-variation-diminishing)."""
+
+import jax.numpy as jnp
+
+
+def _minmod(a, b):
+    return 0.5 * (jnp.sign(a) + jnp.sign(b)) * jnp.minimum(jnp.abs(a), jnp.abs(b))
+
+
+def _van_leer(a, b):
+    ab = a * b
+    positive = ab > 0
+    denominator = jnp.where(positive, a + b, 1.0)
+    return jnp.where(positive, 2 * ab / denominator, 0.0)
+
+
+def _superbee(a, b):
+    first = _minmod(a, 2 * b)
+    second = _minmod(2 * a, b)
+    return jnp.where(jnp.abs(first) >= jnp.abs(second), first, second)
+
+
+def _monotonized_central(a, b):
+    return _minmod(0.5 * (a + b), 2 * _minmod(a, b))
+
+
+def _unlimited(a, b):
+    return 0.5 * (a + b)
+
+
+LIMITERS = {
+    "minmod": _minmod,
+    "van_leer": _van_leer,
+    "superbee": _superbee,
+    "mc": _monotonized_central,
+    "central": _unlimited,
+}
+
+
+def check_limiter(limiter) -> None:
+    """Raise `ValueError` unless `limiter` is `None` or a name in `LIMITERS`."""
+    if limiter is not None and limiter not in LIMITERS:
+        names = ", ".join(LIMITERS)
+        raise ValueError(f"limiter: unknown {limiter!r}; choose None or one of {names}")
+
+
+def limited_slope(backward, forward, limiter: str):
+    """The limited cell slope (times dx) from the backward and forward differences."""
+    return LIMITERS[limiter](backward, forward)

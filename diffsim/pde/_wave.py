@@ -1,0 +1,92 @@
+"""The wave equation `u_tt = ∇·(c² ∇u)` as a first-order system in `(u, u_t)`."""
+
+import jax.numpy as jnp
+
+from ._boundary import AbstractBoundary, Boundaries, Dirichlet, boundaries, even_mirror
+from ._finite_volume import diffusive_fluxes, laplacian
+from ._grid import Grid
+from ._model import FIELD, AbstractPDE, concrete_max_abs
+
+_DEFAULT_BC = Dirichlet(0.0)
+
+
+class Absorbing(AbstractBoundary):
+    """A first-order absorbing (Engquist–Majda) end for `Wave`: `u_t + c ∂u/∂n = 0`, which
+    lets a normally incident wave leave the box without reflection.
+
+    `Wave` sets `flux = -u_t / c` at the boundary on every evaluation; the ghost cells are then
+    those of a Neumann condition with that outward derivative.
+    """
+
+    flux: jnp.ndarray | float = 0.0
+
+    def ghosts(self, u, dx, width, side):
+        return even_mirror(u, dx, width, side, self.flux)
+
+
+def _edge(x, grid: Grid, axis: int, side: str):
+    x = jnp.asarray(x)
+    if x.ndim == 0:
+        return x
+    return jnp.take(x, 0 if side == "lower" else -1, axis=x.ndim - grid.ndim + axis)
+
+
+class Wave(AbstractPDE):
+    """The (variable-speed) wave equation; state `(u, v)` with `v = u_t`.
+
+    Finite volumes in space: `v_t = ∇·(c² ∇u)` with `c²` averaged onto faces, which conserves
+    the discrete energy `½∫ v² + c² |∇u|²` with periodic, Dirichlet (fixed, reflecting) or
+    zero-Neumann (free, reflecting) ends; `Absorbing()` ends let waves out.
+
+    **Arguments:** `grid`, `bc` (default `Dirichlet(0.0)`; `Absorbing()` allowed).
+
+    **Parameters:** `speed` (scalar or field).
+    """
+
+    grid: Grid
+    bcs: Boundaries
+    parameters = {"speed": FIELD}
+    optional = ()
+    state_names = ("u", "v")
+
+    def __init__(self, grid: Grid, bc=_DEFAULT_BC):
+        self.grid = grid
+        self.bcs = boundaries(grid, bc)
+
+    def _boundaries(self, v, speed) -> Boundaries:
+        """The boundary conditions with every absorbing end's `flux = -v / c` filled in."""
+        sides = []
+        for axis, pair in enumerate(self.bcs.sides):
+            resolved = []
+            for side, bc in zip(("lower", "upper"), pair, strict=True):
+                if isinstance(bc, Absorbing):
+                    edge_v = _edge(v, self.grid, axis, side)
+                    edge_c = _edge(speed, self.grid, axis, side)
+                    bc = Absorbing(flux=-edge_v / edge_c)
+                resolved.append(bc)
+            sides.append(tuple(resolved))
+        return Boundaries(tuple(sides))
+
+    def rhs(self, t, u, params):
+        displacement, velocity = u
+        speed = params["speed"]
+        bcs = self._boundaries(velocity, speed)
+        return velocity, laplacian(displacement, self.grid, bcs, jnp.asarray(speed) ** 2)
+
+    def energy(self, u, params):
+        """`½∫ v² + c²|∇u|²` with face gradients (conserved by the semi-discretisation for
+        reflecting or periodic ends)."""
+        displacement, velocity = u
+        speed = jnp.asarray(params["speed"])
+        bcs = self._boundaries(velocity, speed)
+        gradients = diffusive_fluxes(displacement, self.grid, bcs)
+        weighted = diffusive_fluxes(displacement, self.grid, bcs, speed**2)
+        potential = sum(jnp.sum(g * w) for g, w in zip(gradients, weighted, strict=True))
+        volume = self.grid.cell_volume
+        return 0.5 * volume * (jnp.sum(velocity**2) + potential)
+
+    def rates(self, u, params):
+        c = concrete_max_abs(params["speed"])
+        if c is None:
+            return None, None
+        return 0.0, c * sum(4 / dx**2 for dx in self.grid.spacing) ** 0.5
