@@ -66,15 +66,18 @@ def solve(
         limit = stable_step(model, u0, params, solver)
         if limit is not None and dt > limit:
             name = solver if isinstance(solver, str) else type(solver).__name__
-            advice = (
-                f"use dt <= {limit:.3g}"
-                if limit > 0
-                else "this solver is unstable for this problem at any step"
-            )
+            if limit == 0:
+                advice = "this solver is unstable for this problem at any step; use 'rk4'"
+            elif isinstance(method, ETDRK4):
+                advice = f"the nonlinear (advective) part limits the step: use dt <= {limit:.3g}"
+            else:
+                advice = (
+                    f"use dt <= {limit:.3g}, or a stiff solver ('stiff', or 'etdrk4' for "
+                    "periodic semilinear models)"
+                )
             raise ValueError(
                 f"dt={dt:g} is beyond the stability limit of solver {name!r} for "
-                f"{type(model).__name__} on this grid ({limit:.3g}): {advice}, or a stiff "
-                "solver ('stiff', or 'etdrk4' for periodic semilinear models)"
+                f"{type(model).__name__} on this grid ({limit:.3g}): {advice}"
             )
     return solve_ode(
         model,
