@@ -110,6 +110,7 @@ class Problem(eqx.Module):
             h=jax.lax.stop_gradient(h0.astype(dtype)),
             prev_err=jnp.asarray(1.0, dtype),
             i_out=jnp.asarray(1, jnp.int32),
+            j=jnp.asarray(0, jnp.int32),
             ys=jnp.full((num_out,) + y0.shape, jnp.nan, y0.dtype).at[0].set(y0),
             steps=jnp.asarray(0, jnp.int32),
             accepted=jnp.asarray(0, jnp.int32),
@@ -130,11 +131,21 @@ class Problem(eqx.Module):
             )
 
         def body(c):
-            t, y = c["t"], c["y"]
+            y = c["y"]
             t_next = ts[c["i_out"]]
-            remaining = t_next - t
-            hits = c["h"] >= remaining * (1 - 64 * eps)
-            h = jnp.where(hits, remaining, c["h"])
+            if adaptive:
+                t = c["t"]
+                remaining = t_next - t
+                hits = c["h"] >= remaining * (1 - 64 * eps)
+                h = jnp.where(hits, remaining, c["h"])
+            else:
+                # The same grid as with concrete `ts`: equal steps no longer than dt, the step
+                # time from the integer step index j (no accumulation of t + h).
+                t_prev = ts[c["i_out"] - 1]
+                count = jnp.maximum(1, jnp.ceil((t_next - t_prev) / self.dt * (1 - 1e-12)))
+                h = (t_next - t_prev) / count
+                t = t_prev + c["j"] * h
+                hits = c["j"] + 1 >= count
             st = self.step(t, y, h, args)
             finite = jnp.all(jnp.isfinite(st.y1))
             if adaptive:
@@ -159,6 +170,7 @@ class Problem(eqx.Module):
             k = c["accepted"]
             new = dict(
                 t=jnp.where(accept, jnp.where(hits, t_next, t + h), t),
+                j=jnp.where(accept, jnp.where(hits, 0, c["j"] + 1), c["j"]),
                 y=jnp.where(accept, st.y1, y),
                 h=h_next,
                 prev_err=prev_err,

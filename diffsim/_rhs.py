@@ -41,6 +41,8 @@ def flatten_rhs(rhs, t0, y0, params):
     respect to them are computed like those with respect to `params`.
     """
     y0_flat, unravel = ravel_pytree(y0)
-    converted, consts = jax.closure_convert(rhs, t0, y0, params)
+    # A fresh lambda: closure_convert caches on its argument, which must be hashable; a user's
+    # callable object need not be.
+    converted, consts = jax.closure_convert(lambda t, y, p: rhs(t, y, p), t0, y0, params)
     args, static = eqx.partition((params, consts), eqx.is_inexact_array)
     return FlatRHS(converted, unravel, static, y0_flat.dtype), args, y0_flat

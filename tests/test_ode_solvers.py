@@ -163,4 +163,11 @@ def test_traced_output_times_use_dynamic_fixed_steps():
     traced = jax.jit(
         lambda ts: diffsim.solve_ode(lotka_volterra, LV_Y0, ts, LV_P, solver="rk4", dt=0.01).ys
     )(ts)
-    np.testing.assert_allclose(traced, static, rtol=1e-9)
+    np.testing.assert_allclose(traced, static, rtol=1e-13)
+    # dt = 1/2000 on [0, 1]: exactly 2000 steps (no extra step from accumulated round-off).
+    sol = jax.jit(
+        lambda ts: diffsim.solve_ode(
+            lotka_volterra, LV_Y0, ts, LV_P, solver="euler", dt=1 / 2000, max_steps=2000
+        )
+    )(jnp.array([0.0, 1.0]))
+    assert sol.stats["num_steps"] == 2000
