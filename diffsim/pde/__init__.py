@@ -18,6 +18,13 @@ from ._grid import Grid as Grid
 from ._grid import interpolate as interpolate
 from ._grid import uniform_grid as uniform_grid
 from ._heat import Heat as Heat
+from ._inverse_config import PDEInverseConfig as PDEInverseConfig
+from ._inverse_library import build_inverse_problem as build_inverse_problem
+from ._inverse_problem import FieldFit as FieldFit
+from ._inverse_problem import FieldInverseProblem as FieldInverseProblem
+from ._inverse_problem import fit_fields as fit_fields
+from ._inverse_problem import relative_error as relative_error
+from ._inverse_report import run_inverse as run_inverse
 from ._limiter import LIMITERS as LIMITERS
 from ._model import AbstractPDE as AbstractPDE
 from ._navier_stokes import NavierStokes2D as NavierStokes2D
