@@ -21,6 +21,7 @@ from problems import (
 
 import diffsim
 
+TS_SHORT = np.linspace(0.0, 1.0, 3)
 ORDERS = {"euler": 1, "heun": 2, "bosh3": 3, "rk4": 4, "dopri5": 5, "tsit5": 5, "kvaerno5": 5}
 # Step counts on [0, 4] in each method's asymptotic range, above round-off.
 STEPS = {1: (200, 400, 800, 1600), 2: (50, 100, 200, 400), 3: (50, 100, 200, 400)}
@@ -173,3 +174,17 @@ def test_traced_output_times_use_dynamic_fixed_steps():
         )
     )(jnp.array([0.0, 1.0]))
     assert sol.stats["num_steps"] == 2000
+
+
+def test_second_call_does_not_retrace():
+    traces = []
+
+    def rhs(t, y, p):
+        traces.append(1)  # runs only while JAX traces
+        return lotka_volterra(t, y, p)
+
+    solve = jax.jit(lambda p: diffsim.solve_ode(rhs, LV_Y0, TS_SHORT, p).ys)
+    solve(jnp.asarray(LV_P)).block_until_ready()
+    count = len(traces)
+    solve(jnp.asarray(LV_P) * 1.01).block_until_ready()
+    assert len(traces) == count
