@@ -61,3 +61,4 @@ from .inverse import build_problem as build_problem
 from .inverse import fit as fit
 from .inverse import load_config as load_config
 from .models import ODEModel as ODEModel
+from . import pde as pde
