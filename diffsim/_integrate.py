@@ -1,6 +1,7 @@
 """`solve_ode`: the one entry point of the time-stepping core."""
 
 import math
+import warnings
 
 import equinox as eqx
 import jax
@@ -123,6 +124,13 @@ def solve_ode(
     fn, dynamic, y0_flat = flatten_rhs(rhs, ts[0], y0, params)
 
     counts = None if dt is None or ts_np is None else _grid_counts(ts_np, dt)
+    if dt is not None and ts_np is None:
+        warnings.warn(
+            "solve_ode: `ts` is traced (built inside jit/grad?), so the fixed-step solve runs "
+            "the run-time loop: slower, and reverse-mode only through the checkpointing engine. "
+            "Pass `ts` as a NumPy array (or close over it) for the scan over a fixed grid.",
+            stacklevel=2,
+        )
     problem = Problem(
         fn=fn,
         solver=method,

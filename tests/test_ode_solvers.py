@@ -163,16 +163,18 @@ def test_jit_vmap_and_float32():
 def test_traced_output_times_use_dynamic_fixed_steps():
     ts = jnp.linspace(0.0, 2.0, 5)
     static = diffsim.solve_ode(lotka_volterra, LV_Y0, ts, LV_P, solver="rk4", dt=0.01).ys
-    traced = jax.jit(
-        lambda ts: diffsim.solve_ode(lotka_volterra, LV_Y0, ts, LV_P, solver="rk4", dt=0.01).ys
-    )(ts)
+    with pytest.warns(UserWarning, match="`ts` is traced"):
+        traced = jax.jit(
+            lambda ts: diffsim.solve_ode(lotka_volterra, LV_Y0, ts, LV_P, solver="rk4", dt=0.01).ys
+        )(ts)
     np.testing.assert_allclose(traced, static, rtol=1e-13)
     # dt = 1/2000 on [0, 1]: exactly 2000 steps (no extra step from accumulated round-off).
-    sol = jax.jit(
-        lambda ts: diffsim.solve_ode(
-            lotka_volterra, LV_Y0, ts, LV_P, solver="euler", dt=1 / 2000, max_steps=2000
-        )
-    )(jnp.array([0.0, 1.0]))
+    with pytest.warns(UserWarning, match="`ts` is traced"):
+        sol = jax.jit(
+            lambda ts: diffsim.solve_ode(
+                lotka_volterra, LV_Y0, ts, LV_P, solver="euler", dt=1 / 2000, max_steps=2000
+            )
+        )(jnp.array([0.0, 1.0]))
     assert sol.stats["num_steps"] == 2000
 
 
