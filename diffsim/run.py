@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-_STARTED = time.perf_counter()
-
 _EPILOG = """\
 examples:
   python -m diffsim.run                                  # built-in Lotka-Volterra fit
@@ -68,8 +66,16 @@ def _fail(message: str) -> int:
     return 2
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (see the module docstring)."""
+def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
+    """Run the command line; returns the exit status (see the module docstring).
+
+    **Arguments:**
+    - `argv`: the arguments (default: `sys.argv[1:]`).
+    - `started`: the `time.perf_counter()` value that the reported total time counts from;
+      `python -m diffsim.run` passes the process start, a call from Python defaults to now.
+    """
+    if started is None:
+        started = time.perf_counter()
     args = _parser().parse_args(argv)
     import jax
 
@@ -81,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         Progress,
         RunFolder,
         RunFolderError,
+        check_fit_settings,
         enable_compilation_cache,
         run_experiment,
     )
@@ -96,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_cache:
             enable_compilation_cache()
         problem = build_problem(config, base_dir)
+        check_fit_settings(config, problem)
         if args.validate:
             print(
                 f"config OK: model {problem.model.name}, {problem.space.size} free parameters, "
@@ -116,17 +124,19 @@ def main(argv: list[str] | None = None) -> int:
             folder,
             base_dir=base_dir,
             progress=progress,
-            started=_STARTED,
+            started=started,
             argv=sys.argv if argv is None else ["python", "-m", "diffsim.run", *argv],
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C while the report was being written
         print(f"interrupted; files written so far are in {folder.path}", file=sys.stderr)
         return 1
     if not args.quiet:
-        print(f"{'converged' if report['success'] else 'NOT converged'}: {report['message']}")
-        print(f"report: {folder.path / 'report.md'}")
+        verdict = "converged" if report["success"] else "NOT converged"
+        print(f"{verdict}: {report['message']}\nreport: {folder.path / 'report.md'}")
     return 0 if report["success"] else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .experiment import process_start
+
+    sys.exit(main(started=process_start()))

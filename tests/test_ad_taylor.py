@@ -39,6 +39,13 @@ def test_small_gradient_error_in_one_component_fails():
     assert not result.passed
 
 
+def test_non_finite_function_fails_quietly():
+    with np.errstate(all="raise"):  # no NumPy warnings from inf - inf
+        result = ad.taylor_test(lambda x: jnp.sum(jnp.log(x - 1.0)), jnp.ones(2), grad=jnp.ones(2))
+    assert not result.passed and "not finite" in result.reason
+    assert np.isnan(result.rate0) and np.isnan(result.rate1)
+
+
 def test_linear_function_passes_at_round_off():
     result = ad.taylor_test(lambda x: jnp.dot(jnp.arange(1.0, 4.0), x) + 2.0, jnp.ones(3))
     assert result.passed and "round-off" in result.reason

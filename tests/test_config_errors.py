@@ -1,10 +1,10 @@
 """Bad input to `python -m diffsim.run`: one clear line on stderr, exit status 2, no traceback."""
 
-import textwrap
-
 import numpy as np
 import pytest
+import yaml
 
+from diffsim.inverse import build_model, build_problem, dump_config, load_config, validate_config
 from diffsim.run import main
 
 GOOD = """\
@@ -70,6 +70,14 @@ def test_good_config_validates(tmp_path, capsys):
         (GOOD.replace("path: data.csv", "path: missing.csv"), ("missing.csv", "not found")),
         (GOOD.replace("k: {init", "kk: {init"), ("model.equations.y", "unknown symbol 'k'")),
         (GOOD + "fit: {method: newton}\n", ("fit.method", "unknown method")),
+        (
+            GOOD.replace("true: 0.8", "true: 12"),
+            ("parameters.k.true", "value 12.0 is outside the bounds [0.01, 10.0]"),
+        ),
+        (
+            GOOD.replace("true: 0.8, bounds: [0.01, 10]", "true: -1, transform: log"),
+            ("parameters.k.true", "'log' needs a positive value"),
+        ),
     ],
 )
 def test_bad_config(tmp_path, capsys, config, fragments):
@@ -80,8 +88,9 @@ def test_bad_config(tmp_path, capsys, config, fragments):
     "csv, fragments",
     [
         ("t,x\n0,1\n1,2\n", ("data.csv", "missing column 'y'")),
-        ("t,y\n0,1\nnan,2\n2,3\n", ("data.csv", "not finite")),
-        ("t,y\n0,1\n2,2\n1,3\n", ("data.csv", "strictly increasing")),
+        ("t,y\n0,1\nnan,2\n2,3\n", ("data.csv", "line 3: the time nan is not finite")),
+        ("t,y\n0,1\n2,2\n1,3\n", ("data.csv", "strictly increasing", "(lines 3 and 4)")),
+        ("# c\n\nt,y\n0,1\n# c\n1,2\n1,3\n", ("data.csv", "1.0 follows 1.0 (lines 6 and 7)")),
         ("t,y\n0,1\n1,abc\n", ("data.csv", "line 3", "'abc' is not a number")),
         ("t,y\n0,1\n", ("data.csv", "at least two")),
         ("", ("data.csv", "no header")),
@@ -98,6 +107,54 @@ def test_npz_data_and_missing_array(tmp_path, capsys):
     assert code == 0, err
     np.savez(tmp_path / "data.npz", t=np.arange(3.0))
     _assert_one_line(*_run(tmp_path, capsys, config=config), "missing array 'y'")
+
+
+@pytest.mark.parametrize(
+    "overrides, fragments",
+    [
+        (
+            ["gradient.mode=forward", "gradient.adjoint=checkpoint"],
+            ("gradient.adjoint", "forward mode cannot differentiate through adjoint 'checkpoint'"),
+        ),
+        (["fit.method=optax.nosuch"], ("fit.method", "optax has no optimizer named 'nosuch'")),
+        (["fit.method=adam", "fit.options.bogus=1"], ("fit.options", "optax.adam", "bogus")),
+        (["fit.method=lbfgs", "fit.options.bogus=1"], ("fit.options", "optax.lbfgs", "bogus")),
+        (["fit.method=adam", "fit.options.b1=x"], ("fit.options", "optax.adam cannot use")),
+    ],
+)
+def test_bad_fit_settings_are_found_before_the_run_folder_is_made(
+    tmp_path, capsys, overrides, fragments
+):
+    args = [a for override in overrides for a in ("--set", override)]
+    _assert_one_line(*_run(tmp_path, capsys, args=args), *fragments)  # --validate finds it
+    out = tmp_path / "out"
+    code = main([str(tmp_path / "config.yaml"), "--out", str(out), "--no-cache", *args])
+    _assert_one_line(code, capsys.readouterr().err, *fragments)
+    assert not out.exists()
+
+
+def test_blank_and_nan_values_are_missing(tmp_path, capsys):
+    csv = "# comment\nt,y\n0,1.0\n1,\n2,nan\n3,0.1\n"
+    code, err = _run(tmp_path, capsys, csv=csv)
+    assert code == 0, err
+    config = load_config(tmp_path / "config.yaml")
+    problem = build_problem(config, tmp_path)
+    assert problem.num_points == 2 and problem.num_residuals == 4
+    np.testing.assert_array_equal(np.isnan(problem.data.values[:, 0]), [False, True, True, False])
+
+
+def test_equations_keep_the_users_state_order(tmp_path):
+    config = validate_config(
+        {
+            "model": {"equations": {"y": "-x", "x": "y"}},
+            "observations": ["y"],
+            "data": {"file": "data.csv"},
+        },
+        ["model.equations.z=x"],
+    )
+    assert build_model(config).states == ("y", "x", "z")
+    resolved = validate_config(yaml.safe_load(dump_config(config)))
+    assert list(resolved.model.equations) == ["y", "x", "z"]
 
 
 def test_bad_override(tmp_path, capsys):
@@ -128,4 +185,3 @@ def test_help_documents_options(capsys):
     text = capsys.readouterr().out
     for option in ("--out", "--set", "--validate", "--quiet", "exit status"):
         assert option in text
-    assert textwrap.dedent(text)

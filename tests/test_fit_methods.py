@@ -7,6 +7,7 @@ import scipy.optimize
 
 from diffsim.inverse import (
     build_problem,
+    choose_gradient_mode,
     estimate_uncertainty,
     fit,
     fit_statistics,
@@ -80,11 +81,14 @@ def test_other_methods_reach_the_same_minimum(decay, reference, method):
     assert result.gradient_mode == "reverse"
 
 
-def test_adam_decreases_the_loss(decay):
+def test_adam_decreases_the_loss_and_refits_without_compiling(decay):
     result = fit(decay, "adam", max_steps=30, learning_rate=0.05)
     assert result.loss_history[-1, 0] < 0.1 * result.loss_history[0, 0]
     assert not result.success  # Adam does not converge to 1e-8 in 30 steps
     assert "maximum number of steps" in result.message
+    again = fit(decay, "adam", max_steps=30, learning_rate=0.05)  # a new optax object
+    assert again.compile_seconds < 0.05 * result.compile_seconds
+    np.testing.assert_array_equal(again.x, result.x)
 
 
 def test_any_optax_optimizer_by_name(decay):
@@ -124,12 +128,20 @@ def test_solver_failure_is_rejected_not_fatal():
     )
     problem = build_problem(config)
     assert not np.isfinite(float(problem.chi_square(jnp.array([2.5]))))
-    result = fit(problem, "gauss_newton")  # undamped: its first step jumps to k > 2
+    steps = []
+    result = fit(problem, "gauss_newton", callback=steps.append)  # its first step: k > 2
     assert result.success, result.message
     np.testing.assert_allclose(result.x, [1.0], rtol=1e-7)
+    assert not steps[0].accepted and steps[-1].accepted  # the failing step was rejected
     assert np.isinf(result.loss_history).sum() == 0  # rejected points never become the state
-    failed = fit(problem, starts=np.array([3.0]))
+
+    failed = fit(problem, "gauss_newton", starts=np.array([3.0]))
     assert failed.code == -2 and "starting point" in failed.message
+    assert failed.best_start == 0 and np.isinf(failed.chi_square)
+    uncertainty = estimate_uncertainty(
+        problem, failed.z, jacobian=failed.jacobian, residuals=failed.residuals
+    )
+    assert uncertainty.singular and "cannot be simulated" in uncertainty.message
 
 
 def test_singular_jacobian_is_reported():
@@ -145,10 +157,26 @@ def test_singular_jacobian_is_reported():
     )
     problem = build_problem(config)
     result = fit(problem)
-    uncertainty = estimate_uncertainty(problem, result.z, jacobian=result.jacobian)
+    uncertainty = estimate_uncertainty(
+        problem, result.z, jacobian=result.jacobian, residuals=result.residuals
+    )
     assert uncertainty.singular
     assert "cannot separate a, b" in uncertainty.message
     assert np.all(np.isnan(uncertainty.stderr))
+
+
+def test_gradient_mode_follows_sizes_and_adjoint():
+    assert choose_gradient_mode(4, 100)[0] == "forward"
+    mode, reason = choose_gradient_mode(100, 4)
+    assert mode == "reverse" and "100 inputs to 4 outputs" in reason
+    assert choose_gradient_mode(4, 100, adjoint="checkpoint")[0] == "reverse"
+    assert choose_gradient_mode(100, 4, adjoint="forward")[0] == "forward"
+    mode, reason = choose_gradient_mode(100, 4, "reverse", adjoint="forward")
+    assert mode == "reverse" and "still computes forward sensitivities" in reason
+    with pytest.raises(ValueError, match="gradient.mode: forward mode cannot .* 'backsolve'"):
+        choose_gradient_mode(4, 100, "forward", adjoint="backsolve")
+    with pytest.raises(ValueError, match="gradient.mode: unknown mode 'sideways'"):
+        choose_gradient_mode(4, 100, "sideways")
 
 
 def test_statistics_definitions():

@@ -72,27 +72,12 @@ def test_real_data_configs_agree_with_published_fits(name, tmp_path):
         assert abs(p["estimate"] - value) <= 2 * p["stderr"], (pname, p)
 
 
-def test_multistart_config_reduced(tmp_path):
-    code, result = _run(
-        "lotka_volterra_multistart",
-        tmp_path,
-        "--set",
-        "fit.multistart.count=4",
-        "--set",
-        "fit.max_steps=40",
-    )
-    assert result["multistart"]["count"] == 4
-    assert len(result["multistart"]["chi_square"]) == 4
-    best = result["multistart"]["best"]
-    assert result["statistics"]["chi_square"] == min(
-        c for c in result["multistart"]["chi_square"] if c is not None
-    )
-    assert best in range(4) and code in (0, 1)
-
-
-@pytest.mark.slow
 def test_multistart_config_finds_the_global_minimum(tmp_path):
     code, result = _run("lotka_volterra_multistart", tmp_path)
-    assert code == 0
+    assert code == 0, result["message"]
+    losses = result["multistart"]["chi_square"]
+    assert len(losses) == 16 and result["statistics"]["chi_square"] == min(losses)
+    assert losses[result["multistart"]["best"]] == min(losses)
+    assert losses[0] > 100 * min(losses)  # the configured guess alone ends in a local minimum
     for pname, p in _free(result).items():
         assert abs(p["estimate"] - p["true"]) <= 0.005 * p["true"], pname

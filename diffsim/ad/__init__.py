@@ -9,6 +9,7 @@ remainders.
 from ._jacobian import jacobian as jacobian
 from ._modes import ModeChoice as ModeChoice
 from ._modes import choose_mode as choose_mode
+from ._modes import mode_for_sizes as mode_for_sizes
 from ._symbolic import to_sympy as to_sympy
 from ._taylor import TaylorTest as TaylorTest
 from ._taylor import taylor_test as taylor_test

@@ -110,7 +110,8 @@ def jacobian(
         v = in_layout.ravel(tangent)
         h = step
         if h is None:
-            scale = jnp.maximum(1.0, jnp.max(jnp.abs(x_flat))) / jnp.max(jnp.abs(v))
+            size = jnp.max(jnp.abs(v))  # a zero tangent gives J 0 = 0 with any step
+            scale = jnp.maximum(1.0, jnp.max(jnp.abs(x_flat))) / jnp.where(size > 0, size, 1.0)
             h = default_step(scheme, jnp.zeros((), x_flat.dtype)) * scale
         return out_layout.unravel(directional_difference(g, x_flat, v, scheme, h))
     if mode == "numerical":

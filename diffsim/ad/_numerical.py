@@ -41,9 +41,13 @@ def directional_difference(g, x: jax.Array, v: jax.Array, scheme: str, h) -> jax
 
 
 def _taken(x, h, v):
-    """The step length that was really taken along `v` (equal to `h` in exact arithmetic)."""
+    """The step length that was really taken along `v` (equal to `h` in exact arithmetic).
+
+    A zero `v` takes no step; `h` is returned so that the difference is `0 / h = 0`.
+    """
     i = jnp.argmax(jnp.abs(v))
-    return ((x[i] + h * v[i]) - x[i]) / v[i]
+    nonzero = v[i] != 0
+    return jnp.where(nonzero, ((x[i] + h * v[i]) - x[i]) / jnp.where(nonzero, v[i], 1.0), h)
 
 
 def difference_matrix(g, x: jax.Array, scheme: str, step) -> jax.Array:

@@ -4,15 +4,20 @@ The function is recorded as elementary operations (see `_graph.py`) and each ope
 replayed on arrays of SymPy expressions, one symbol per input element. Only operations with a
 closed form are supported (smooth elementwise functions, arithmetic, sums, products, reshapes,
 matrix products); anything else (branches, indexing by values, loops) is refused by name.
+SymPy is imported on first use, so `import diffsim` does not pay for it.
 """
 
+import functools
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import sympy
+
+if TYPE_CHECKING:
+    import sympy
 
 from ._graph import Constant, build_graph
 
@@ -84,64 +89,71 @@ def _reduce_with(function: Callable) -> Callable:
     )
 
 
-_RULES: dict[str, Callable] = {
-    "neg": _elementwise(lambda a: -a),
-    "sin": _elementwise(sympy.sin),
-    "cos": _elementwise(sympy.cos),
-    "tan": _elementwise(sympy.tan),
-    "asin": _elementwise(sympy.asin),
-    "acos": _elementwise(sympy.acos),
-    "atan": _elementwise(sympy.atan),
-    "sinh": _elementwise(sympy.sinh),
-    "cosh": _elementwise(sympy.cosh),
-    "tanh": _elementwise(sympy.tanh),
-    "asinh": _elementwise(sympy.asinh),
-    "acosh": _elementwise(sympy.acosh),
-    "atanh": _elementwise(sympy.atanh),
-    "exp": _elementwise(sympy.exp),
-    "exp2": _elementwise(lambda a: 2**a),
-    "log": _elementwise(sympy.log),
-    "log1p": _elementwise(lambda a: sympy.log(1 + a)),
-    "expm1": _elementwise(lambda a: sympy.exp(a) - 1),
-    "sqrt": _elementwise(sympy.sqrt),
-    "rsqrt": _elementwise(lambda a: 1 / sympy.sqrt(a)),
-    "logistic": _elementwise(lambda a: 1 / (1 + sympy.exp(-a))),
-    "erf": _elementwise(sympy.erf),
-    "erfc": _elementwise(sympy.erfc),
-    "abs": _elementwise(sympy.Abs),
-    "square": _elementwise(lambda a: a**2),
-    "integer_pow": _with_param(lambda a, y: a**y, "y"),
-    "add": _elementwise(lambda a, b: a + b),
-    "sub": _elementwise(lambda a, b: a - b),
-    "mul": _elementwise(lambda a, b: a * b),
-    "div": _elementwise(lambda a, b: a / b),
-    "pow": _elementwise(lambda a, b: a**b),
-    "max": _elementwise(sympy.Max),
-    "min": _elementwise(sympy.Min),
-    "atan2": _elementwise(sympy.atan2),
-    "convert_element_type": _convert,
-    "copy": lambda params, a: a,
-    "copy_p": lambda params, a: a,
-    "broadcast_in_dim": _broadcast_in_dim,
-    "reshape": lambda params, a: a.reshape(params["new_sizes"]),
-    "squeeze": lambda params, a: np.squeeze(a, axis=tuple(params["dimensions"])),
-    "transpose": lambda params, a: np.transpose(a, params["permutation"]),
-    "rev": lambda params, a: np.flip(a, axis=tuple(params["dimensions"])),
-    "slice": _slice,
-    "concatenate": lambda params, *a: np.concatenate(a, axis=params["dimension"]),
-    "reduce_sum": _reduce(np.sum),
-    "reduce_prod": _reduce(np.prod),
-    "reduce_max": _reduce_with(sympy.Max),
-    "reduce_min": _reduce_with(sympy.Min),
-    "stack": lambda params, *a: np.stack(a, axis=params["axis"]),
-    "split": _split,
-    "tile": lambda params, a: np.tile(a, params["reps"]),
-    "dot_general": _dot_general,
-}
+@functools.cache
+def _rules() -> dict[str, Callable]:
+    """How each JAX primitive acts on arrays of SymPy expressions."""
+    import sympy
+
+    return {
+        "neg": _elementwise(lambda a: -a),
+        "sin": _elementwise(sympy.sin),
+        "cos": _elementwise(sympy.cos),
+        "tan": _elementwise(sympy.tan),
+        "asin": _elementwise(sympy.asin),
+        "acos": _elementwise(sympy.acos),
+        "atan": _elementwise(sympy.atan),
+        "sinh": _elementwise(sympy.sinh),
+        "cosh": _elementwise(sympy.cosh),
+        "tanh": _elementwise(sympy.tanh),
+        "asinh": _elementwise(sympy.asinh),
+        "acosh": _elementwise(sympy.acosh),
+        "atanh": _elementwise(sympy.atanh),
+        "exp": _elementwise(sympy.exp),
+        "exp2": _elementwise(lambda a: 2**a),
+        "log": _elementwise(sympy.log),
+        "log1p": _elementwise(lambda a: sympy.log(1 + a)),
+        "expm1": _elementwise(lambda a: sympy.exp(a) - 1),
+        "sqrt": _elementwise(sympy.sqrt),
+        "rsqrt": _elementwise(lambda a: 1 / sympy.sqrt(a)),
+        "logistic": _elementwise(lambda a: 1 / (1 + sympy.exp(-a))),
+        "erf": _elementwise(sympy.erf),
+        "erfc": _elementwise(sympy.erfc),
+        "abs": _elementwise(sympy.Abs),
+        "square": _elementwise(lambda a: a**2),
+        "integer_pow": _with_param(lambda a, y: a**y, "y"),
+        "add": _elementwise(lambda a, b: a + b),
+        "sub": _elementwise(lambda a, b: a - b),
+        "mul": _elementwise(lambda a, b: a * b),
+        "div": _elementwise(lambda a, b: a / b),
+        "pow": _elementwise(lambda a, b: a**b),
+        "max": _elementwise(sympy.Max),
+        "min": _elementwise(sympy.Min),
+        "atan2": _elementwise(sympy.atan2),
+        "convert_element_type": _convert,
+        "copy": lambda params, a: a,
+        "copy_p": lambda params, a: a,
+        "broadcast_in_dim": _broadcast_in_dim,
+        "reshape": lambda params, a: a.reshape(params["new_sizes"]),
+        "squeeze": lambda params, a: np.squeeze(a, axis=tuple(params["dimensions"])),
+        "transpose": lambda params, a: np.transpose(a, params["permutation"]),
+        "rev": lambda params, a: np.flip(a, axis=tuple(params["dimensions"])),
+        "slice": _slice,
+        "concatenate": lambda params, *a: np.concatenate(a, axis=params["dimension"]),
+        "reduce_sum": _reduce(np.sum),
+        "reduce_prod": _reduce(np.prod),
+        "reduce_max": _reduce_with(sympy.Max),
+        "reduce_min": _reduce_with(sympy.Min),
+        "stack": lambda params, *a: np.stack(a, axis=params["axis"]),
+        "split": _split,
+        "tile": lambda params, a: np.tile(a, params["reps"]),
+        "dot_general": _dot_general,
+    }
 
 
-def _number(value) -> sympy.Expr:
+def _number(value) -> "sympy.Expr":
     """A SymPy number for a constant: integers and short binary fractions exactly."""
+    import sympy
+
     if isinstance(value, (bool, np.bool_)):
         return sympy.Integer(int(value))
     if float(value).is_integer():
@@ -161,6 +173,8 @@ def _constant(value) -> np.ndarray:
 
 
 def _symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    import sympy
+
     if not shape:
         return np.asarray(sympy.Symbol(name, real=True), dtype=object)
     symbols = [
@@ -170,7 +184,7 @@ def _symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
     return np.asarray(symbols, dtype=object).reshape(shape)
 
 
-def to_sympy(f, *args) -> tuple[list[sympy.Symbol], list[sympy.Expr]]:
+def to_sympy(f, *args) -> tuple[list["sympy.Symbol"], list["sympy.Expr"]]:
     """Rebuild a JAX function as SymPy expressions.
 
     Each input element becomes a real symbol named after `f`'s parameters (`x1`, `x2` for
@@ -199,7 +213,7 @@ def to_sympy(f, *args) -> tuple[list[sympy.Symbol], list[sympy.Expr]]:
         return _constant(ref.value) if isinstance(ref, Constant) else env[ref]
 
     for op in graph.operations:
-        rule = _RULES.get(op.primitive.name)
+        rule = _rules().get(op.primitive.name)
         if rule is None:
             raise ValueError(
                 f"symbolic mode cannot handle the operation `{op.primitive.name}`: it has no "
@@ -222,6 +236,8 @@ def symbolic_jacobian_matrix(g, x_flat: jax.Array, *, simplify: bool) -> jax.Arr
     The expressions are differentiated, optionally simplified, and compiled with
     `sympy.lambdify(..., modules="jax")`, so the evaluation also works under `jax.jit`.
     """
+    import sympy
+
     symbols, expressions = to_sympy(
         lambda x: g(x), jax.ShapeDtypeStruct(x_flat.shape, x_flat.dtype)
     )

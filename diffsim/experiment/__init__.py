@@ -6,8 +6,10 @@ from ._cache import (
 from ._cache import (
     enable_compilation_cache as enable_compilation_cache,
 )
+from ._clock import process_start as process_start
 from ._default import DEFAULT_CONFIG as DEFAULT_CONFIG
 from ._environment import environment_info as environment_info
+from ._experiment import check_fit_settings as check_fit_settings
 from ._experiment import run_experiment as run_experiment
 from ._progress import Progress as Progress
 from ._run_folder import RunFolder as RunFolder

@@ -1,6 +1,7 @@
 """What a run ran on: versions, backend and devices (written to `env.json`)."""
 
 import importlib.metadata
+import os
 import platform
 import sys
 from datetime import datetime, timezone
@@ -22,7 +23,7 @@ _PACKAGES = (
 
 
 def environment_info(seed: int, argv: list[str] | None = None) -> dict:
-    """Versions of Python and the packages, the JAX backend and devices, the seed and command.
+    """Python and package versions, JAX backend and devices, CPU count, seed and command.
 
     **Arguments:**
     - `seed`: the run's seed.
@@ -41,6 +42,7 @@ def environment_info(seed: int, argv: list[str] | None = None) -> dict:
         "packages": versions,
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
+        "cpus": os.cpu_count(),
         "x64": bool(jax.config.jax_enable_x64),
         "compilation_cache": jax.config.jax_compilation_cache_dir,
         "seed": seed,

@@ -7,6 +7,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from ..ad import taylor_test
 from ..inverse import (
     FitResult,
     LeastSquaresProblem,
@@ -17,12 +18,38 @@ from ..inverse import (
     estimate_uncertainty,
     fit,
     fit_statistics,
+    make_method,
     multistart_points,
+    unavailable_uncertainty,
 )
-from ..report import render_html, render_markdown, write_plots
+from ..report import PLOTS, render_html, render_markdown, write_plots
 from ._environment import environment_info
 from ._progress import Progress
 from ._run_folder import RunFolder
+
+_CTRL_C = "Interrupted by the user (Ctrl-C)"
+
+
+def _fit_settings(config: RunConfig) -> dict:
+    """The keyword arguments of `fit` and `make_method` that the config sets."""
+    spec = config.fit
+    return {
+        "gradient_mode": config.gradient.mode,
+        "learning_rate": spec.learning_rate,
+        "options": dict(spec.options),
+        "ftol": spec.ftol,
+        "xtol": spec.xtol,
+        "gtol": spec.gtol,
+    }
+
+
+def check_fit_settings(config: RunConfig, problem: LeastSquaresProblem) -> None:
+    """Build the configured optimizer once, so that a bad `fit.*` or `gradient.*` setting is
+    reported before anything is written (what `--validate` and the runner do first).
+
+    **Raises:** `ValueError` with one line naming the key path.
+    """
+    make_method(config.fit.method, problem, **_fit_settings(config))
 
 
 def _resolved_config(config: RunConfig, base_dir: Path, folder: RunFolder) -> RunConfig:
@@ -37,15 +64,13 @@ def _resolved_config(config: RunConfig, base_dir: Path, folder: RunFolder) -> Ru
     return config.model_copy(update={"data": data})
 
 
-def _taylor_check(problem: LeastSquaresProblem, z0: np.ndarray, gradient: np.ndarray):
-    """Taylor test, at the start point, of the chi-square gradient the optimizer used."""
-    try:
-        from ..ad import taylor_test
-    except ImportError:
-        return None
-    if not np.all(np.isfinite(gradient)):
-        return None
-    check = taylor_test(problem.chi_square, jax.numpy.asarray(z0), grad=gradient)
+def _taylor_check(problem: LeastSquaresProblem, result: FitResult) -> dict:
+    """Taylor test, at the first start point, of the chi-square gradient the optimizer used."""
+    start_loss = result.loss_history[0, 0]
+    if not (np.isfinite(start_loss) and np.all(np.isfinite(result.initial_gradient))):
+        return {"skipped": "the model cannot be simulated at the start point"}
+    z0 = jax.numpy.asarray(problem.space.to_internal(result.starts_x0[0]))
+    check = taylor_test(problem.chi_square, z0, grad=result.initial_gradient)
     return {
         "rate0": float(check.rate0),
         "rate1": float(check.rate1),
@@ -74,6 +99,26 @@ def _parameters_table(problem, result: FitResult, uncertainty: Uncertainty) -> d
     return table
 
 
+def _write_interrupted_before_fit(folder: RunFolder, config: RunConfig, started: float) -> dict:
+    """`result.json` and `report.md` for a run stopped before the fit made a first step."""
+    message = f"{_CTRL_C} while compiling, before the first fit step; no estimate was made."
+    report = {
+        "name": config.name,
+        "success": False,
+        "message": message,
+        "interrupted": True,
+        "num_steps": 0,
+        "timings": {"total_s": time.perf_counter() - started},
+    }
+    folder.write_json("result.json", report)
+    folder.write_text(
+        "report.md",
+        f"# {config.report.title or config.name}\n\n**Status:** interrupted. {message}\n\n"
+        "The config and environment are in `config.yaml` and `env.json`.\n",
+    )
+    return report
+
+
 def run_experiment(
     config: RunConfig,
     problem: LeastSquaresProblem,
@@ -87,15 +132,18 @@ def run_experiment(
     """Fit `problem` as `config` says and write the run folder.
 
     Writes `config.yaml` and `env.json` first, `metrics.jsonl` line by line while fitting,
-    then `result.json`, the plots and `report.md` / `report.html`. Ctrl-C during the fit stops
-    it; everything is still written from the best point so far.
+    then `result.json`, the plots and `report.md` / `report.html`. Ctrl-C stops the run
+    wherever it is and the report is still written from what is available: during the fit,
+    from the best point so far; during the Taylor test, error bars or plots, without the
+    parts not yet done; during compilation, as a short note.
 
     **Arguments:**
     - `config`: the validated config; `problem`: built from it (`build_problem`).
     - `folder`: the (empty) run folder.
     - `base_dir`: the config's folder (for relative data paths).
     - `progress`: where to show progress (default: silent).
-    - `started`: `time.perf_counter()` at process start, for the total time.
+    - `started`: the `time.perf_counter()` value the total time counts from (default: now;
+      the command line passes the process start, see `process_start`).
     - `argv`: the command line, for `env.json`.
 
     **Returns:** the content of `result.json`.
@@ -133,34 +181,46 @@ def run_experiment(
         f"fitting {len(names)} parameters of {problem.model.name} "
         f"({spec.method}, {len(starts)} start(s)); compiling..."
     )
-    result = fit(
-        problem,
-        spec.method,
-        starts=starts,
-        max_steps=spec.max_steps,
-        gradient_mode=config.gradient.mode,
-        learning_rate=spec.learning_rate,
-        options=dict(spec.options),
-        ftol=spec.ftol,
-        xtol=spec.xtol,
-        gtol=spec.gtol,
-        callback=on_step,
-    )
+    try:
+        result = fit(
+            problem,
+            spec.method,
+            starts=starts,
+            max_steps=spec.max_steps,
+            callback=on_step,
+            **_fit_settings(config),
+        )
+    except KeyboardInterrupt:
+        progress.close()
+        return _write_interrupted_before_fit(folder, config, started)
     progress.close()
-    progress.message(result.message)
 
-    taylor = None
-    if config.report.taylor_test and not result.interrupted:
-        z0 = np.asarray(problem.space.to_internal(starts[0]))
-        taylor = _taylor_check(problem, z0, result.initial_gradient)
-    uncertainty = estimate_uncertainty(
-        problem,
-        result.z,
-        jacobian=result.jacobian,
-        residuals=result.residuals,
-        scale_covariance=spec.scale_covariance,
-    )
-    statistics = fit_statistics(result.chi_square, problem.num_points, problem.space.size)
+    message, interrupted = result.message, result.interrupted
+    taylor, uncertainty, images = None, None, {}
+    phase = "running the Taylor test"
+    try:
+        if config.report.taylor_test and not interrupted:
+            taylor = _taylor_check(problem, result)
+        phase = "estimating error bars"
+        uncertainty = estimate_uncertainty(
+            problem,
+            result.z,
+            jacobian=result.jacobian,
+            residuals=result.residuals,
+            scale_covariance=spec.scale_covariance,
+        )
+        phase = "drawing the plots"
+        if config.report.plots:
+            images = write_plots(folder.path, problem, result, uncertainty, config.report)
+    except KeyboardInterrupt:
+        interrupted = True
+        message += f" {_CTRL_C} while {phase}; the report lacks what was not done by then."
+        images = {n: f"{n}.png" for n in PLOTS if (folder.path / f"{n}.png").is_file()}
+    if uncertainty is None:
+        uncertainty = unavailable_uncertainty(
+            len(names), "Error bars were not estimated: the run was interrupted (Ctrl-C)."
+        )
+    adjoint, adjoint_reason = problem.adjoint_choice()
     report = {
         "name": config.name,
         "title": config.report.title or f"{config.name}: {problem.model.name} fit",
@@ -171,12 +231,12 @@ def run_experiment(
             "description": problem.model.description,
         },
         "method": spec.method,
-        "success": result.success,
-        "message": result.message,
-        "interrupted": result.interrupted,
+        "success": result.success and not interrupted,
+        "message": message,
+        "interrupted": interrupted,
         "num_steps": result.num_steps,
         "parameters": _parameters_table(problem, result, uncertainty),
-        "statistics": statistics,
+        "statistics": fit_statistics(result.chi_square, problem.num_points, problem.space.size),
         "correlation": {"names": list(names), "matrix": uncertainty.correlation},
         "uncertainty": {
             "singular": uncertainty.singular,
@@ -187,14 +247,13 @@ def run_experiment(
         "gradient": {
             "mode": result.gradient_mode,
             "reason": result.gradient_reason,
-            "adjoint": config.gradient.adjoint,
+            "adjoint": adjoint,
+            "adjoint_reason": adjoint_reason,
             "taylor_test": taylor,
         },
         "multistart": {
             "count": len(starts),
-            "best": int(
-                np.argmin(np.where(np.isfinite(result.starts_loss), result.starts_loss, np.inf))
-            ),
+            "best": result.best_start,
             "chi_square": result.starts_loss,
             "codes": result.starts_code,
             "estimates": result.starts_x,
@@ -207,12 +266,9 @@ def run_experiment(
         "timings": {
             "compile_s": result.compile_seconds,
             "fit_s": result.fit_seconds,
+            "total_s": time.perf_counter() - started,
         },
     }
-    images = {}
-    if config.report.plots:
-        images = write_plots(folder.path, problem, result, uncertainty, config.report)
-    report["timings"]["total_s"] = time.perf_counter() - started
     folder.write_json("result.json", report)
     folder.write_text("report.md", render_markdown(report, images, config.report))
     if config.report.html:

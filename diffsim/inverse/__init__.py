@@ -71,6 +71,7 @@ from ._statistics import fit_statistics as fit_statistics
 from ._transforms import make_transform as make_transform
 from ._uncertainty import Uncertainty as Uncertainty
 from ._uncertainty import estimate_uncertainty as estimate_uncertainty
+from ._uncertainty import unavailable_uncertainty as unavailable_uncertainty
 from ._user_models import (
     model_from_equations as model_from_equations,
 )

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -186,23 +188,14 @@ def build_problem(config: RunConfig, base_dir: str | Path = ".") -> LeastSquares
         initial_state=initial_state,
         observables=tuple(observables),
         data=data,
-        sigma=np.ones(data.values.shape),
+        sigma=np.ones(data.values.shape),  # set below, once the data are known
         t0=t0,
         solver_options=solver_options,
     )
     if source.synthetic is not None:
         data = _synthesize(config, problem, np.asarray(sigma), np.asarray(sigma_relative))
-    return LeastSquaresProblem(
-        model=model,
-        space=space,
-        fixed=fixed,
-        initial_state=initial_state,
-        observables=tuple(observables),
-        data=data,
-        sigma=observation_sigma(data, np.asarray(sigma), np.asarray(sigma_relative)),
-        t0=t0,
-        solver_options=solver_options,
-    )
+    sigma = observation_sigma(data, np.asarray(sigma), np.asarray(sigma_relative))
+    return eqx.tree_at(lambda p: (p.data, p.sigma), problem, (data, sigma))
 
 
 def _synthesize(config, problem: LeastSquaresProblem, sigma, sigma_relative) -> Dataset:
@@ -223,7 +216,7 @@ def _synthesize(config, problem: LeastSquaresProblem, sigma, sigma_relative) -> 
     }
     if solver.dt is not None or spec.dt is not None:
         options["dt"] = spec.dt or solver.dt / 10
-    clean, status = problem.predict(truth, **options)
+    clean, status = jax.jit(lambda x: problem.predict(x, **options))(truth)
     if int(status) != 0:
         from .. import status_message
 

@@ -2,7 +2,16 @@
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from ._jacobian_mode import GRADIENT_MODES, mode_adjoint_conflict
 
 SOLVERS = ("euler", "heun", "rk4", "bosh3", "dopri5", "tsit5", "kvaerno5", "stiff")
 ADJOINTS = ("auto", "direct", "checkpoint", "backsolve", "forward")
@@ -134,10 +143,18 @@ class SolverConfig(_Strict):
 
 
 class GradientConfig(_Strict):
-    """How derivatives are taken: Jacobian mode and the ODE adjoint."""
+    """How derivatives are taken: Jacobian mode and the ODE adjoint (a compatible pair)."""
 
-    mode: Literal["auto", "forward", "reverse"] = "auto"
+    mode: Literal[GRADIENT_MODES] = "auto"
     adjoint: Literal[ADJOINTS] = "auto"
+
+    @field_validator("adjoint")
+    @classmethod
+    def _compatible(cls, value, info: ValidationInfo):
+        conflict = mode_adjoint_conflict(info.data.get("mode", "auto"), value)
+        if conflict is not None:
+            raise ValueError(conflict)
+        return value
 
 
 class MultistartConfig(_Strict):

@@ -1,5 +1,6 @@
 """Reading, overriding and writing run configs, with one-line errors that name the key path."""
 
+import copy
 from pathlib import Path
 
 import pydantic
@@ -16,7 +17,7 @@ def format_validation_error(error: pydantic.ValidationError) -> str:
     """One line for the first problem pydantic found: `key.path: message (got ...)`."""
     first = error.errors()[0]
     path = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
     elif first["type"] == "missing":
@@ -88,7 +89,7 @@ def validate_config(data: dict, overrides: list[str] = ()) -> RunConfig:
 
     **Raises:** `ConfigError` with one line naming the key path of the first problem.
     """
-    data = yaml.safe_load(yaml.safe_dump(data))
+    data = copy.deepcopy(data)  # keeps the user's key order (equations give the state order)
     for text in overrides:
         apply_override(data, *parse_override(text))
     try:

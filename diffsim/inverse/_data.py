@@ -35,13 +35,19 @@ class Dataset(eqx.Module):
         return int(np.isfinite(self.values).sum())
 
 
-def check_dataset(dataset: Dataset, where: str) -> Dataset:
+def check_dataset(dataset: Dataset, where: str, *, lines: Sequence[int] | None = None) -> Dataset:
     """Check times and values of `dataset`; return it unchanged.
+
+    **Arguments:**
+    - `dataset`: the data.
+    - `where`: the file or key path that error messages name.
+    - `lines`: the file line number of each time, for messages (default: row numbers).
 
     **Raises:** `DataError` naming `where` when there are fewer than two times, the times are
     not finite or not strictly increasing, shapes disagree, or a column has no finite value.
     """
     ts, values = dataset.ts, dataset.values
+    kind, numbers = ("line", list(lines)) if lines is not None else ("row", range(1, len(ts) + 1))
     if ts.ndim != 1 or ts.shape[0] < 2:
         raise DataError(f"{where}: need at least two observation times, got {ts.shape[0]}")
     if values.shape != (ts.shape[0], len(dataset.names)):
@@ -51,13 +57,14 @@ def check_dataset(dataset: Dataset, where: str) -> Dataset:
         )
     bad = np.flatnonzero(~np.isfinite(ts))
     if bad.size:
-        raise DataError(f"{where}: time value number {bad[0] + 1} is not finite ({ts[bad[0]]})")
+        i = bad[0]
+        raise DataError(f"{where}: {kind} {numbers[i]}: the time {ts[i]} is not finite")
     steps = np.flatnonzero(np.diff(ts) <= 0)
     if steps.size:
         i = steps[0]
         raise DataError(
             f"{where}: times must be strictly increasing, but {ts[i + 1]} follows {ts[i]}"
-            f" (rows {i + 1} and {i + 2})"
+            f" ({kind}s {numbers[i]} and {numbers[i + 1]})"
         )
     for j, name in enumerate(dataset.names):
         column = values[:, j]
@@ -98,18 +105,20 @@ def load_dataset(
     if not path.is_file():
         raise DataError(f"{path}: data file not found")
     suffix = path.suffix.lower()
+    lines = None
     if suffix == ".csv":
-        table = _read_csv(path, wanted)
+        table, lines = _read_csv(path, wanted)
     elif suffix == ".npz":
         table = _read_npz(path, wanted)
     else:
         raise DataError(f"{path}: unsupported data file type {suffix!r} (use .csv or .npz)")
     values = np.stack([table[c] for c in wanted[1:]], axis=1) if names else np.zeros((0, 0))
     dataset = Dataset(ts=table[time_column], values=values, names=tuple(names), source=str(path))
-    return check_dataset(dataset, str(path))
+    return check_dataset(dataset, str(path), lines=lines)
 
 
-def _read_csv(path: Path, wanted: list[str]) -> dict[str, np.ndarray]:
+def _read_csv(path: Path, wanted: list[str]) -> tuple[dict[str, np.ndarray], list[int]]:
+    """The `wanted` columns as float arrays, and the file line number of each data row."""
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
@@ -134,7 +143,7 @@ def _read_csv(path: Path, wanted: list[str]) -> dict[str, np.ndarray]:
             raise DataError(f"{path}: line {number} has {len(row)} fields, expected {len(header)}")
         for c in wanted:
             table[c].append(_number(row[index[c]], path, number, c))
-    return {c: np.asarray(v, dtype=float) for c, v in table.items()}
+    return {c: np.asarray(v, dtype=float) for c, v in table.items()}, [n for n, _ in rows[1:]]
 
 
 def _number(cell: str, path: Path, line: int, column: str) -> float:

@@ -54,8 +54,9 @@ class FitResult(eqx.Module):
     **Fields:**
     - `names`: free parameter names; `x`: best estimate (values); `z`: it in optimizer
       coordinates.
-    - `chi_square`: the best loss; `success`, `code`, `message`: the convergence verdict of
-      the best start; `interrupted`: the fit was stopped by Ctrl-C.
+    - `chi_square`: the best loss; `best_start`: the index of the start it came from (the
+      first start when none has a finite loss); `success`, `code`, `message`: the convergence
+      verdict of the best start; `interrupted`: the fit was stopped by Ctrl-C.
     - `num_steps`: steps taken; `method`: the method name.
     - `gradient_mode`, `gradient_reason`: forward or reverse mode, and why.
     - `jacobian`, `residuals`: the residual Jacobian (in optimizer coordinates) and the
@@ -72,6 +73,7 @@ class FitResult(eqx.Module):
     x: np.ndarray
     z: np.ndarray
     chi_square: float
+    best_start: int
     success: bool
     code: int
     message: str
@@ -127,47 +129,78 @@ def make_method(
         return cls(mode=mode, ftol=ftol, xtol=xtol, gtol=gtol), mode, reason
     mode, reason = choose_gradient_mode(num_in, 1, gradient_mode, adjoint)
     if method == "lbfgs":
-        optimizer = optax.lbfgs(**options)
+        optimizer = _optax_optimizer("lbfgs", options)
     elif method == "adam":
-        optimizer = optax.adam(learning_rate, **options)
+        optimizer = _optax_optimizer("adam", options, learning_rate)
     elif method.startswith("optax."):
-        optimizer = _optax_by_name(method.removeprefix("optax."), learning_rate, options)
+        optimizer = _optax_optimizer(method.removeprefix("optax."), options, learning_rate)
     else:
         known = ", ".join([*LEAST_SQUARES_METHODS, *FIRST_ORDER_METHODS, "optax.<name>"])
         raise ValueError(f"fit.method: unknown method {method!r} (use {known})")
     return OptaxMethod(optimizer=optimizer, mode=mode, ftol=ftol, gtol=gtol), mode, reason
 
 
-def _optax_by_name(name: str, learning_rate: float, options: dict):
+def _optax_optimizer(name: str, options: dict, *learning_rate: float):
+    """`optax.<name>(*learning_rate, **options)`, with errors naming `fit.method`/`fit.options`.
+
+    One update on a small quadratic is traced (not run), so that options of the wrong type,
+    which optax accepts at construction, are reported here rather than while compiling the fit.
+    """
     factory = (
         getattr(optax, name, None) if name.isidentifier() and not name.startswith("_") else None
     )
     if not callable(factory):
         raise ValueError(f"fit.method: optax has no optimizer named {name!r}")
     try:
-        optimizer = factory(learning_rate, **options)
+        optimizer = factory(*learning_rate, **options)
     except TypeError as error:
         raise ValueError(f"fit.options: optax.{name} rejected the options ({error})") from None
     if not isinstance(optimizer, optax.GradientTransformation):
         raise ValueError(f"fit.method: optax.{name} is not an optimizer")
+
+    def one_update(z):
+        loss = lambda z: jnp.sum(z * z)
+        state = optimizer.init(z)
+        return optimizer.update(z, state, z, value=loss(z), grad=2 * z, value_fn=loss)
+
+    try:
+        jax.eval_shape(one_update, jnp.ones(2))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"fit.options: optax.{name} cannot use the options ({error})") from None
     return optimizer
 
 
 _COMPILED: dict[tuple, tuple] = {}
 
 
-def _compiled_steps(problem: LeastSquaresProblem, optimizer, z0: jax.Array):
-    """Compiled, vmapped `init` and `step` for this problem and optimizer (reused on refits)."""
-    key = (id(problem), optimizer, z0.shape, z0.dtype)
-    cached = _COMPILED.get(key)
+def _compiled_steps(problem: LeastSquaresProblem, optimizer, settings: tuple, z0: jax.Array):
+    """Compiled, vmapped `init` and `step` for this problem and optimizer (reused on refits).
+
+    `settings` identifies the optimizer: optax optimizers are built from fresh closures on
+    every `make_method` call, so the method object itself never compares equal; `None` means
+    "do not reuse".
+    """
+    key = (id(problem), settings, z0.shape, z0.dtype)
+    cached = _COMPILED.get(key) if settings is not None else None
     if cached is not None and cached[0]() is problem:
         return cached[1:]
-    init = jax.jit(jax.vmap(lambda z: optimizer.init(problem, z)))
-    state = jax.eval_shape(init, z0)
-    init = init.lower(z0).compile()
-    step = jax.jit(jax.vmap(lambda s: optimizer.step(problem, s))).lower(state).compile()
-    _COMPILED[key] = (weakref.ref(problem, lambda _: _COMPILED.pop(key, None)), init, step)
+    traced = jax.jit(jax.vmap(lambda z: optimizer.init(problem, z))).trace(z0)
+    init = traced.lower().compile()
+    step = jax.jit(jax.vmap(lambda s: optimizer.step(problem, s)))
+    step = step.trace(traced.out_info).lower().compile()
+    if settings is not None:
+        _COMPILED[key] = (weakref.ref(problem, lambda _: _COMPILED.pop(key, None)), init, step)
     return init, step
+
+
+def _settings_key(*settings) -> tuple | None:
+    """`settings` as a hashable key (options as sorted items), or `None` if unhashable."""
+    key = tuple(tuple(sorted(s.items())) if isinstance(s, dict) else s for s in settings)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def fit(
@@ -221,8 +254,9 @@ def fit(
     )
     z0 = jnp.asarray(space.to_internal(x0))
 
+    settings = _settings_key(method, mode, learning_rate, options or {}, ftol, xtol, gtol)
     clock = time.perf_counter()
-    init, step = _compiled_steps(problem, optimizer, z0)
+    init, step = _compiled_steps(problem, optimizer, settings, z0)
     compile_seconds = time.perf_counter() - clock
     state = init(z0)
     if isinstance(optimizer, AbstractLeastSquares):
@@ -279,6 +313,7 @@ def fit(
         x=np.asarray(to_values(final_z[best])),
         z=final_z[best],
         chi_square=float(final_loss[best]),
+        best_start=best,
         success=code > 0 and not interrupted,
         code=code,
         message=message,

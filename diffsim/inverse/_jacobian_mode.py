@@ -1,6 +1,23 @@
-"""Choosing forward or reverse mode from the number of inputs and outputs."""
+"""Choosing forward or reverse mode for a fit, from its sizes and the ODE adjoint."""
 
-_REVERSE_ONLY = ("backsolve", "checkpoint")
+from ..ad import mode_for_sizes
+
+GRADIENT_MODES = ("auto", "forward", "reverse")
+REVERSE_ONLY_ADJOINTS = ("backsolve", "checkpoint")
+
+
+def mode_adjoint_conflict(mode: str, adjoint: str) -> str | None:
+    """Why gradient `mode` cannot differentiate through the ODE `adjoint`, or `None` if it can.
+
+    The `backsolve` and `checkpoint` adjoints define only a reverse-mode derivative (a custom
+    VJP), so forward mode through them is impossible.
+    """
+    if mode == "forward" and adjoint in REVERSE_ONLY_ADJOINTS:
+        return (
+            f"forward mode cannot differentiate through adjoint {adjoint!r}, which has only a "
+            "reverse-mode derivative (use gradient mode auto or reverse, or another adjoint)"
+        )
+    return None
 
 
 def choose_gradient_mode(
@@ -8,10 +25,10 @@ def choose_gradient_mode(
 ) -> tuple[str, str]:
     """Pick `"forward"` or `"reverse"` mode for a Jacobian of shape `(num_outputs, num_inputs)`.
 
-    Forward mode costs one Jacobian-vector product per input, reverse mode one vector-Jacobian
-    product per output (each a few times dearer, and it stores the forward pass); so forward
-    wins when there are no more inputs than outputs. Adjoints that only support reverse mode
-    (`backsolve`, `checkpoint`) force reverse mode.
+    `auto` follows `diffsim.ad.mode_for_sizes` (forward when there are no more inputs than
+    outputs), except that the ODE adjoint can decide: `backsolve` and `checkpoint` support
+    reverse mode only, and `forward` computes forward sensitivities in either mode, so forward
+    mode is the cheaper one around it.
 
     **Arguments:**
     - `num_inputs`: the number of free parameters.
@@ -20,20 +37,25 @@ def choose_gradient_mode(
     - `adjoint`: the ODE solver's adjoint setting.
 
     **Returns:** `(mode, reason)`, the reason in words for reports.
+
+    **Raises:** `ValueError` naming `gradient.mode` for an unknown mode, or one that cannot
+    differentiate through `adjoint` (see `mode_adjoint_conflict`).
     """
-    if requested not in ("auto", "forward", "reverse"):
-        raise ValueError(f"gradient.mode: unknown mode {requested!r} (use auto, forward, reverse)")
-    if requested == "forward" and adjoint in _REVERSE_ONLY:
+    if requested not in GRADIENT_MODES:
         raise ValueError(
-            f"gradient.mode: forward mode cannot differentiate through adjoint {adjoint!r}"
+            f"gradient.mode: unknown mode {requested!r} (use {', '.join(GRADIENT_MODES)})"
         )
-    shape = f"{num_inputs} input(s), {num_outputs} output(s)"
+    conflict = mode_adjoint_conflict(requested, adjoint)
+    if conflict is not None:
+        raise ValueError(f"gradient.mode: {conflict}")
+    by_size = mode_for_sizes(num_inputs, num_outputs)
     if requested != "auto":
-        return requested, f"{requested} mode as configured ({shape})"
-    if adjoint in _REVERSE_ONLY:
-        return "reverse", f"reverse mode: adjoint {adjoint!r} supports reverse mode only ({shape})"
-    if num_inputs <= num_outputs:
-        return "forward", (
-            f"forward mode: {shape}; one JVP per input is cheaper than one VJP per output"
-        )
-    return "reverse", f"reverse mode: {shape}; one VJP per output is cheaper than one JVP per input"
+        note = ""
+        if requested == "reverse" and adjoint == "forward":
+            note = "; the ODE adjoint 'forward' still computes forward sensitivities inside"
+        return requested, f"{requested} mode as configured ({by_size.reason}){note}"
+    if adjoint in REVERSE_ONLY_ADJOINTS:
+        return "reverse", f"reverse mode: adjoint {adjoint!r} supports reverse mode only"
+    if adjoint == "forward":
+        return "forward", "forward mode: adjoint 'forward' computes forward sensitivities"
+    return by_size.mode, f"{by_size.mode} mode: the fitted function maps {by_size.reason}"

@@ -157,10 +157,12 @@ class AbstractLeastSquares(eqx.Module):
             0,
         )
         keep = lambda new, old: jnp.where(accept, new, old)
+        # The first evaluation is stored even when it failed, so the state shows why.
+        evaluated = lambda new, old: jnp.where(accept | first, new, old)
         new = LeastSquaresState(
             z=keep(state.z + delta, state.z),
-            residuals=keep(r_new, r),
-            jacobian=keep(jac_new, jac),
+            residuals=evaluated(r_new, r),
+            jacobian=evaluated(jac_new, jac),
             loss=keep(loss_new, loss),
             damping=damping,
             growth=growth,

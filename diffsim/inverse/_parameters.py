@@ -33,25 +33,29 @@ class Parameter(eqx.Module):
     def check(self, where: str) -> AbstractTransform:
         """Validate bounds and the starting value; return the transform of a free parameter.
 
-        **Raises:** `ValueError` naming `where` when the value is not finite, lies outside the
-        bounds, or (for a transformed parameter) on a bound or not positive.
+        **Raises:** `ValueError` naming `where` when the starting or true value is not finite,
+        lies outside the bounds, or (for a transformed parameter) on a bound or not positive.
         """
         transform = make_transform(self.transform, self.lower, self.upper, where=where)
-        if not math.isfinite(self.init):
-            raise ValueError(f"{where}.init: value {self.init} is not finite")
         low = -math.inf if self.lower is None else self.lower
         high = math.inf if self.upper is None else self.upper
-        if not low <= self.init <= high:
-            raise ValueError(
-                f"{where}.init: value {self.init} is outside the bounds "
-                f"[{self.lower}, {self.upper}]"
-            )
+        for key in ("init", "true"):
+            value = getattr(self, key)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{where}.{key}: value {value} is not finite")
+            if value is not None and not low <= value <= high:
+                raise ValueError(
+                    f"{where}.{key}: value {value} is outside the bounds "
+                    f"[{self.lower}, {self.upper}]"
+                )
         if self.fixed:
             return transform
         if not low < self.init < high:
             raise ValueError(f"{where}.init: value {self.init} must lie strictly inside the bounds")
         if self.transform in ("log", "positive") and self.init <= 0:
             raise ValueError(f"{where}.init: transform {self.transform!r} needs a positive value")
+        if self.true is not None and self.transform in ("log", "positive") and self.true <= 0:
+            raise ValueError(f"{where}.true: transform {self.transform!r} needs a positive value")
         return transform
 
 

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
-from .. import solve_ode
+from .. import Solution, solve_ode
 from ..models import ODEModel
 from ._data import Dataset
 from ._expressions import Expression
@@ -59,26 +59,41 @@ class LeastSquaresProblem(eqx.Module):
             values[name] = jnp.asarray(x)[i]
         return values
 
-    def simulate(self, values: Mapping[str, ArrayLike], ts: ArrayLike, **options):
-        """Solve the model from `t0` with parameter `values` and return states at `ts`.
+    def solve(self, values: Mapping[str, ArrayLike], ts: ArrayLike, **options) -> Solution:
+        """The `diffsim.Solution` from `t0` with parameter `values`, output at `t0` and `ts`.
 
         **Arguments:**
         - `values`: every parameter value by name (see `values`).
         - `ts`: increasing output times at or after `t0` (concrete: a NumPy array or list).
         - `options`: overrides of `solver_options` (e.g. tighter `rtol` for synthetic data).
 
-        **Returns:** `(ys, status)`: states of shape `(len(ts), num_states)` and the solver's
-        status code (0 on success).
+        **Returns:** the solution (never raises on solver failure: read its `status`); its
+        first output time is `t0`, followed by those of `ts` after `t0`.
         """
         ts = np.asarray(ts, dtype=float)
-        prepend = bool(self.t0 < ts[0])
-        grid = jnp.asarray(np.concatenate([[self.t0], ts]) if prepend else ts)
+        grid = jnp.asarray(np.concatenate([[self.t0], ts]) if self.t0 < ts[0] else ts)
         params = {name: values[name] for name in self.model.parameters}
         y0 = self.initial_state(values)
         kwargs = {**self.solver_options, **options, "throw": False}
-        solution = solve_ode(self.model.vector_field, y0, grid, params, **kwargs)
-        ys = solution.ys[1:] if prepend else solution.ys
-        return ys, solution.status
+        return solve_ode(self.model.vector_field, y0, grid, params, **kwargs)
+
+    def simulate(self, values: Mapping[str, ArrayLike], ts: ArrayLike, **options):
+        """Solve the model from `t0` with parameter `values` and return states at `ts`.
+
+        **Arguments:** as for `solve`.
+
+        **Returns:** `(ys, status)`: states of shape `(len(ts), num_states)` and the solver's
+        status code (0 on success).
+        """
+        solution = self.solve(values, ts, **options)
+        prepend = self.t0 < float(np.asarray(ts)[0])
+        return (solution.ys[1:] if prepend else solution.ys), solution.status
+
+    def adjoint_choice(self) -> tuple[str, str]:
+        """The gradient strategy `solve_ode` uses for this problem, and why (traced, not run)."""
+        x = self.space.initial_values()
+        solution = jax.eval_shape(lambda x: self.solve(self.values(x), self.data.ts), x)
+        return solution.adjoint, solution.adjoint_reason
 
     def observe(self, values: Mapping[str, ArrayLike], ts: Array, ys: Array) -> Array:
         """Observables at times `ts` for states `ys` (shape `(T, num_states)`): shape `(T, M)`."""

@@ -32,6 +32,14 @@ class Uncertainty(eqx.Module):
     scale: float
 
 
+def unavailable_uncertainty(
+    num_free: int, message: str, *, condition: float = np.nan, scale: float = np.nan
+) -> Uncertainty:
+    """An `Uncertainty` without error bars (all NaN), with `message` saying why."""
+    nan = np.full((num_free, num_free), np.nan)
+    return Uncertainty(nan, np.full(num_free, np.nan), nan, True, message, condition, scale)
+
+
 def estimate_uncertainty(
     problem: LeastSquaresProblem,
     z: np.ndarray,
@@ -59,20 +67,24 @@ def estimate_uncertainty(
     **Returns:** an `Uncertainty`.
     """
     z = jnp.asarray(z)
-    if jacobian is None:
-        jacobian = jax.jacfwd(problem.residuals)(z)
-    slope = np.asarray(problem.space.derivative(z))
     residuals = np.asarray(problem.residuals(z) if residuals is None else residuals)
     names = problem.space.names
     num_free = len(names)
     dof = problem.num_points - num_free
     chi_square = float(residuals @ residuals)
     scale = chi_square / dof if (scale_covariance and dof > 0) else 1.0
-    nan = np.full((num_free, num_free), np.nan)
 
     def singular(message, condition=np.inf):
-        return Uncertainty(nan, np.full(num_free, np.nan), nan, True, message, condition, scale)
+        return unavailable_uncertainty(num_free, message, condition=condition, scale=scale)
 
+    if not np.all(np.isfinite(residuals)):
+        return singular(
+            "Error bars cannot be estimated: the model cannot be simulated at the estimate "
+            "(the residuals are not finite)."
+        )
+    if jacobian is None:
+        jacobian = jax.jacfwd(problem.residuals)(z)
+    slope = np.asarray(problem.space.derivative(z))
     values = np.asarray(problem.space.to_values(z))
     at_bound = [
         f"{n} = {v:.6g}"

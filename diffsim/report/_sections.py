@@ -2,6 +2,8 @@
 
 import math
 
+from ._plots import PLOTS
+
 
 def _number(value, digits: int = 6) -> str:
     if value is None:
@@ -67,8 +69,6 @@ def report_sections(report: dict, images: dict[str, str], options) -> list[tuple
     `kind` is `"lines"` (paragraphs), `"table"` (`(header, rows)`), `"pre"` (preformatted
     text) or `"images"` (`[(caption, file name)]`).
     """
-    from ._plots import PLOTS
-
     status = (
         "converged"
         if report["success"]
@@ -135,13 +135,18 @@ def report_sections(report: dict, images: dict[str, str], options) -> list[tuple
     sections.append((f"Correlations above {threshold:g}", "lines", lines))
 
     gradient = report["gradient"]
-    lines = [f"**Gradient mode:** {gradient['reason']}", f"**ODE adjoint:** {gradient['adjoint']}"]
+    lines = [
+        f"**Gradient mode:** {gradient['reason']}",
+        f"**ODE adjoint:** {gradient['adjoint']} ({gradient['adjoint_reason']})",
+    ]
     taylor = gradient["taylor_test"]
-    if taylor is not None:
+    if taylor is not None and "skipped" in taylor:
+        lines.append(f"**Taylor test at the start point:** not run: {taylor['skipped']}.")
+    elif taylor is not None:
         verdict = "passed" if taylor["passed"] else "FAILED"
         lines.append(
-            f"**Taylor test at the start point:** {verdict} (rate0 = {taylor['rate0']:.2f}, "
-            f"rate1 = {taylor['rate1']:.2f}; {taylor['reason']})"
+            f"**Taylor test at the start point:** {verdict} (rate0 = {_number(taylor['rate0'], 3)}"
+            f", rate1 = {_number(taylor['rate1'], 3)}; {taylor['reason']})"
         )
     sections.append(("Gradient", "lines", lines))
 

@@ -1,10 +1,6 @@
 """Command line: `python -m experiments.ad_modes [--out DIR] [--quick]`."""
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -12,6 +8,8 @@ from pathlib import Path
 import jax
 
 jax.config.update("jax_enable_x64", True)
+
+from diffsim.experiment import RunFolder, RunFolderError, environment_info  # noqa: E402
 
 from . import accuracy, crossover, jit_speed, lesson, memory, swell  # noqa: E402
 from .findings import markdown_table  # noqa: E402
@@ -35,50 +33,34 @@ def main(argv=None) -> int:
         "--quick", action="store_true", help="smaller grids and shorter rollouts (a smoke test)"
     )
     args = parser.parse_args(argv)
-    folder = args.out
-    if folder is None:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder = Path("runs") / "ad_modes" / stamp
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        print(f"error: --out {folder}: exists and is not an empty folder", file=sys.stderr)
-        return 2
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        print(f"error: --out {folder}: cannot create it ({error.strerror})", file=sys.stderr)
+        folder = RunFolder(args.out or RunFolder.default_path("ad_modes"))
+    except RunFolderError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
 
     start = time.perf_counter()
     sections = []
     for part in PARTS:
         began = time.perf_counter()
-        section = part.run(folder, args.quick)
+        section = part.run(folder.path, args.quick)
         print(f"{section.title}: {time.perf_counter() - began:.1f} s", flush=True)
         sections.append(section)
     total = time.perf_counter() - start
-    command = "python -m experiments.ad_modes " + " ".join(argv or sys.argv[1:])
-    (folder / "report.md").write_text(_report(sections, command.strip(), total, args.quick))
+    command = ["python", "-m", "experiments.ad_modes", *(sys.argv[1:] if argv is None else argv)]
+    environment = environment_info(seed=0, argv=command)
+    report = _report(sections, " ".join(command), total, args.quick, environment)
+    folder.write_text("report.md", report)
     results = {
-        "environment": _environment(),
+        "environment": environment,
         "quick": args.quick,
         "seconds": total,
         "sections": {s.title: s.data for s in sections},
     }
-    (folder / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    folder.write_json("results.json", results)
     print(_summary(sections))
-    print(f"report: {folder / 'report.md'} ({total:.0f} s)")
+    print(f"report: {folder.path / 'report.md'} ({total:.0f} s)")
     return 0
-
-
-def _environment() -> dict:
-    return {
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "cpus": os.cpu_count(),
-        "float64": bool(jax.config.jax_enable_x64),
-    }
 
 
 def _summary(sections) -> str:
@@ -90,13 +72,12 @@ def _summary(sections) -> str:
     return markdown_table(["part", "the lesson says", "measured here", "verdict"], rows)
 
 
-def _report(sections, command: str, seconds: float, quick: bool) -> str:
-    environment = _environment()
+def _report(sections, command: str, seconds: float, quick: bool, environment: dict) -> str:
     parts = [
         "# Modes of differentiation: the lesson's claims, measured",
         "",
         f"Command: `{command}` ({'quick' if quick else 'full'} run, {seconds:.0f} s). "
-        f"JAX {environment['jax']} on {environment['backend']} "
+        f"JAX {environment['packages']['jax']} on {environment['backend']} "
         f"({', '.join(environment['devices'])}), {environment['cpus']} CPUs, float64. "
         "Times are the best of several calls after compilation; on a shared machine their "
         "ratios are more reliable than their absolute values. The lesson is "
