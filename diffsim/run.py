@@ -99,6 +99,10 @@ def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
             base_dir, data = Path.cwd(), yaml.safe_load(DEFAULT_CONFIG)
         else:
             base_dir, data = Path(args.config).resolve().parent, read_config_data(args.config)
+        if isinstance(data, dict) and "problem" in data:  # a PDE inverse problem
+            from .pde.run import main as run_pde
+
+            return run_pde(sys.argv[1:] if argv is None else list(argv))
         config = validate_config(data, args.overrides)
         if not args.no_cache:
             enable_compilation_cache()

@@ -69,3 +69,11 @@ def test_bad_configs_exit_2_with_one_line(tmp_path, capsys, text, overrides, mes
     assert status == 2
     error = capsys.readouterr().err.strip()
     assert message in error and "\n" not in error
+
+
+def test_main_runner_dispatches_pde_configs(capsys):
+    from diffsim import run as main_runner
+
+    config = CONFIGS / "pde_heat_diffusivity.yaml"
+    assert main_runner.main([str(config), "--validate"]) == 0
+    assert "config OK: problem" in capsys.readouterr().out
