@@ -71,7 +71,8 @@ class LeastSquaresProblem(eqx.Module):
         first output time is `t0`, followed by those of `ts` after `t0`.
         """
         ts = np.asarray(ts, dtype=float)
-        grid = jnp.asarray(np.concatenate([[self.t0], ts]) if self.t0 < ts[0] else ts)
+        # NumPy, not jnp: concrete output times give fixed-step solves the fast fixed grid.
+        grid = np.concatenate([[self.t0], ts]) if self.t0 < ts[0] else ts
         params = {name: values[name] for name in self.model.parameters}
         y0 = self.initial_state(values)
         kwargs = {**self.solver_options, **options, "throw": False}
