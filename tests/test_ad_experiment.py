@@ -115,7 +115,7 @@ def test_swell_logistic_map_derivative_grows_with_depth():
 def test_crossover_network_jacobians_agree():
     f = crossover.network(5, 3)
     x = jnp.linspace(-1.0, 1.0, 5)
-    forward, reverse = jax.jacfwd(f)(x), jax.jacrev(f)(x)
+    forward, reverse = jax.jit(jax.jacfwd(f))(x), jax.jit(jax.jacrev(f))(x)
     assert forward.shape == (3, 5)
     np.testing.assert_allclose(forward, reverse, rtol=1e-13)
 

@@ -1,7 +1,9 @@
 """The whole command line: files, report, reruns, exit codes, failures and Ctrl-C."""
 
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -10,7 +12,8 @@ import pytest
 
 import diffsim.experiment._experiment as experiment_module
 import diffsim.inverse._fit as fit_module
-from diffsim.experiment import Progress
+from diffsim.experiment import Progress, RunFolder, run_experiment
+from diffsim.inverse import build_problem, load_config
 from diffsim.run import main
 
 QUIET = ["--quiet", "--no-cache"]
@@ -108,15 +111,14 @@ def test_resolved_config_reruns_the_same(default_run, tmp_path):
         assert again["parameters"][name]["estimate"] == pytest.approx(p["estimate"], rel=1e-12)
 
 
-def test_file_data_config_reruns_from_its_run_folder(decay_config, tmp_path, monkeypatch):
+def test_file_data_config_reruns_from_its_run_folder(decay_problem, tmp_path):
     out = tmp_path / "first"
-    assert main([str(decay_config), "--out", str(out), *QUIET, *NO_EXTRAS]) == 0
+    first = _run_decay(decay_problem, out, "report.plots=false", "report.taylor_test=false")
     assert (out / "data.csv").read_text() == DECAY_CSV
-    (tmp_path / "decay.csv").unlink()  # the rerun must not depend on the original file
-    monkeypatch.chdir(out.parent.parent)
+    moved = shutil.copytree(out, tmp_path / "moved")  # the rerun needs nothing outside it
     rerun = tmp_path / "rerun"
-    assert main([str(out / "config.yaml"), "--out", str(rerun), *QUIET, *NO_EXTRAS]) == 0
-    first, again = _results(out), _results(rerun)
+    assert main([str(moved / "config.yaml"), "--out", str(rerun), *QUIET, *NO_EXTRAS]) == 0
+    again = _results(rerun)
     assert first["data"]["num_points"] == again["data"]["num_points"] == 6  # one blank value
     for name in ("k", "y0"):
         estimate = first["parameters"][name]["estimate"]
@@ -157,16 +159,30 @@ def test_unsimulatable_start_still_writes_the_report(tmp_path):
     assert "Taylor test at the start point:** not run" in report
 
 
-def test_ctrl_c_keeps_partial_results(decay_config, tmp_path, monkeypatch):
-    def interrupt(self, info, max_steps):
-        if info.step == 3:
-            raise KeyboardInterrupt
+@pytest.fixture(scope="module")
+def decay_problem(tmp_path_factory):
+    """The decay config's folder and problem, shared so that its fit step compiles once."""
+    folder = tmp_path_factory.mktemp("decay")
+    (folder / "decay.csv").write_text(DECAY_CSV)
+    (folder / "decay.yaml").write_text(DECAY_CONFIG)
+    return folder, build_problem(load_config(folder / "decay.yaml"), folder)
 
-    monkeypatch.setattr(Progress, "update", interrupt)
+
+def _run_decay(decay_problem, out, *overrides, progress=None):
+    folder, problem = decay_problem
+    config = load_config(folder / "decay.yaml", list(overrides))
+    run_experiment(config, problem, RunFolder(out), base_dir=folder, progress=progress)
+    return _results(out)
+
+
+def test_ctrl_c_keeps_partial_results(decay_problem, tmp_path):
+    class Interrupting(Progress):
+        def update(self, info, max_steps):
+            if info.step == 3:
+                raise KeyboardInterrupt
+
     out = tmp_path / "interrupted"
-    code = main([str(decay_config), "--out", str(out), *QUIET, "--set", "report.plots=false"])
-    assert code == 1
-    result = _results(out)
+    result = _run_decay(decay_problem, out, "report.plots=false", progress=Interrupting(False))
     assert result["interrupted"] and not result["success"]
     assert result["num_steps"] == 3 and "Ctrl-C" in result["message"]
     assert result["gradient"]["taylor_test"] is None
@@ -178,7 +194,7 @@ def test_ctrl_c_while_compiling_keeps_a_note(decay_config, tmp_path, monkeypatch
     def interrupt(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fit_module, "_compiled_steps", interrupt)
+    monkeypatch.setattr(fit_module, "_compiled", interrupt)
     out = tmp_path / "compiling"
     assert main([str(decay_config), "--out", str(out), *QUIET]) == 1
     result = _results(out)
@@ -193,15 +209,14 @@ def test_ctrl_c_while_compiling_keeps_a_note(decay_config, tmp_path, monkeypatch
     assert "interrupted" in (out / "report.md").read_text()
 
 
-def test_ctrl_c_while_plotting_keeps_the_fit(decay_config, tmp_path, monkeypatch):
+def test_ctrl_c_while_plotting_keeps_the_fit(decay_problem, tmp_path, monkeypatch):
     def interrupt(folder, *args):
         (folder / "fit.png").write_bytes(b"drawn before the interruption")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(experiment_module, "write_plots", interrupt)
     out = tmp_path / "plotting"
-    assert main([str(decay_config), "--out", str(out), *QUIET]) == 1
-    result = _results(out)
+    result = _run_decay(decay_problem, out)
     assert result["interrupted"] and not result["success"]
     assert "while drawing the plots" in result["message"]
     assert result["parameters"]["k"]["stderr"] > 0  # error bars came before the plots
@@ -210,14 +225,23 @@ def test_ctrl_c_while_plotting_keeps_the_fit(decay_config, tmp_path, monkeypatch
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 1
 
 
-def test_not_converged_exits_1(decay_config, tmp_path):
+def test_not_converged_exits_1_and_says_so_once(decay_config, tmp_path, monkeypatch, capsys):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)  # progress is shown on a terminal
     out = tmp_path / "short"
     code = main(
-        [str(decay_config), "--out", str(out), *QUIET, *NO_EXTRAS, "--set", "fit.max_steps=2"]
+        [str(decay_config), "--out", str(out), "--no-cache", *NO_EXTRAS, "--set", "fit.max_steps=2"]
     )
     assert code == 1
     result = _results(out)
     assert not result["success"] and "maximum number of steps" in result["message"]
+    shown = capsys.readouterr().out + terminal.getvalue()
+    assert "step    1/2 | chi2" in terminal.getvalue()
+    assert shown.count(result["message"]) == 1
 
 
 def test_import_leaves_matplotlib_alone_and_total_time_counts_from_process_start():

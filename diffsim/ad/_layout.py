@@ -21,19 +21,23 @@ class Layout(eqx.Module):
 
     @property
     def sizes(self) -> tuple[int, ...]:
+        """The number of elements of each leaf, in flattening order."""
         return tuple(math.prod(shape) for shape in self.shapes)
 
     @property
     def size(self) -> int:
+        """The length of the flat vector: all elements of all leaves."""
         return sum(self.sizes)
 
     def ravel(self, tree) -> jax.Array:
+        """The leaves of `tree` (laid out like this layout) concatenated into one vector."""
         leaves = jax.tree_util.tree_leaves(tree)
         if not leaves:
             return jnp.zeros((0,))
         return jnp.concatenate([jnp.ravel(leaf) for leaf in leaves])
 
     def unravel(self, vector: jax.Array):
+        """The pytree whose flat view is `vector` (of length `size`, any dtype)."""
         pieces = jnp.split(vector, np.cumsum(self.sizes)[:-1]) if self.shapes else []
         leaves = [piece.reshape(shape) for piece, shape in zip(pieces, self.shapes, strict=True)]
         return jax.tree_util.tree_unflatten(self.treedef, leaves)

@@ -172,25 +172,76 @@ def _optax_optimizer(name: str, options: dict, *learning_rate: float):
 
 _COMPILED: dict[tuple, tuple] = {}
 
+#: A batch of at least this many starts is narrowed to its running starts once no more than
+#: half of them still run (see `_RunningBatch`).
+NARROW_FROM = 256
 
-def _compiled_steps(problem: LeastSquaresProblem, optimizer, settings: tuple, z0: jax.Array):
-    """Compiled, vmapped `init` and `step` for this problem and optimizer (reused on refits).
 
-    `settings` identifies the optimizer: optax optimizers are built from fresh closures on
-    every `make_method` call, so the method object itself never compares equal; `None` means
-    "do not reuse".
+def _compiled(problem: LeastSquaresProblem, optimizer, settings, kind: str, example):
+    """`optimizer.init` or `.step` (`kind`), vmapped and compiled for batches like `example`.
+
+    Reused when the same problem is fitted again with the same settings. `settings` identifies
+    the optimizer: optax optimizers are built from fresh closures on every `make_method` call,
+    so the method object itself never compares equal; `None` means "do not reuse".
     """
-    key = (id(problem), settings, z0.shape, z0.dtype)
+    shapes = tuple((leaf.shape, str(leaf.dtype)) for leaf in jax.tree.leaves(example))
+    key = (id(problem), settings, kind, shapes)
     cached = _COMPILED.get(key) if settings is not None else None
     if cached is not None and cached[0]() is problem:
-        return cached[1:]
-    traced = jax.jit(jax.vmap(lambda z: optimizer.init(problem, z))).trace(z0)
-    init = traced.lower().compile()
-    step = jax.jit(jax.vmap(lambda s: optimizer.step(problem, s)))
-    step = step.trace(traced.out_info).lower().compile()
+        return cached[1]
+    method = getattr(optimizer, kind)
+    compiled = jax.jit(jax.vmap(lambda a: method(problem, a))).trace(example).lower().compile()
     if settings is not None:
-        _COMPILED[key] = (weakref.ref(problem, lambda _: _COMPILED.pop(key, None)), init, step)
-    return init, step
+        _COMPILED[key] = (weakref.ref(problem, lambda _: _COMPILED.pop(key, None)), compiled)
+    return compiled
+
+
+class _RunningBatch:
+    """The optimizer states of all starts, stepping only the starts that still run.
+
+    In a vmapped step a finished start costs as much as a running one (its update is computed,
+    then discarded), and the adaptive ODE solves of a batch run in lockstep. So once no more
+    than half of a batch of at least `NARROW_FROM` starts still runs, the running starts are
+    gathered into a smaller batch (a power of two, padded with repeats) with its own compiled
+    step, and their new states are scattered back after each step. Each start's result is the
+    same as without narrowing.
+    """
+
+    def __init__(self, state, step: Callable, compile_step: Callable):
+        self.state = state
+        self.compile_seconds = 0.0
+        self._step = step
+        self._compile_step = compile_step
+        self._active = state
+        self._where = None
+
+    def step(self):
+        """Step the running starts; returns the states of all starts."""
+        self._active = self._step(self._active)
+        if self._where is None:
+            self.state = self._active
+        else:  # on the host: indexing by a new array shape would compile every time
+            self.state = jax.tree.map(self._scatter, self.state, self._active)
+        return self.state
+
+    def _scatter(self, full, part):
+        full = np.array(full)
+        full[self._where] = np.asarray(part)
+        return full
+
+    def narrow(self, codes: np.ndarray) -> None:
+        """Gather the running starts (`codes == 0`) into a smaller batch when it pays."""
+        size = codes.size if self._where is None else self._where.size
+        running = np.flatnonzero(codes == 0)
+        if size < NARROW_FROM or not 0 < running.size <= size // 2:
+            return
+        self._where = np.resize(running, 1 << int(running.size - 1).bit_length())
+        self._active = jax.tree.map(
+            lambda leaf: jnp.asarray(np.asarray(leaf)[self._where]), self.state
+        )
+        clock = time.perf_counter()
+        self._step = self._compile_step(self._active)
+        self.compile_seconds += time.perf_counter() - clock
 
 
 def _settings_key(*settings) -> tuple | None:
@@ -221,9 +272,10 @@ def fit(
 
     All starting points are optimized together: the step is `jax.vmap`ped over them and
     compiled once (and reused when the same problem is fitted again with the same method and
-    number of starts). The loop runs on the host, one compiled step per iteration, so progress can
-    be reported and Ctrl-C stops it cleanly (the result then has `interrupted=True` and the
-    best point so far).
+    number of starts). A batch of `NARROW_FROM` or more starts continues with only its running
+    starts once at most half of them still run (one more compilation per halving). The loop
+    runs on the host, one compiled step per iteration, so progress can be reported and Ctrl-C
+    stops it cleanly (the result then has `interrupted=True` and the best point so far).
 
     **Arguments:**
     - `problem`: the `LeastSquaresProblem`.
@@ -255,12 +307,15 @@ def fit(
     z0 = jnp.asarray(space.to_internal(x0))
 
     settings = _settings_key(method, mode, learning_rate, options or {}, ftol, xtol, gtol)
+    compile_step = lambda example: _compiled(problem, optimizer, settings, "step", example)
     clock = time.perf_counter()
-    init, step = _compiled_steps(problem, optimizer, settings, z0)
+    init = _compiled(problem, optimizer, settings, "init", z0)
+    step = compile_step(init.out_info)
     compile_seconds = time.perf_counter() - clock
-    state = init(z0)
+    batch = _RunningBatch(init(z0), step, compile_step)
+    state = batch.state
     if isinstance(optimizer, AbstractLeastSquares):
-        state = step(state)  # evaluates the starting points (see `AbstractLeastSquares.init`)
+        state = batch.step()  # evaluates the starting points (see `AbstractLeastSquares.init`)
     initial_gradient = np.asarray(state.gradient[0])
 
     to_values = jax.jit(space.to_values)
@@ -270,11 +325,12 @@ def fit(
     num_steps = 0
     try:
         while num_steps < max_steps and bool(np.any(np.asarray(state.code) == 0)):
-            state = step(state)
+            state = batch.step()
             num_steps += 1
             loss, z, codes, grads, accepted = jax.device_get(
                 (state.loss, state.z, state.code, state.gradient, state.accepted)
             )
+            batch.narrow(codes)
             losses.append(loss)
             zs.append(z)
             if callback is not None:
@@ -293,7 +349,8 @@ def fit(
                 )
     except KeyboardInterrupt:
         interrupted = True
-    fit_seconds = time.perf_counter() - clock
+    fit_seconds = time.perf_counter() - clock - batch.compile_seconds
+    compile_seconds += batch.compile_seconds
 
     final_loss = np.asarray(state.loss)
     final_z = np.asarray(state.z)
