@@ -241,6 +241,7 @@ def test_not_converged_exits_1_and_says_so_once(decay_config, tmp_path, monkeypa
     assert not result["success"] and "maximum number of steps" in result["message"]
     shown = capsys.readouterr().out + terminal.getvalue()
     assert "step    1/2 | chi2" in terminal.getvalue()
+    assert "step    2/2 | chi2" in terminal.getvalue()  # the last step, shown at the end
     assert shown.count(result["message"]) == 1
 
 

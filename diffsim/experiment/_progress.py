@@ -24,6 +24,7 @@ class Progress:
         self.interval = interval
         self._last = -float("inf")
         self._shown = False
+        self._skipped = None  # the last step not shown because of the throttle
 
     def message(self, text: str) -> None:
         """Print one line of text (e.g. "compiling...") when enabled."""
@@ -32,11 +33,14 @@ class Progress:
             print(text, file=self.stream, flush=True)
 
     def update(self, info: StepInfo, max_steps: int) -> None:
-        """Show the state after a fit step (throttled)."""
+        """Show the state after a fit step (throttled; `close` shows the last one)."""
         now = time.perf_counter()
-        if not self.enabled or now - self._last < self.interval:
+        if not self.enabled:
             return
-        self._last = now
+        if now - self._last < self.interval:
+            self._skipped = (info, max_steps)
+            return
+        self._last, self._skipped = now, None
         starts = (
             f" | {info.running}/{info.losses.size} starts running" if info.losses.size > 1 else ""
         )
@@ -49,7 +53,10 @@ class Progress:
         self._shown = end == "\r"
 
     def close(self) -> None:
-        """End the in-place line, if any."""
+        """Show the last step if the throttle held it back, and end the in-place line."""
+        if self._skipped is not None:
+            self._last = -float("inf")
+            self.update(*self._skipped)
         self._finish_line()
 
     def _finish_line(self) -> None:
