@@ -13,15 +13,13 @@ from ._inverse_problem import FieldFit, FieldInverseProblem, fit_fields, relativ
 
 
 def _plots(folder: Path, problem: FieldInverseProblem, fit: FieldFit, dpi: int) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves the user's backend alone
 
     names = []
     fields = [k for k, v in fit.fields.items() if np.ndim(v) == 1]
     if fields:
-        fig, axes = plt.subplots(1, len(fields), figsize=(5 * len(fields), 3.5), squeeze=False)
+        fig = Figure(figsize=(5 * len(fields), 3.5))
+        axes = fig.subplots(1, len(fields), squeeze=False)
         for ax, key in zip(axes[0], fields, strict=True):
             ax.plot(problem.coordinates, problem.truth[key], "k-", label="truth")
             ax.plot(problem.coordinates, fit.fields[key], "C1o-", ms=3, label="recovered")
@@ -32,12 +30,12 @@ def _plots(folder: Path, problem: FieldInverseProblem, fit: FieldFit, dpi: int) 
             ax.legend()
         fig.tight_layout()
         fig.savefig(folder / "field.png", dpi=dpi)
-        plt.close(fig)
         names.append("field.png")
     import jax.numpy as jnp
 
     predicted = np.asarray(problem.predict(jnp.asarray(fit.z)))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig = Figure(figsize=(10, 3.5))
+    axes = fig.subplots(1, 2)
     if predicted.shape[0] == 1:
         axes[0].plot(problem.sensors, problem.data[0], "k.", label="data")
         axes[0].plot(problem.sensors, predicted[0], "C1-", label="fit")
@@ -59,14 +57,13 @@ def _plots(folder: Path, problem: FieldInverseProblem, fit: FieldFit, dpi: int) 
     fig.colorbar(image, ax=axes[1])
     fig.tight_layout()
     fig.savefig(folder / "misfit.png", dpi=dpi)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     ax.semilogy(fit.loss_history, "o-", ms=3)
     ax.set_xlabel("step")
     ax.set_ylabel("chi-square")
     fig.tight_layout()
     fig.savefig(folder / "loss.png", dpi=dpi)
-    plt.close(fig)
     return [*names, "misfit.png", "loss.png"]
 
 
