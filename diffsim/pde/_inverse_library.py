@@ -100,6 +100,36 @@ def _problem(config, *, predict, fields, regularization, z0, clean, truth, senso
     )
 
 
+def _log_constant(config, key, models, steps, initial, ts, sensors) -> FieldInverseProblem:
+    """A constant coefficient `key` fitted as its logarithm: data from the fine model, the fit on
+    the coarse one (`models` and `steps` are `(fine, coarse)` pairs)."""
+    truth, init = _values(config)
+    (fine_model, model), (fine_dt, dt) = models, steps
+    fine, grid = fine_model.grid, model.grid
+    clean = _sample(
+        _simulate(fine_model, initial(fine), ts, {key: truth[key]}, fine_dt)[1:], fine, sensors
+    )
+
+    def fields(z):
+        return {key: jnp.exp(z[0])}
+
+    def predict(z):
+        return _sample(_simulate(model, initial(grid), ts, fields(z), dt)[1:], grid, sensors)
+
+    return _problem(
+        config,
+        predict=predict,
+        fields=fields,
+        regularization=None,
+        z0=[np.log(init[key])],
+        clean=clean,
+        truth={key: truth[key]},
+        sensors=sensors,
+        times=ts,
+        grid=grid,
+    )
+
+
 def heat_diffusivity(config: PDEInverseConfig) -> FieldInverseProblem:
     """1D heat, zero ends: recover a constant diffusivity (fitted as its logarithm)."""
     truth, init = _values(config)
@@ -115,32 +145,8 @@ def heat_diffusivity(config: PDEInverseConfig) -> FieldInverseProblem:
     fine_model, model = Heat(fine), Heat(grid)
     fine_dt = _step(fine_model, initial(fine), {"diffusivity": limit})
     dt = _step(model, initial(grid), {"diffusivity": limit})
-    clean = _sample(
-        _simulate(fine_model, initial(fine), ts, {"diffusivity": truth["diffusivity"]}, fine_dt)[
-            1:
-        ],
-        fine,
-        sensors,
-    )
-
-    def fields(z):
-        return {"diffusivity": jnp.exp(z[0])}
-
-    def predict(z):
-        ys = _simulate(model, initial(grid), ts, fields(z), dt)
-        return _sample(ys[1:], grid, sensors)
-
-    return _problem(
-        config,
-        predict=predict,
-        fields=fields,
-        regularization=None,
-        z0=[np.log(init["diffusivity"])],
-        clean=clean,
-        truth={"diffusivity": truth["diffusivity"]},
-        sensors=sensors,
-        times=ts,
-        grid=grid,
+    return _log_constant(
+        config, "diffusivity", (fine_model, model), (fine_dt, dt), initial, ts, sensors
     )
 
 
@@ -246,29 +252,8 @@ def burgers_viscosity(config: PDEInverseConfig) -> FieldInverseProblem:
     fine_model, model = Burgers(fine), Burgers(grid)
     fine_dt = _step(fine_model, 1.5 * initial(fine), limit)
     dt = _step(model, 1.5 * initial(grid), limit)
-    clean = _sample(
-        _simulate(fine_model, initial(fine), ts, {"viscosity": truth["viscosity"]}, fine_dt)[1:],
-        fine,
-        sensors,
-    )
-
-    def fields(z):
-        return {"viscosity": jnp.exp(z[0])}
-
-    def predict(z):
-        return _sample(_simulate(model, initial(grid), ts, fields(z), dt)[1:], grid, sensors)
-
-    return _problem(
-        config,
-        predict=predict,
-        fields=fields,
-        regularization=None,
-        z0=[np.log(init["viscosity"])],
-        clean=clean,
-        truth={"viscosity": truth["viscosity"]},
-        sensors=sensors,
-        times=ts,
-        grid=grid,
+    return _log_constant(
+        config, "viscosity", (fine_model, model), (fine_dt, dt), initial, ts, sensors
     )
 
 
