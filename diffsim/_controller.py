@@ -44,8 +44,9 @@ class PIController(eqx.Module):
             jnp.nan_to_num(factor, nan=self.factor_min), self.factor_min, self.factor_max
         )
 
-    def initial_step(self, fn, t0, y0, args, order, f0):
-        """Starting step of Hairer, Nørsett & Wanner (Sec. II.4); costs one more evaluation."""
+    def initial_step(self, fn, t0, y0, args, order):
+        """Starting step of Hairer, Nørsett & Wanner (Sec. II.4); costs two evaluations."""
+        f0 = fn(t0, y0, args)
         scale = self.scale(y0, y0)
         d0, d1 = rms_norm(y0 / scale), rms_norm(f0 / scale)
         h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)

@@ -95,9 +95,8 @@ class Problem(eqx.Module):
         adaptive = self.dt is None
         q = min(solver.order, solver.tableau.error_order) + 1
 
-        f0 = self.fn(ts[0], y0, args)
         if adaptive:
-            h0 = ctrl.initial_step(self.fn, ts[0], y0, args, solver.order, f0)
+            h0 = ctrl.initial_step(self.fn, ts[0], y0, args, solver.order)
             nfev0 = 2
         else:
             h0 = jnp.asarray(self.dt, dtype)
