@@ -62,3 +62,4 @@ from .inverse import fit as fit
 from .inverse import load_config as load_config
 from .models import ODEModel as ODEModel
 from . import pde as pde
+from . import nn as nn

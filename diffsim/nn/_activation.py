@@ -1,0 +1,31 @@
+"""Activation functions by name, so that configs and checkpoints can say which one is used."""
+
+import jax
+import jax.numpy as jnp
+
+
+def _rbf(x):
+    """A Gaussian bump `exp(-x²)`: a radial-basis activation (smooth, local)."""
+    return jnp.exp(-jnp.square(x))
+
+
+#: Name → elementwise activation. All are smooth except `relu` (whose second derivative is zero
+#: almost everywhere: unsuitable for PINNs of second-order PDEs).
+ACTIVATIONS = {
+    "tanh": jnp.tanh,
+    "sin": jnp.sin,
+    "gelu": jax.nn.gelu,
+    "rbf": _rbf,
+    "swish": jax.nn.swish,
+    "softplus": jax.nn.softplus,
+    "relu": jax.nn.relu,
+}
+
+
+def activation(name: str):
+    """The activation called `name`; `ValueError` naming the choices for an unknown name."""
+    if name not in ACTIVATIONS:
+        raise ValueError(
+            f"activation: unknown activation {name!r} (use one of {', '.join(ACTIVATIONS)})"
+        )
+    return ACTIVATIONS[name]

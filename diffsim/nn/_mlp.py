@@ -1,0 +1,161 @@
+"""Multilayer perceptrons: the plain MLP and the "modified MLP" of Wang, Teng & Perdikaris."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, PRNGKeyArray
+
+from ._activation import activation as get_activation
+from ._embedding import AbstractEmbedding
+from ._linear import AbstractLinear, FactorizedLinear, Linear, check_initialization
+
+
+def _check_sizes(name, in_size, out_size, width, depth):
+    for key, value in (("in_size", in_size), ("width", width), ("depth", depth)):
+        if int(value) < 1:
+            raise ValueError(f"{name}: {key} must be at least 1, got {value}")
+    if out_size != "scalar" and int(out_size) < 1:
+        raise ValueError(f"{name}: out_size must be at least 1 or 'scalar', got {out_size!r}")
+
+
+def _layer(in_size, out_size, init, factorization, dtype, key) -> AbstractLinear:
+    if factorization is None:
+        return Linear(in_size, out_size, init=init, dtype=dtype, key=key)
+    mean, std = factorization
+    return FactorizedLinear(in_size, out_size, init=init, mean=mean, std=std, dtype=dtype, key=key)
+
+
+class _Network(eqx.Module):
+    """What the two MLPs share: embedding, output shape and the input dtype cast."""
+
+    embedding: eqx.AbstractVar[AbstractEmbedding | None]
+    out_size: eqx.AbstractVar[int | str]
+    activation: eqx.AbstractVar[str]
+    dtype: eqx.AbstractVar[str]
+
+    def features(self, x: Array) -> Array:
+        x = jnp.asarray(x, self.dtype)
+        return x if self.embedding is None else self.embedding(x)
+
+    def output(self, y: Array) -> Array:
+        return y[0] if self.out_size == "scalar" else y
+
+
+class MLP(_Network):
+    """A fully connected network `in_size → width × depth → out_size` on one input vector
+    (use `jax.vmap` for batches), computing in `dtype`.
+
+    **Arguments:**
+    - `in_size`, `out_size`: input and output sizes; `out_size="scalar"` returns a scalar.
+    - `width`, `depth`: neurons per hidden layer, number of hidden layers (Raissi's Burgers
+      network is `width=20, depth=8`).
+    - `activation`: a name in `ACTIVATIONS` (`"tanh"`, `"sin"`, `"gelu"`, `"rbf"`, ...).
+    - `init`: weight initialization, `"glorot"`, `"he"` or `"normal"` (LeCun); biases start at 0.
+    - `embedding`: an optional `FourierFeatures` or `PeriodicEmbedding` applied to the input.
+    - `factorization`: `None`, or `(mean, std)` of the log-scales of random weight
+      factorization for every layer (Wang et al. use `(1.0, 0.1)`).
+    - `dtype`: `"float32"` or `"float64"`; inputs are cast to it, outputs are in it.
+    - `key`: a `jax.random` key (same key → same weights).
+    """
+
+    layers: tuple[AbstractLinear, ...]
+    embedding: AbstractEmbedding | None
+    out_size: int | str = eqx.field(static=True)
+    activation: str = eqx.field(static=True)
+    dtype: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        out_size: int | str,
+        width: int,
+        depth: int,
+        activation: str = "tanh",
+        init: str = "glorot",
+        *,
+        embedding: AbstractEmbedding | None = None,
+        factorization: tuple[float, float] | None = None,
+        dtype: str = "float32",
+        key: PRNGKeyArray,
+    ):
+        _check_sizes("MLP", in_size, out_size, width, depth)
+        get_activation(activation)
+        check_initialization(init)
+        self.dtype = jnp.dtype(dtype).name
+        features = in_size if embedding is None else embedding.out_size(in_size)
+        sizes = [features] + [width] * depth + [1 if out_size == "scalar" else out_size]
+        keys = jax.random.split(key, len(sizes) - 1)
+        self.layers = tuple(
+            _layer(a, b, init, factorization, self.dtype, k)
+            for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
+        )
+        self.embedding = embedding
+        self.out_size = out_size
+        self.activation = activation
+
+    def __call__(self, x: Array) -> Array:
+        sigma = get_activation(self.activation)
+        y = self.features(x)
+        for layer in self.layers[:-1]:
+            y = sigma(layer(y))
+        return self.output(self.layers[-1](y))
+
+
+class ModifiedMLP(_Network):
+    """The "modified MLP" (Wang, Teng & Perdikaris 2021, "Understanding and mitigating
+    gradient pathologies in PINNs"): two encoders `U = σ(W_u x)`, `V = σ(W_v x)` gate every
+    hidden layer, `h ← (1 - z) ⊙ U + z ⊙ V` with `z = σ(W h)`, which carries the input's
+    information to every depth and trains PINNs of stiff problems better than a plain MLP.
+
+    **Arguments:** as `MLP` (all hidden layers have `width`).
+    """
+
+    encoders: tuple[AbstractLinear, AbstractLinear]
+    layers: tuple[AbstractLinear, ...]
+    embedding: AbstractEmbedding | None
+    out_size: int | str = eqx.field(static=True)
+    activation: str = eqx.field(static=True)
+    dtype: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        out_size: int | str,
+        width: int,
+        depth: int,
+        activation: str = "tanh",
+        init: str = "glorot",
+        *,
+        embedding: AbstractEmbedding | None = None,
+        factorization: tuple[float, float] | None = None,
+        dtype: str = "float32",
+        key: PRNGKeyArray,
+    ):
+        _check_sizes("ModifiedMLP", in_size, out_size, width, depth)
+        get_activation(activation)
+        check_initialization(init)
+        self.dtype = jnp.dtype(dtype).name
+        features = in_size if embedding is None else embedding.out_size(in_size)
+        sizes = [features] + [width] * depth + [1 if out_size == "scalar" else out_size]
+        key_u, key_v, key = jax.random.split(key, 3)
+        self.encoders = (
+            _layer(features, width, init, factorization, self.dtype, key_u),
+            _layer(features, width, init, factorization, self.dtype, key_v),
+        )
+        keys = jax.random.split(key, len(sizes) - 1)
+        self.layers = tuple(
+            _layer(a, b, init, factorization, self.dtype, k)
+            for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
+        )
+        self.embedding = embedding
+        self.out_size = out_size
+        self.activation = activation
+
+    def __call__(self, x: Array) -> Array:
+        sigma = get_activation(self.activation)
+        y = self.features(x)
+        u, v = (sigma(encoder(y)) for encoder in self.encoders)
+        for layer in self.layers[:-1]:
+            z = sigma(layer(y))
+            y = (1 - z) * u + z * v
+        return self.output(self.layers[-1](y))
