@@ -15,8 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._loop import Problem
+from ._loop import Problem, Trajectory
 from ._revolve import repetitions, reverse_sweep
+from ._solver import ExplicitRK
 
 
 class AbstractAdjoint(eqx.Module):
@@ -28,61 +29,66 @@ class AbstractAdjoint(eqx.Module):
     def solve(self, problem: Problem, y0, args): ...
 
 
-def _int_zeros(tree):
-    """Tangents/cotangents of integer outputs."""
-    return jax.tree.map(lambda x: np.zeros(np.shape(x), jax.dtypes.float0), tree)
+_FORWARD_MODE_ERROR = (
+    "adjoint={name!r} is a reverse-mode strategy: it supports jax.grad/jax.vjp/jax.jacrev, "
+    "not forward mode (jax.jvp/jax.jacfwd/jax.hessian). Use adjoint='forward' for forward mode."
+)
 
 
-def _custom_vjp_solve(problem: Problem, y0, args, backward):
+def _custom_vjp_solve(problem: Problem, y0, args, backward, name: str) -> Trajectory:
     """Wrap the forward solve in a `custom_vjp` whose backward pass is `backward`.
 
-    `backward(problem, y0, args, ys, save_idx, grid, ys_bar)` returns `(y0_bar, args_bar)`.
-    Array leaves of `problem` (the output times) travel as a non-differentiated argument.
+    `backward(problem, y0, args, traj, ys_bar, dense_bar)` returns `(y0_bar, args_bar)`, where
+    `traj` is the forward `Trajectory` with its recorded grid. Array leaves of `problem` (output
+    times, tolerances) travel as a non-differentiated argument.
     """
     dynamic, static = eqx.partition(problem, eqx.is_array)
 
     @jax.custom_vjp
     def run(y0, args, dynamic):
-        ys, status, stats, _ = eqx.combine(dynamic, static).solve(y0, args, record=False)
-        return ys, status, stats
+        return eqx.combine(dynamic, static).solve(y0, args, record=False)
 
     def fwd(y0, args, dynamic):
-        ys, status, stats, (save_idx, grid) = eqx.combine(dynamic, static).solve(
-            y0, args, record=True
-        )
-        return (ys, status, stats), (y0, args, dynamic, ys, save_idx, grid)
+        traj = eqx.combine(dynamic, static).solve(y0, args, record=True)
+        return traj._replace(grid=None), (y0, args, dynamic, traj)
 
     def bwd(res, cts):
-        y0, args, dynamic, ys, save_idx, grid = res
+        y0, args, dynamic, traj = res
         problem = eqx.combine(dynamic, static)
-        y0_bar, args_bar = backward(problem, y0, args, ys, save_idx, grid, cts[0])
+        dense_bar = None if cts.dense is None else cts.dense[2]
+        y0_bar, args_bar = backward(problem, y0, args, traj, cts.ys, dense_bar)
         return y0_bar, args_bar, jax.tree.map(jnp.zeros_like, dynamic)
 
     run.defvjp(fwd, bwd)
-    return run(y0, args, dynamic)
+    try:
+        return run(y0, args, dynamic)
+    except TypeError as error:
+        if "forward-mode" in str(error) or "jvp" in str(error):
+            raise TypeError(_FORWARD_MODE_ERROR.format(name=name)) from None
+        raise
 
 
-def _replay(problem: Problem, grid):
+def _replay(problem: Problem, traj: Trajectory):
     """`(step(k, y, args), num_steps)` replaying the forward steps from integers/stored values."""
     if problem.fixed_grid:
-        n = problem.substeps
 
         def step(k, y, args):
-            return problem.grid_step(k // n, k % n, y, args).y1
+            t, h = problem.grid_time(k)
+            return problem.fresh_step(t, y, h, args)
 
-        return step, (len(problem.ts) - 1) * n
-    t_grid, h_grid, num_steps = grid
+        return step, traj.stats["num_accepted"]
+    t_grid, h_grid, num_steps = traj.grid
 
     def step(k, y, args):
-        return problem.step(t_grid[k], y, h_grid[k], args).y1
+        return problem.fresh_step(t_grid[k], y, h_grid[k], args)
 
     return step, num_steps
 
 
-def _max_steps(problem: Problem) -> int:
-    if problem.fixed_grid:
-        return (len(problem.ts) - 1) * problem.substeps
-    return problem.max_steps
+def _sweep(problem: Problem, y0, args, traj, ys_bar, dense_bar, snapshots):
+    step, num = _replay(problem, traj)
+    outputs = (traj.out_k, traj.out_theta, ys_bar)
+    return reverse_sweep(step, problem.emit, num, outputs, y0, args, snapshots, dense_bar)
 
 
 class Direct(AbstractAdjoint):
@@ -97,14 +103,12 @@ class Direct(AbstractAdjoint):
 
     def solve(self, problem, y0, args):
         if problem.fixed_grid:
-            ys, status, stats, _ = problem.solve(y0, args)
-            return ys, status, stats
+            return problem.solve(y0, args)
 
-        def backward(problem, y0, args, ys, save_idx, grid, ys_bar):
-            step, num = _replay(problem, grid)
-            return reverse_sweep(step, num, save_idx, ys_bar, y0, args, problem.max_steps + 1)
+        def backward(problem, y0, args, traj, ys_bar, dense_bar):
+            return _sweep(problem, y0, args, traj, ys_bar, dense_bar, problem.max_steps + 1)
 
-        return _custom_vjp_solve(problem, y0, args, backward)
+        return _custom_vjp_solve(problem, y0, args, backward, self.name)
 
 
 class Checkpoint(AbstractAdjoint):
@@ -140,13 +144,12 @@ class Checkpoint(AbstractAdjoint):
         return repetitions(num_steps, self.num_snapshots(num_steps, state_bytes))
 
     def solve(self, problem, y0, args):
-        snaps = self.num_snapshots(_max_steps(problem), y0.size * y0.dtype.itemsize)
+        snaps = self.num_snapshots(problem.step_capacity, y0.size * y0.dtype.itemsize)
 
-        def backward(problem, y0, args, ys, save_idx, grid, ys_bar):
-            step, num = _replay(problem, grid)
-            return reverse_sweep(step, num, save_idx, ys_bar, y0, args, snaps)
+        def backward(problem, y0, args, traj, ys_bar, dense_bar):
+            return _sweep(problem, y0, args, traj, ys_bar, dense_bar, snaps)
 
-        return _custom_vjp_solve(problem, y0, args, backward)
+        return _custom_vjp_solve(problem, y0, args, backward, self.name)
 
 
 class Backsolve(AbstractAdjoint):
@@ -161,43 +164,67 @@ class Backsolve(AbstractAdjoint):
     name: ClassVar[str] = "backsolve"
 
     def solve(self, problem, y0, args):
-        return _custom_vjp_solve(problem, y0, args, _backsolve)
+        if not isinstance(problem.solver, ExplicitRK):
+            raise ValueError(
+                "adjoint='backsolve' integrates the state backwards in time, which is unstable "
+                "for stiff problems, and needs a solver that steps any right-hand side: it "
+                f"supports explicit Runge–Kutta solvers, not {type(problem.solver).__name__}. "
+                "Use adjoint='checkpoint' (memory O(sqrt(steps))) or 'direct'."
+            )
+        if problem.event is not None or problem.dense:
+            raise ValueError(
+                "adjoint='backsolve' does not differentiate events or dense output; use "
+                "adjoint='direct', 'checkpoint' or 'forward'."
+            )
+        return _custom_vjp_solve(problem, y0, args, _backsolve, self.name)
 
 
-def _backsolve(problem: Problem, y0, args, ys, save_idx, grid, ys_bar):
-    del save_idx, grid
-    d = y0.size
-    g0, unravel_args = ravel_pytree(args)
+_BACKSOLVE_FAILED = (
+    "adjoint='backsolve': the adjoint ODE solved backwards in time failed (too many steps or "
+    "a non-finite state), so there is no gradient. Use adjoint='checkpoint' or 'direct'."
+)
+
+
+def _backsolve(problem: Problem, y0, args, traj, ys_bar, dense_bar):
+    """Integrate `(y, a, g)` backwards over each output interval (in `τ = -t`, forwards)."""
+    del dense_bar
     fn = problem.fn
+    zero_g = jax.tree.map(jnp.zeros_like, args)
+    aug0, unravel = ravel_pytree((y0, y0, zero_g))
 
     def aug_rhs(tau, z, args):
-        y, a = z[:d], z[d : 2 * d]
+        y, a, _ = unravel(z)
         f, vjp = jax.vjp(lambda y, p: fn(-tau, y, p), y, args)
         a_y, a_p = vjp(a)
-        return jnp.concatenate([-f, a_y, ravel_pytree(a_p)[0]])
+        return ravel_pytree((-f, a_y, a_p))[0].astype(z.dtype)
+
+    # Tolerances: the state's for y and a, the largest for the parameter gradient g.
+    atol = jnp.broadcast_to(problem.controller.atol, y0.shape)
+    atol = jnp.concatenate([atol, atol, jnp.full(aug0.size - 2 * y0.size, jnp.max(atol))])
+    controller = eqx.tree_at(lambda c: c.atol, problem.controller, atol)
 
     def interval(carry, i):
-        a, g = carry
+        a, g, failed = carry
         a = a + ys_bar[i + 1]
-        ts_aug = jnp.stack([-problem.ts[i + 1], -problem.ts[i]])
         aug = Problem(
             fn=aug_rhs,
             solver=problem.solver,
-            controller=problem.controller,
-            ts=ts_aug,
+            controller=controller,
+            ts=jnp.stack([-problem.ts[i + 1], -problem.ts[i]]),
             dt=problem.dt,
             max_steps=problem.max_steps,
-            counts=None if problem.counts is None else (problem.substeps,),
+            counts=None,
         )
-        z0 = jnp.concatenate([ys[i + 1], a, g])
-        zs, _, _, _ = aug.solve(z0, args)
-        z1 = zs[-1]
-        return (z1[d : 2 * d], z1[2 * d :]), None
+        z0 = ravel_pytree((traj.ys[i + 1], a, g))[0].astype(aug0.dtype)
+        out = aug.solve(z0, args)
+        _, a, g = unravel(out.ys[-1])
+        return (a, g, failed | (out.status != 0)), None
 
     num_intervals = len(problem.ts) - 1
-    init = (jnp.zeros_like(y0), jnp.zeros_like(g0))
-    (a, g), _ = jax.lax.scan(interval, init, jnp.arange(num_intervals), reverse=True)
-    return a + ys_bar[0], unravel_args(g)
+    init = (jnp.zeros_like(y0), zero_g, jnp.asarray(False))
+    (a, g, failed), _ = jax.lax.scan(interval, init, jnp.arange(num_intervals), reverse=True)
+    a = eqx.error_if(a, failed, _BACKSOLVE_FAILED)
+    return a + ys_bar[0], g
 
 
 class Forward(AbstractAdjoint):
@@ -205,7 +232,7 @@ class Forward(AbstractAdjoint):
 
     Cheapest when inputs (states plus parameters) are few and outputs many. Works with
     `jax.jvp`/`jax.jacfwd` and also under `jax.grad`/`jax.vjp`, which contract the sensitivity
-    matrix with the output cotangent.
+    matrix with the output cotangent. Complex inputs count twice (real and imaginary parts).
     """
 
     name: ClassVar[str] = "forward"
@@ -214,8 +241,7 @@ class Forward(AbstractAdjoint):
         dynamic, static = eqx.partition(problem, eqx.is_array)
 
         def primal(y0, args, dynamic):
-            ys, status, stats, _ = eqx.combine(dynamic, static).solve(y0, args)
-            return ys, status, stats
+            return eqx.combine(dynamic, static).solve(y0, args)
 
         @jax.custom_jvp
         def run(y0, args, dynamic):
@@ -225,17 +251,37 @@ class Forward(AbstractAdjoint):
         def run_jvp(primals, tangents):
             y0, args, dynamic = primals
             z, unravel = ravel_pytree((y0, args))
-
-            def flat(z):
-                out = primal(*unravel(z), dynamic)
-                return out[0], out
-
-            jac, out = jax.jacfwd(flat, has_aux=True)(z)
             tz, _ = ravel_pytree(tangents[:2])
-            ys_dot = (jac.reshape(-1, z.size) @ tz).reshape(out[0].shape)
-            return out, (ys_dot, *_int_zeros(out[1:]))
+            basis = jnp.eye(z.size, dtype=z.dtype)
+            coeffs = tz
+            if jnp.iscomplexobj(z):
+                basis = jnp.concatenate([basis, 1j * basis])
+                coeffs = jnp.concatenate([jnp.real(tz), jnp.imag(tz)])
+
+            def differentiable(z):
+                traj = primal(*unravel(z), dynamic)
+                return (traj.ys, traj.dense), traj
+
+            def column(v):
+                return jax.jvp(differentiable, (z,), (v,), has_aux=True)
+
+            out, cols, traj = jax.vmap(column, out_axes=(None, 0, None))(basis)
+            del out
+
+            def contract(col):
+                return jnp.tensordot(coeffs.astype(col.dtype), col, axes=1)
+
+            ys_dot, dense_dot = jax.tree.map(contract, cols)
+            traj_dot = jax.tree.map(_zero_tangent, traj)
+            return traj, traj_dot._replace(ys=ys_dot, dense=dense_dot)
 
         return run(y0, args, dynamic)
+
+
+def _zero_tangent(x):
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        return jnp.zeros_like(x)
+    return np.zeros(np.shape(x), jax.dtypes.float0)
 
 
 ADJOINTS = {cls.name: cls for cls in (Direct, Checkpoint, Backsolve, Forward)}
@@ -247,7 +293,8 @@ DIRECT_MAX_BYTES = 256 * 2**20
 
 
 def choose_adjoint(num_states: int, num_params: int, problem: Problem, itemsize: int):
-    """The strategy `adjoint="auto"` picks, and why (the seed's rule: few inputs → forward).
+    """The strategy `adjoint="auto"` picks, and why (the seed's rule: few inputs → forward;
+    reverse mode stores all steps only when that fits in `DIRECT_MAX_BYTES`).
 
     **Returns:** `(adjoint, reason)`.
     """
@@ -258,7 +305,10 @@ def choose_adjoint(num_states: int, num_params: int, problem: Problem, itemsize:
             f"<= {FORWARD_MODE_MAX_INPUTS}, one JVP sweep per input"
         )
     reason = f"reverse mode: {num_inputs} inputs > {FORWARD_MODE_MAX_INPUTS}"
-    stored = (problem.max_steps + 1) * num_states * itemsize
-    if problem.fixed_grid or stored <= DIRECT_MAX_BYTES:
-        return Direct(), reason + ", all steps stored"
-    return Checkpoint(), reason + f", checkpointed (storing all steps would take {stored} bytes)"
+    stored = (problem.step_capacity + 1) * num_states * itemsize
+    kind = "steps" if problem.fixed_grid else "max_steps"
+    if stored <= DIRECT_MAX_BYTES:
+        return Direct(), reason + f", all steps stored ({stored} bytes for {kind})"
+    return Checkpoint(), reason + (
+        f", checkpointed (storing all {kind} would take {stored} bytes > {DIRECT_MAX_BYTES})"
+    )

@@ -50,37 +50,51 @@ def _split(n, free):
     return jnp.clip(m, 1, jnp.maximum(n - 1, 1))
 
 
-def reverse_sweep(step, num_steps, save_idx, ys_bar, y0, args, snapshots: int):
-    """Cotangents of `(y0, args)` for the outputs `ys[i] = y_{save_idx[i]}` of a step loop.
+def reverse_sweep(step, emit, num_steps, outputs, y0, args, snapshots: int, dense_bar=None):
+    """Cotangents of `(y0, args)` for the outputs of a step loop.
 
     **Arguments:**
-    - `step(k, y, args)`: step `k` of the forward loop (`y_k -> y_{k+1}`), replayed exactly.
+    - `step(k, y, args)`: step `k` of the forward loop, replayed exactly; returns an object with
+      `y1` (`y_{k+1}`) and `dense` (the step's dense-output data).
+    - `emit(y1, dense, theta)`: the output at position `theta` inside a step (linear in
+      `y1, dense`).
     - `num_steps`: the number of steps taken (may be traced).
-    - `save_idx`: int array, the state index of each output (strictly increasing).
-    - `ys_bar`: cotangents of the outputs, shape `(T, d)`.
+    - `outputs`: `(out_k, out_theta, ys_bar)`: for each output the step that holds it (-1: the
+      initial state, -2: not reached, no contribution), its position there, and its cotangent
+      (shape `(T, d)`); in any order.
     - `snapshots`: number of stored states (the initial state included); memory is
       `snapshots * d`.
+    - `dense_bar`: optional cotangents of every step's `dense` (leading axis: the step).
 
     **Returns:** `(y0_bar, args_bar)`.
     """
+    out_k, out_theta, ys_bar = outputs
+    order = jnp.argsort(out_k, stable=True)
+    out_k, out_theta, ys_bar = out_k[order], out_theta[order], ys_bar[order]
     snap_y = jnp.zeros((snapshots,) + y0.shape, y0.dtype).at[0].set(y0)
     snap_k = jnp.zeros(snapshots, jnp.int32)
     args_bar = jax.tree.map(jnp.zeros_like, args)
-    num_out = save_idx.shape[0]
-
-    def inject(lam, ptr, k):
-        """Add the cotangent of the output that sits at state index k (if any)."""
-        hit = (ptr >= 0) & (save_idx[jnp.maximum(ptr, 0)] == k)
-        lam = lam + jnp.where(hit, ys_bar[jnp.maximum(ptr, 0)], 0)
-        return lam, ptr - hit
-
-    lam, ptr = inject(jnp.zeros_like(y0), jnp.asarray(num_out - 1, jnp.int32), num_steps)
+    ptr0 = jnp.asarray(out_k.shape[0] - 1, jnp.int32)
 
     def advance(y, k0, count):
         def body(i, y):
-            return step(k0 + i, y, args)
+            return step(k0 + i, y, args).y1
 
         return jax.lax.fori_loop(0, count, body, y)
+
+    def output_cotangents(k, y1, dense, ptr, y1_bar, d_bar):
+        """Add the cotangents of the outputs inside step k (pointer walks down the sorted list)."""
+
+        def more(o):
+            return (o[0] >= 0) & (out_k[jnp.maximum(o[0], 0)] == k)
+
+        def add(o):
+            p, y1_bar, d_bar = o
+            _, vjp = jax.vjp(lambda y1, d: emit(y1, d, out_theta[p]), y1, dense)
+            a, b = vjp(ys_bar[p])
+            return p - 1, y1_bar + a, jax.tree.map(jnp.add, d_bar, b)
+
+        return jax.lax.while_loop(more, add, (ptr, y1_bar, d_bar))
 
     def cond(c):
         return c["fine"] > 0
@@ -103,10 +117,15 @@ def reverse_sweep(step, num_steps, save_idx, ys_bar, y0, args, snapshots: int):
         def reverse(operands):
             lam, ptr, args_bar = operands
             k = c["fine"] - 1
-            _, vjp = jax.vjp(lambda y, a: step(k, y, a), y, args)
-            y_bar, a_bar = vjp(lam)
-            lam, ptr = inject(y_bar, ptr, k)
-            return lam, ptr, jax.tree.map(jnp.add, args_bar, a_bar)
+            (y1, dense), vjp = jax.vjp(
+                lambda y, a: (lambda st: (st.y1, st.dense))(step(k, y, a)), y, args
+            )
+            d_bar = jax.tree.map(jnp.zeros_like, dense)
+            if dense_bar is not None:
+                d_bar = jax.tree.map(lambda x: x[k], dense_bar)
+            ptr, y1_bar, d_bar = output_cotangents(k, y1, dense, ptr, lam, d_bar)
+            y_bar, a_bar = vjp((y1_bar, d_bar))
+            return y_bar, ptr, jax.tree.map(jnp.add, args_bar, a_bar)
 
         lam, ptr, args_bar = jax.lax.cond(
             do_reverse, reverse, lambda operands: operands, (c["lam"], c["ptr"], c["args_bar"])
@@ -127,9 +146,18 @@ def reverse_sweep(step, num_steps, save_idx, ys_bar, y0, args, snapshots: int):
         top=jnp.asarray(0, jnp.int32),
         snap_y=snap_y,
         snap_k=snap_k,
-        lam=lam,
-        ptr=ptr,
+        lam=jnp.zeros_like(y0),
+        ptr=ptr0,
         args_bar=args_bar,
     )
     out = jax.lax.while_loop(cond, body, init)
-    return out["lam"], out["args_bar"]
+
+    # Outputs at the initial state itself.
+    def more(p):
+        return (p[0] >= 0) & (out_k[jnp.maximum(p[0], 0)] == -1)
+
+    def add(p):
+        return p[0] - 1, p[1] + ys_bar[p[0]]
+
+    _, lam = jax.lax.while_loop(more, add, (out["ptr"], out["lam"]))
+    return lam, out["args_bar"]

@@ -6,6 +6,8 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, PyTree
 
+from ._dense import DenseInterpolation
+
 
 class RESULTS(enum.IntEnum):
     """Outcome codes of a solve (`sol.status`); `status_message(code)` gives the message."""
@@ -16,6 +18,7 @@ class RESULTS(enum.IntEnum):
     nonfinite_state = 3
     newton_failed = 4
     invalid_times = 5
+    event_occurred = 6
 
 
 _MESSAGES = {
@@ -36,9 +39,14 @@ _MESSAGES = {
         "Newton's method did not converge in an implicit stage with the fixed step `dt`. "
         "Reduce `dt` or use adaptive steps (`dt=None`)."
     ),
-    RESULTS.invalid_times: "The output times `ts` must be strictly increasing.",
+    RESULTS.invalid_times: "The output times `ts` must be strictly monotonic.",
+    RESULTS.event_occurred: "A terminal event stopped the solve (not an error).",
 }
 MESSAGES = tuple(_MESSAGES[code] for code in RESULTS)
+
+
+#: Status codes that are not failures (`throw=True` does not raise on them).
+SUCCESSES = (RESULTS.successful, RESULTS.event_occurred)
 
 
 def status_message(code) -> str:
@@ -52,23 +60,38 @@ class Solution(eqx.Module):
     **Fields:**
     - `ts`: the output times, shape `(T,)`.
     - `ys`: the state at each output time, a pytree like `y0` with a leading axis of length `T`.
-      Rows after a failure are NaN; `status` says why.
-    - `status`: int32 code, 0 on success; `diffsim.status_message(code)` gives the message.
+      Rows after a failure or a terminal event are NaN; `status` says why.
+    - `status`: int32 code, 0 on success, `RESULTS.event_occurred` when a terminal event
+      stopped the solve; `diffsim.status_message(code)` gives the message.
     - `stats`: dict with `num_steps` (attempted), `num_accepted`, `num_rejected`, `num_fevals`.
+    - `event_ts`, `event_ys`: times and states of the events found (`max_events` rows, NaN
+      beyond `num_events`); differentiable (implicit function theorem). Empty without `event`.
     - `adjoint`: the gradient strategy used; `adjoint_reason`: why it was chosen.
+    - `interpolation`: the dense output with `SaveAt(dense=True)`, else None; see `evaluate`.
     """
 
     ts: Array
     ys: PyTree[Array]
     status: Array
     stats: dict[str, Array]
+    event_ts: Array
+    event_ys: PyTree[Array]
+    num_events: Array
     adjoint: str = eqx.field(static=True)
     adjoint_reason: str = eqx.field(static=True)
+    interpolation: DenseInterpolation | None = None
 
     @property
     def succeeded(self) -> Array:
-        """Boolean array: True where the solve reached the last output time."""
-        return self.status == 0
+        """Boolean array: True where the solve reached the last output time or a terminal event."""
+        return (self.status == RESULTS.successful) | (self.status == RESULTS.event_occurred)
+
+    def evaluate(self, t) -> PyTree[Array]:
+        """The solution at time(s) `t` inside the span, from the solver's dense output
+        (needs `saveat=SaveAt(dense=True)`); differentiable like `ys`."""
+        if self.interpolation is None:
+            raise ValueError("Solution.evaluate needs `solve_ode(..., saveat=SaveAt(dense=True))`")
+        return self.interpolation.evaluate(t)
 
     @property
     def message(self) -> str:

@@ -1,6 +1,7 @@
 """Every gradient strategy against jax.jacfwd, finite differences (Taylor test) and each other."""
 
 import functools
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -145,19 +146,32 @@ def test_gradient_through_closed_over_array_and_pytree_state():
 
 @pytest.mark.parametrize("snapshots", [1, 2, 4, 16])
 def test_reverse_sweep_on_a_product_of_scalars(snapshots):
-    # y_{k+1} = a_k y_k: y_N = prod(a) y0, so d y_N / d a_k = y_N / a_k.
+    # y_{k+1} = a_k y_k: y_N = prod(a) y0, so d y_N / d a_k = y_N / a_k. The output at the
+    # middle of step 20 (linear interpolation) adds (y_20 + y_21) / 2.
     a = jnp.linspace(0.9, 1.1, 37)
-    save_idx = jnp.array([0, 10, 37], jnp.int32)
-    ys_bar = jnp.array([[0.0], [0.0], [1.0]])
 
     def step(k, y, a):
-        return a[k] * y
+        y1 = a[k] * y
+        return SimpleNamespace(y1=y1, dense=(y, y1))
 
+    def emit(y1, dense, theta):
+        return jnp.where(theta == 1, y1, (1 - theta) * dense[0] + theta * dense[1])
+
+    outputs = (
+        jnp.array([-1, 9, 36, 20], jnp.int32),  # in any order
+        jnp.array([0.0, 1.0, 1.0, 0.5]),
+        jnp.array([[0.0], [0.0], [1.0], [1.0]]),
+    )
     y0 = jnp.array([2.0])
-    y0_bar, a_bar = reverse_sweep(step, 37, save_idx, ys_bar, y0, a, snapshots)
-    y_n = 2.0 * jnp.prod(a)
-    np.testing.assert_allclose(a_bar, y_n / a, rtol=1e-12)
-    np.testing.assert_allclose(y0_bar, [jnp.prod(a)], rtol=1e-12)
+    y0_bar, a_bar = reverse_sweep(step, emit, 37, outputs, y0, a, snapshots)
+
+    def loss(y0, a):
+        ys = y0[0] * jnp.concatenate([jnp.ones(1), jnp.cumprod(a)])
+        return ys[37] + 0.5 * (ys[20] + ys[21])
+
+    ref = jax.grad(loss, argnums=(0, 1))(y0, a)
+    np.testing.assert_allclose(a_bar, ref[1], rtol=1e-12)
+    np.testing.assert_allclose(y0_bar, ref[0], rtol=1e-12)
 
 
 def test_revolve_recompute_factor():

@@ -1,6 +1,8 @@
 """Butcher tableaux: the data that defines a Runge–Kutta method."""
 
 import equinox as eqx
+import numpy as np
+from numpy.polynomial import polynomial as P
 
 
 class ButcherTableau(eqx.Module):
@@ -12,6 +14,8 @@ class ButcherTableau(eqx.Module):
       or `None` for a method without an embedded estimate;
     - `gamma`: the diagonal coefficient of an ESDIRK method (stages 2..s), 0 for explicit.
     - `order`, `error_order`: orders of the solution and of the embedded method.
+    - `dense`: the method's own dense output, `y(t + θh) = y + h Σ_i B_i(θ) k_i` with
+      `B_i(θ) = Σ_m dense[i][m] θ^(m+1)`; `None` for the cubic Hermite interpolant.
     """
 
     c: tuple[float, ...] = eqx.field(static=True)
@@ -21,6 +25,12 @@ class ButcherTableau(eqx.Module):
     order: int = eqx.field(static=True)
     error_order: int = eqx.field(static=True)
     gamma: float = eqx.field(static=True, default=0.0)
+    dense: tuple[tuple[float, ...], ...] | None = eqx.field(static=True, default=None)
+
+    @property
+    def fsal(self) -> bool:
+        """First same as last: the last stage is `f(t + h, y1)`, the next step's first stage."""
+        return self.c[-1] == 1.0 and self.a[-1] == self.b[:-1] and self.b[-1] == 0.0
 
     def __check_init__(self):
         stages = len(self.c)
@@ -28,6 +38,13 @@ class ButcherTableau(eqx.Module):
             raise ValueError("Butcher tableau: `a` must hold rows of length 0, 1, ..., s-1.")
         if len(self.b) != stages or (self.e is not None and len(self.e) != stages):
             raise ValueError("Butcher tableau: `b` and `e` must have one weight per stage.")
+        if self.dense is not None and len(self.dense) != stages:
+            raise ValueError("Butcher tableau: `dense` must hold one polynomial per stage.")
+
+
+def _polynomials(rows) -> tuple[tuple[float, ...], ...]:
+    """Dense-output polynomials as tuples of coefficients of θ, θ², ... (no constant term)."""
+    return tuple(tuple(float(x) for x in np.asarray(row)[1:]) for row in rows)
 
 
 EULER = ButcherTableau(c=(0.0,), a=((),), b=(1.0,), e=None, order=1, error_order=1)
@@ -57,6 +74,34 @@ BOSH3 = ButcherTableau(
 
 # Dormand–Prince 5(4), FSAL: the last stage is evaluated at the solution.
 _DOPRI5_B = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84)
+
+
+def _dopri5_dense():
+    """Shampine's fourth-order dense output of Dormand–Prince (through y at θ = 1/2), as
+    polynomials in θ: `y(θ) = y0 + k0 θ + c θ² + b θ³ + a θ⁴` with `a, b, c` linear in the
+    increments `k_i = h f_i` (Hairer, Nørsett & Wanner I, Sec. II.6)."""
+    mid = (
+        np.array(
+            [
+                6025192743 / 30085553152,
+                0.0,
+                51252292925 / 65400821598,
+                -2691868925 / 45128329728,
+                187940372067 / 1594534317056,
+                -1776094331 / 19743644256,
+                11237099 / 235043384,
+            ]
+        )
+        / 2
+    )  # y(1/2) = y0 + Σ mid_i k_i
+    b = np.array(_DOPRI5_B + (0.0,))
+    first, last = np.eye(7)[0], np.eye(7)[-1]
+    c2 = last - 4 * first - 5 * b + 16 * mid
+    c3 = 5 * first - 3 * last + 14 * b - 32 * mid
+    c4 = 2 * (last - first) - 8 * b + 16 * mid
+    return _polynomials(np.stack([np.zeros(7), first, c2, c3, c4], axis=1))
+
+
 DOPRI5 = ButcherTableau(
     c=(0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0),
     a=(
@@ -80,6 +125,7 @@ DOPRI5 = ButcherTableau(
     ),
     order=5,
     error_order=4,
+    dense=_dopri5_dense(),
 )
 
 # Tsitouras 5(4), FSAL (Ch. Tsitouras, Comput. Math. Appl. 62 (2011) 770–775).
@@ -120,6 +166,24 @@ TSIT5 = ButcherTableau(
     ),
     order=5,
     error_order=4,
+    dense=_polynomials(
+        [
+            -1.0530884977290216
+            * P.polymul(
+                P.polyfromroots([0.0, 1.3299890189751412]),
+                [0.7139816917074209, -1.4364028541716351, 1.0],
+            ),
+            0.1017 * P.polymul([0.0, 0.0, 1.0], [1.2949852507374631, -2.1966568338249754, 1.0]),
+            2.490627285651252793
+            * P.polymul([0.0, 0.0, 1.0], [1.57803468208092486, -2.38535645472061657, 1.0]),
+            -16.54810288924490272
+            * P.polyfromroots([0.0, 0.0, 1.21712927295533244, 0.61620406037800089]),
+            47.37952196281928122
+            * P.polyfromroots([0.0, 0.0, 1.203071208372362603, 0.658047292653547382]),
+            -34.87065786149660974 * P.polyfromroots([0.0, 0.0, 1.2, 0.666666666666666667]),
+            2.5 * P.polyfromroots([0.0, 0.0, 1.0, 0.6]),
+        ]
+    ),
 )
 
 # Kværnø's ESDIRK 5(4): L-stable, stiffly accurate (b is the last row), 7 stages, diagonal

@@ -8,6 +8,7 @@ loop, checkpointing and gradients are used unchanged.
 
 import abc
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -15,6 +16,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from .._solver import AbstractSolver, ButcherTableau, Step
+from .._solver._base import hermite_dense, hermite_interpolate
 from .._solver._tableau import RK4
 
 _SERIES_TERMS = 20
@@ -77,10 +79,25 @@ class ETDRK4(AbstractSolver):
     """
 
     model: AbstractSemilinear
-    # With L = 0 the scheme is the classical Runge–Kutta method: its order and tableau.
+    # With L = 0 the scheme is the classical Runge–Kutta method: its stability region.
     tableau: ButcherTableau = eqx.field(static=True, default=RK4)
+    steps_any_rhs: ClassVar[bool] = False
 
-    def step(self, fn, t, y, h, args, scale) -> Step:
+    @property
+    def order(self) -> int:
+        return 4
+
+    @property
+    def error_order(self) -> None:
+        return None
+
+    def init(self, fn, t0, y0, args):
+        return ()
+
+    def interpolate(self, dense, theta):
+        return hermite_interpolate(dense, theta)
+
+    def step(self, fn, t, y, h, args, state, scale) -> Step:
         del scale
         params = fn.params(args)
         u = fn.state(y)
@@ -121,5 +138,6 @@ class ETDRK4(AbstractSolver):
 
         u1 = over(combine, coeffs, u_hat, nu, na, nb, nc)
         y1 = ravel_pytree(u1)[0].astype(y.dtype)
-        y1 = jnp.where(h == 0, y, y1)  # the fixed-grid loop pads short intervals with h = 0
-        return Step(y1, None, jnp.asarray(4, jnp.int32), jnp.asarray(True))
+        # Dense output (only computed when asked for): cubic Hermite from the full rhs.
+        dense = hermite_dense(y, y1, fn(t, y, args), fn(t + h, y1, args), h)
+        return Step(y1, None, jnp.asarray(4, jnp.int32), jnp.asarray(True), dense, state, state)
