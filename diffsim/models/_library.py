@@ -20,6 +20,7 @@ _BUILTIN: dict[str, Callable[[], ODEModel]] = {
     "robertson": robertson,
 }
 BUILTIN_MODELS: tuple[str, ...] = tuple(_BUILTIN)
+"""Names of the built-in models, as a config's `model:` and `builtin_model` accept them."""
 
 
 def builtin_model(name: str) -> ODEModel:

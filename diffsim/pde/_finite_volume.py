@@ -142,12 +142,20 @@ def advection(
 def conservation_law(
     u: ArrayLike, flux, speed, grid: Grid, bcs: Boundaries, limiter: str | None = "van_leer"
 ) -> Array:
-    """`-Σ ∂f_axis(u)/∂x_axis` for a nonlinear flux, with the local Lax–Friedrichs (Rusanov)
-    numerical flux on MUSCL face states.
+    """The rate `-Σ ∂f_axis(u)/∂x_axis` of a conservation law with a nonlinear flux.
+
+    Finite volumes with the local Lax–Friedrichs (Rusanov) numerical flux on MUSCL face
+    states, so shocks stay non-oscillatory.
 
     **Arguments:**
-    - `flux`: `flux(u, axis) -> f_axis(u)`; `speed`: `speed(u, axis) -> |f'_axis(u)|`.
-    - `limiter`: as in `advection`.
+
+    - `u`: the cell averages, shaped like the grid.
+    - `flux`: `flux(u, axis) -> f_axis(u)`.
+    - `speed`: `speed(u, axis) -> |f'_axis(u)|`, the largest local wave speed.
+    - `grid`, `bcs`: the `Grid` and its `Boundaries`.
+    - `limiter`: as in `advection` (a name from `LIMITERS`, or `None` for first order).
+
+    **Returns:** `du/dt`, shaped like `u`.
     """
     fluxes = []
     for axis in range(grid.ndim):

@@ -35,6 +35,13 @@ LIMITERS = {
     "mc": _monotonized_central,
     "central": _unlimited,
 }
+"""Slope limiters by name, for `advection(..., limiter=NAME)` and the models' `limiter`.
+
+Each maps the two one-sided slopes `(a, b)` of a cell to its limited slope: `minmod` (most
+diffusive), `van_leer`, `superbee` (most compressive), `mc` (monotonized central), and
+`central` (no limiting; second order but oscillates at jumps). `None` in place of a name means
+first-order upwind.
+"""
 
 
 def check_limiter(limiter) -> None:

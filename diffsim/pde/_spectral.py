@@ -22,8 +22,18 @@ def wavenumbers(grid: Grid) -> tuple[np.ndarray, ...]:
 
 
 def dealias_mask(grid: Grid, fraction: float = 2 / 3) -> np.ndarray:
-    """Orszag's rule: keep modes with `|m| < fraction * n / 2` on every axis (2/3 by default),
-    so that quadratic products computed on the grid have no aliased modes left."""
+    """Orszag's dealiasing mask: the Fourier modes to keep on a periodic grid.
+
+    Keeps modes with `|m| < fraction * n / 2` on every axis (2/3 by default), so that quadratic
+    products computed on the grid have no aliased modes left.
+
+    **Arguments:**
+
+    - `grid`: a periodic `Grid`.
+    - `fraction`: the kept fraction of the resolved wavenumbers.
+
+    **Returns:** a boolean NumPy array in the `rfftn` layout of `grid` (as `wavenumbers`).
+    """
     keep = np.ones((), bool)
     for axis, k in enumerate(wavenumbers(grid)):
         index = np.abs(k) * grid.lengths[axis] / (2 * np.pi)

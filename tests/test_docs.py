@@ -1,0 +1,302 @@
+"""The documentation is tested: its code runs, its commands exist, its API has docstrings.
+
+- Every ```python block of README.md and docs/**/*.md runs; the blocks of one page run in order
+  in one namespace, from the repository root (so pages name files as a user there would).
+- Every command the docs show (`python -m MODULE ...`, `python SCRIPT ...`, `pytest ...`,
+  `pip install ...`) names a module or script that exists, config files that exist, and only
+  flags that the script's `--help` lists.
+- Every public name of every package face has a docstring whose first line is a summary.
+"""
+
+import functools
+import importlib.metadata
+import importlib.util
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "docs" / "hooks"))
+from public_api import faces, public_names  # noqa: E402
+
+matplotlib.use("Agg")
+
+PAGES = sorted(
+    [ROOT / "README.md", *(p for p in (ROOT / "docs").rglob("*.md") if "hooks" not in p.parts)]
+)
+FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+PYTHON_LIKE = re.compile(r"^(py|python|python3|pycon|ipython)\b")
+
+# Pages whose code takes long (more than about half a minute): run with `pytest -m slow`.
+SLOW: set[str] = set()
+
+# What a page's code must print or leave in its namespace, beyond running without an error.
+PRINTS = {
+    "README.md": ["forward mode"],
+    "docs/tutorial-ad.md": [
+        "disagrees with automatic differentiation",
+        "x1        input       2.0    1.0                       4.0",
+    ],
+}
+
+
+def _fit_within_error_bars(ns) -> bool:
+    truth = [1.5, 1.0, 3.0, 1.0]  # configs/lotka_volterra.yaml's `true` values
+    z = [(x - t) / s for x, t, s in zip(ns["result"].x, truth, ns["errors"].stderr, strict=True)]
+    return bool(ns["result"].success) and max(abs(v) for v in z) < 4
+
+
+# What a page's namespace must hold after its code ran (the claims its text makes).
+NAMESPACE_CHECKS = {
+    "docs/tutorial-ad.md": lambda ns: ns["result"].passed and not ns["wrong"].passed,
+    "docs/getting-started.md": _fit_within_error_bars,
+    "docs/coming-from-scipy.md": lambda ns: abs(ns["sol"].ys - ns["ref"].y.T).max() < 1e-6,
+    "docs/coming-from-torchdiffeq.md": lambda ns: (
+        abs(ns["params"]["A"] - ns["true_A"]).max() < 0.05
+    ),
+    "docs/coming-from-diffrax.md": lambda ns: int(ns["bad"].status) != 0,
+    "docs/uncertainty.md": lambda ns: ns["errors"].singular and "a, b" in ns["errors"].message,
+}
+
+
+def rel(page: Path) -> str:
+    return page.relative_to(ROOT).as_posix()
+
+
+def fences(page: Path) -> list[tuple[str, int, str]]:
+    """(info string, line number of the first code line, code) of each fenced block."""
+    text = page.read_text()
+    return [
+        (m.group(1).strip(), text.count("\n", 0, m.start(2)) + 1, m.group(2))
+        for m in FENCE.finditer(text)
+    ]
+
+
+def python_blocks(page: Path) -> list[tuple[int, str]]:
+    return [(line, code) for info, line, code in fences(page) if info.split(" ")[0] == "python"]
+
+
+def _page_params():
+    params = []
+    for page in PAGES:
+        if python_blocks(page):
+            marks = [pytest.mark.slow] if rel(page) in SLOW else []
+            params.append(pytest.param(page, id=rel(page), marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("page", _page_params())
+def test_page_code_runs(page, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    namespace: dict = {"__name__": "__main__"}
+    for line, code in python_blocks(page):
+        # Pad with newlines so that a traceback names the page's own line numbers.
+        exec(compile("\n" * (line - 1) + code, str(page), "exec"), namespace)  # our own docs
+    printed = capsys.readouterr().out
+    for expected in PRINTS.get(rel(page), []):
+        assert expected in printed, f"{rel(page)} should print {expected!r}"
+    check = NAMESPACE_CHECKS.get(rel(page))
+    assert check is None or check(namespace)
+
+
+def test_every_python_like_fence_is_run():
+    """A block that looks like Python is a ```python block (run), never ```py or ```pycon."""
+    odd = [
+        f"{rel(page)}:{line} ```{info}"
+        for page in PAGES
+        for info, line, _ in fences(page)
+        if PYTHON_LIKE.match(info) and info.split(" ")[0] != "python"
+    ]
+    assert not odd, f"use ```python (run by the tests) or a non-Python fence: {odd}"
+    assert len(python_blocks(ROOT / "docs" / "tutorial-ad.md")) >= 10
+
+
+def test_page_expectations_name_existing_pages():
+    pages = {rel(page) for page in PAGES}
+    assert set(PRINTS) | set(NAMESPACE_CHECKS) | SLOW <= pages
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands shown in the docs
+
+COMMAND_START = re.compile(r"^(?:\$ )?((?:python3?|pytest|pip) .*)$")
+INLINE = re.compile(r"`((?:python3?|pytest|pip) [^`]+)`")
+
+
+def commands(page: Path) -> list[str]:
+    """Every shell command of a page: fenced or indented lines and inline code spans."""
+    text = page.read_text()
+    found = []
+    lines = [ln.strip() for _, _, code in fences(page) for ln in code.splitlines()]
+    lines += [ln.strip() for ln in text.splitlines() if ln.startswith("    ")]
+    for line in lines:
+        match = COMMAND_START.match(line)
+        if match:
+            found.append(match.group(1))
+    found += INLINE.findall(text)
+    parts = []
+    for command in found:
+        command = command.split(" #")[0]
+        parts += [p.strip() for p in re.split(r"&&|;", command) if p.strip()]
+    return [p for p in parts if COMMAND_START.match(p)]
+
+
+def all_commands() -> list[tuple[str, str]]:
+    return [(rel(page), command) for page in PAGES for command in commands(page)]
+
+
+@functools.cache
+def help_text(*program: str) -> str:
+    """The `--help` output of `python -m MODULE` or `python SCRIPT`."""
+    run = subprocess.run(
+        [sys.executable, *program, "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, f"{' '.join(program)} --help failed:\n{run.stderr[-2000:]}"
+    return run.stdout
+
+
+def module_exists(module: str) -> bool:
+    path = ROOT.joinpath(*module.split("."))
+    if path.with_suffix(".py").is_file() or (path / "__main__.py").is_file():
+        return True
+    return not module.startswith(("diffsim", "experiments")) and bool(
+        importlib.util.find_spec(module)
+    )
+
+
+def is_placeholder(token: str) -> bool:
+    """CONFIG, DIR, KEY=VALUE, key.path=value, ...: words a user replaces."""
+    return token == "..." or "=" in token or re.fullmatch(r"[A-Z][A-Z0-9_]*", token) is not None
+
+
+def check_arguments(program: tuple[str, ...], args: list[str]) -> list[str]:
+    """Problems with the arguments of a Python command line (flags and file paths)."""
+    problems = []
+    flags = [a.split("=")[0] for a in args if a.startswith("--")]
+    if flags and program != ("venv",):
+        text = help_text(*program)
+        problems += [
+            f"{flag} is not in `{' '.join(program)} --help`"
+            for flag in flags
+            if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text)
+        ]
+    for arg in args:
+        if re.search(r"\.(ya?ml|csv|npz|py)$", arg) and not is_placeholder(arg):
+            if not (ROOT / arg).is_file():
+                problems.append(f"{arg} does not exist")
+    return problems
+
+
+def check_command(command: str) -> list[str]:
+    """Problems with one command; an empty list when it names only things that exist."""
+    tokens = [t.strip("[]") for t in shlex.split(command)]
+    tokens = [t for t in tokens if t]
+    program, args = tokens[0], tokens[1:]
+    if program in ("python", "python3"):
+        if args[:1] == ["-m"]:
+            module = args[1]
+            if not module_exists(module):
+                return [f"module {module} does not exist"]
+            return check_arguments(("venv",) if module == "venv" else ("-m", module), args[2:])
+        script = args[0]
+        if not (ROOT / script).is_file():
+            return [f"script {script} does not exist"]
+        return check_arguments((script,), args[1:])
+    if program == "pytest":
+        problems, markers = [], pytest_markers()
+        for i, arg in enumerate(args):
+            if args[i - 1] == "-m" and i > 0:
+                problems += [
+                    f"marker {w} is not registered"
+                    for w in re.findall(r"\w+", arg)
+                    if w not in ("not", "and", "or") and w not in markers
+                ]
+            elif not arg.startswith("-") and not (ROOT / arg.split("::")[0]).exists():
+                problems.append(f"{arg} does not exist")
+        return problems
+    if program == "pip":
+        extras = pip_extras()
+        wanted = {e for a in args for e in re.findall(r"\[([^\]]*)\]", a.replace('"', ""))}
+        wanted |= {e for a in args if a.startswith(".[") for e in a[2:].rstrip("]").split(",")}
+        return [
+            f"extra {e} is not in pyproject.toml"
+            for w in wanted
+            for e in w.split(",")
+            if e and e not in extras
+        ]
+    return []
+
+
+def pip_extras() -> set[str]:
+    """The extras of the installed diffsim (from pyproject.toml at install time)."""
+    return set(importlib.metadata.metadata("diffsim").get_all("Provides-Extra") or [])
+
+
+def pytest_markers() -> set[str]:
+    return {"slow"}  # registered in pyproject.toml; test_slow_marker_is_registered checks it
+
+
+def test_slow_marker_is_registered(pytestconfig):
+    assert pytest_markers() <= {m.split(":")[0] for m in pytestconfig.getini("markers")}
+
+
+def test_docs_show_commands():
+    """The command scanner finds the commands it should (so the next test checks something)."""
+    found = [c for _, c in all_commands()]
+    assert "python -m diffsim.run" in found
+    assert any(c.startswith("python experiments/") for c in found)
+    assert any(c.startswith("pytest") for c in found)
+
+
+@pytest.mark.parametrize("page, command", all_commands(), ids=lambda x: str(x)[:60])
+def test_command_exists(page, command):
+    assert not check_command(command), f"{page}: `{command}`: {check_command(command)}"
+
+
+def test_command_check_catches_mistakes():
+    """The checker refuses what it should: unknown modules, scripts, flags, configs, extras."""
+    assert check_command("python -m diffsim.nothing_here")
+    assert check_command("python experiments/not_a_script.py")
+    assert check_command("python -m diffsim.run configs/not_a_config.yaml")
+    assert check_command("python -m diffsim.run --no-such-flag")
+    assert check_command('pip install -e ".[no_such_extra]"')
+    assert check_command("pytest tests/test_not_there.py")
+    assert not check_command("python -m diffsim.run CONFIG --out DIR --set key.path=value")
+
+
+# ---------------------------------------------------------------------------------------------
+# Docstrings of the public API
+
+
+def _public_params():
+    return [
+        pytest.param(entry, id=f"{entry.package}.{entry.name}")
+        for face in faces("diffsim")
+        for entry in public_names(face)
+    ]
+
+
+def test_faces_are_found():
+    assert {"diffsim", "diffsim.ad", "diffsim.pde", "diffsim.models"} <= set(faces("diffsim"))
+    assert len(_public_params()) > 50
+
+
+@pytest.mark.parametrize("entry", _public_params())
+def test_public_name_has_summary(entry):
+    assert entry.kind != "missing", f"{entry.target} is re-exported but not defined"
+    doc = (entry.docstring or "").strip()
+    assert doc, f"{entry.package}.{entry.name} ({entry.target}) has no docstring"
+    lines = doc.splitlines()
+    assert lines[0].strip(), f"{entry.package}.{entry.name}: the first line should be a summary"
+    assert len(lines) == 1 or not lines[1].strip(), (
+        f"{entry.package}.{entry.name}: the summary should be one line, then a blank line"
+    )
