@@ -3,15 +3,16 @@
 import equinox as eqx
 
 from ._boundary import Boundaries, Periodic, boundaries
-from ._finite_volume import advection, laplacian
 from ._grid import Grid
 from ._limiter import check_limiter
-from ._model import FIELD, VELOCITY, AbstractPDE, as_velocity, concrete_max_abs
+from ._local import AbstractLocalPDE
+from ._model import FIELD, VELOCITY, as_velocity, concrete_max_abs
+from ._operators import GridOperators
 
 _DEFAULT_BC = Periodic()
 
 
-class AdvectionDiffusion(AbstractPDE):
+class AdvectionDiffusion(AbstractLocalPDE):
     """Transport by a velocity field with diffusion and a source (finite volumes).
 
     **Arguments:**
@@ -36,11 +37,13 @@ class AdvectionDiffusion(AbstractPDE):
         self.bcs = boundaries(grid, bc)
         self.limiter = limiter
 
-    def rhs(self, t, u, params):
-        velocity = as_velocity(params["velocity"], self.grid.ndim)
-        du = advection(u, velocity, self.grid, self.bcs, self.limiter)
-        du = du + laplacian(u, self.grid, self.bcs, params["diffusivity"])
+    def equation(self, t, ops, params):
+        du = ops.advection(as_velocity(params["velocity"], self.grid.ndim))
+        du = du + ops.diffusion(params["diffusivity"])
         return du + params.get("source", 0.0)
+
+    def operators(self, u, params):
+        return GridOperators(u, self.grid, self.bcs, "fd", self.limiter)
 
     def rates(self, u, params):
         kappa = concrete_max_abs(params["diffusivity"])

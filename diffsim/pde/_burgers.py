@@ -4,10 +4,11 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from ._boundary import Boundaries, Periodic, boundaries
-from ._finite_volume import conservation_law, laplacian
 from ._grid import Grid
 from ._limiter import check_limiter
-from ._model import SCALAR, AbstractPDE, concrete_max_abs
+from ._local import AbstractLocalPDE
+from ._model import SCALAR, concrete_max_abs
+from ._operators import GridOperators
 
 
 def _flux(u, axis):
@@ -23,7 +24,7 @@ def _speed(u, axis):
 _DEFAULT_BC = Periodic()
 
 
-class Burgers(AbstractPDE):
+class Burgers(AbstractLocalPDE):
     """Viscous Burgers (1D or 2D with the flux `u²/2` along every axis): finite volumes with
     the Rusanov flux on MUSCL states, so shocks of the inviscid limit stay non-oscillatory.
 
@@ -45,9 +46,11 @@ class Burgers(AbstractPDE):
         self.bcs = boundaries(grid, bc)
         self.limiter = limiter
 
-    def rhs(self, t, u, params):
-        du = conservation_law(u, _flux, _speed, self.grid, self.bcs, self.limiter)
-        return du + laplacian(u, self.grid, self.bcs, params["viscosity"])
+    def equation(self, t, ops, params):
+        return ops.conservation(_flux, _speed) + ops.diffusion(params["viscosity"])
+
+    def operators(self, u, params):
+        return GridOperators(u, self.grid, self.bcs, "fd", self.limiter)
 
     def rates(self, u, params):
         nu, speed = concrete_max_abs(params["viscosity"]), concrete_max_abs(u)

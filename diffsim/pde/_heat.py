@@ -4,20 +4,17 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from ._boundary import Boundaries, Dirichlet, boundaries
-from ._diffusion_terms import (
-    check_discretisation,
-    diffusion,
-    diffusion_operator,
-    diffusion_rate,
-)
+from ._diffusion_terms import check_discretisation, diffusion_operator, diffusion_rate
 from ._etd import AbstractSemilinear
 from ._grid import Grid
-from ._model import FIELD, AbstractPDE
+from ._local import AbstractLocalPDE
+from ._model import FIELD
+from ._operators import GridOperators
 
 _DEFAULT_BC = Dirichlet(0.0)
 
 
-class Heat(AbstractPDE, AbstractSemilinear):
+class Heat(AbstractLocalPDE, AbstractSemilinear):
     """Diffusion with a constant or spatially varying diffusivity and an optional source.
 
     **Arguments:**
@@ -42,9 +39,11 @@ class Heat(AbstractPDE, AbstractSemilinear):
         self.spatial = spatial
         check_discretisation("Heat", spatial, self.bcs)
 
-    def rhs(self, t, u, params):
-        du = diffusion(u, self.grid, self.bcs, self.spatial, params["diffusivity"])
-        return du + params.get("source", 0.0)
+    def equation(self, t, ops, params):
+        return ops.diffusion(params["diffusivity"]) + params.get("source", 0.0)
+
+    def operators(self, u, params):
+        return GridOperators(u, self.grid, self.bcs, self.spatial)
 
     def linear(self, params):
         return diffusion_operator("Heat", self.grid, self.bcs, self.spatial, params["diffusivity"])

@@ -1,23 +1,20 @@
-"""Reaction–diffusion models: Fisher–KPP fronts and Gray–Scott patterns."""
+"""Reaction–diffusion models: Fisher–KPP fronts, Allen–Cahn phases and Gray–Scott patterns."""
 
 import equinox as eqx
 
 from ._boundary import Boundaries, Neumann, Periodic, boundaries
-from ._diffusion_terms import (
-    check_discretisation,
-    diffusion,
-    diffusion_operator,
-    diffusion_rate,
-)
+from ._diffusion_terms import check_discretisation, diffusion_operator, diffusion_rate
 from ._etd import AbstractSemilinear
 from ._grid import Grid
-from ._model import FIELD, SCALAR, AbstractPDE, concrete_max_abs
+from ._local import AbstractLocalPDE
+from ._model import FIELD, SCALAR, concrete_max_abs
+from ._operators import GridOperators
 
 _INSULATED = Neumann(0.0)
 _PERIODIC = Periodic()
 
 
-class FisherKPP(AbstractPDE, AbstractSemilinear):
+class FisherKPP(AbstractLocalPDE, AbstractSemilinear):
     """Fisher–KPP `u_t = ∇·(D ∇u) + r u (1 - u)`: logistic growth that invades as a front.
 
     **Arguments:** `grid`, `bc` (default zero-flux `Neumann(0.0)`), `spatial` (`"fd"` or
@@ -39,9 +36,11 @@ class FisherKPP(AbstractPDE, AbstractSemilinear):
         self.spatial = spatial
         check_discretisation("FisherKPP", spatial, self.bcs)
 
-    def rhs(self, t, u, params):
-        du = diffusion(u, self.grid, self.bcs, self.spatial, params["diffusivity"])
-        return du + self.nonlinear(t, u, params)
+    def equation(self, t, ops, params):
+        return ops.diffusion(params["diffusivity"]) + self.nonlinear(t, ops.value(), params)
+
+    def operators(self, u, params):
+        return GridOperators(u, self.grid, self.bcs, self.spatial)
 
     def linear(self, params):
         return diffusion_operator(
@@ -57,7 +56,50 @@ class FisherKPP(AbstractPDE, AbstractSemilinear):
         return (None if d is None or r is None else d + r), 0.0
 
 
-class GrayScott(AbstractPDE, AbstractSemilinear):
+class AllenCahn(AbstractLocalPDE, AbstractSemilinear):
+    """Allen–Cahn `u_t = ∇·(D ∇u) + r (u - u³)`: phase separation into `u = ±1` with thin
+    interfaces (width ~ `sqrt(D / r)`), a stiff benchmark for PINNs.
+
+    **Arguments:** `grid`, `bc` (default periodic), `spatial` (`"fd"` or `"spectral"`).
+
+    **Parameters:** `diffusivity` (scalar or field), `rate` (scalar or field).
+    """
+
+    grid: Grid
+    bcs: Boundaries
+    spatial: str = eqx.field(static=True)
+    parameters = {"diffusivity": FIELD, "rate": FIELD}
+    optional = ()
+    state_names = ("u",)
+
+    def __init__(self, grid: Grid, bc=_PERIODIC, spatial: str = "fd"):
+        self.grid = grid
+        self.bcs = boundaries(grid, bc)
+        self.spatial = spatial
+        check_discretisation("AllenCahn", spatial, self.bcs)
+
+    def equation(self, t, ops, params):
+        return ops.diffusion(params["diffusivity"]) + self.nonlinear(t, ops.value(), params)
+
+    def operators(self, u, params):
+        return GridOperators(u, self.grid, self.bcs, self.spatial)
+
+    def linear(self, params):
+        return diffusion_operator(
+            "AllenCahn", self.grid, self.bcs, self.spatial, params["diffusivity"]
+        )
+
+    def nonlinear(self, t, u, params):
+        return params["rate"] * (u - u * u * u)
+
+    def rates(self, u, params):
+        r = concrete_max_abs(params["rate"])
+        d = diffusion_rate(self.grid, self.spatial, params["diffusivity"])
+        # d/du of r (u - u³) is r (1 - 3u²): at most r in value for |u| <= 1, 2r beyond.
+        return (None if d is None or r is None else d + 2 * r), 0.0
+
+
+class GrayScott(AbstractLocalPDE, AbstractSemilinear):
     """Gray–Scott `u_t = D_u ∇²u - u v² + F (1 - u)`, `v_t = D_v ∇²v + u v² - (F + k) v`.
 
     State `(u, v)`.
@@ -86,12 +128,14 @@ class GrayScott(AbstractPDE, AbstractSemilinear):
         self.spatial = spatial
         check_discretisation("GrayScott", spatial, self.bcs)
 
-    def rhs(self, t, u, params):
-        a, b = u
-        reaction_a, reaction_b = self.nonlinear(t, u, params)
-        da = diffusion(a, self.grid, self.bcs, self.spatial, params["diffusivity_u"])
-        db = diffusion(b, self.grid, self.bcs, self.spatial, params["diffusivity_v"])
+    def equation(self, t, ops, params):
+        reaction_a, reaction_b = self.nonlinear(t, (ops.value(0), ops.value(1)), params)
+        da = ops.diffusion(params["diffusivity_u"], 0)
+        db = ops.diffusion(params["diffusivity_v"], 1)
         return da + reaction_a, db + reaction_b
+
+    def operators(self, u, params):
+        return GridOperators(tuple(u), self.grid, self.bcs, self.spatial)
 
     def linear(self, params):
         return tuple(

@@ -3,9 +3,11 @@
 import jax.numpy as jnp
 
 from ._boundary import AbstractBoundary, Boundaries, Dirichlet, boundaries, even_mirror
-from ._finite_volume import diffusive_fluxes, laplacian
+from ._finite_volume import diffusive_fluxes
 from ._grid import Grid
-from ._model import FIELD, AbstractPDE, concrete_max_abs
+from ._local import AbstractLocalPDE
+from ._model import FIELD, concrete_max_abs
+from ._operators import GridOperators
 
 _DEFAULT_BC = Dirichlet(0.0)
 
@@ -31,7 +33,7 @@ def _edge(x, grid: Grid, axis: int, side: str):
     return jnp.take(x, 0 if side == "lower" else -1, axis=x.ndim - grid.ndim + axis)
 
 
-class Wave(AbstractPDE):
+class Wave(AbstractLocalPDE):
     """The (variable-speed) wave equation; state `(u, v)` with `v = u_t`.
 
     Finite volumes in space: `v_t = ∇·(c² ∇u)` with `c²` averaged onto faces, which conserves
@@ -67,11 +69,12 @@ class Wave(AbstractPDE):
             sides.append(tuple(resolved))
         return Boundaries(tuple(sides))
 
-    def rhs(self, t, u, params):
-        displacement, velocity = u
-        speed = params["speed"]
-        bcs = self._boundaries(velocity, speed)
-        return velocity, laplacian(displacement, self.grid, bcs, jnp.asarray(speed) ** 2)
+    def equation(self, t, ops, params):
+        return ops.value(1), ops.diffusion(jnp.asarray(params["speed"]) ** 2, 0)
+
+    def operators(self, u, params):
+        bcs = self._boundaries(u[1], params["speed"])
+        return GridOperators(tuple(u), self.grid, bcs, "fd")
 
     def energy(self, u, params):
         """`½∫ v² + c²|∇u|²` with face gradients (conserved by the semi-discretisation for
