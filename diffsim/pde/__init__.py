@@ -26,8 +26,13 @@ from ._inverse_problem import fit_fields as fit_fields
 from ._inverse_problem import relative_error as relative_error
 from ._inverse_report import run_inverse as run_inverse
 from ._limiter import LIMITERS as LIMITERS
+from ._local import AbstractLocalPDE as AbstractLocalPDE
 from ._model import AbstractPDE as AbstractPDE
 from ._navier_stokes import NavierStokes2D as NavierStokes2D
+from ._operators import AbstractOperators as AbstractOperators
+from ._operators import GridOperators as GridOperators
+from ._pointwise import PointOperators as PointOperators
+from ._reaction_diffusion import AllenCahn as AllenCahn
 from ._reaction_diffusion import FisherKPP as FisherKPP
 from ._reaction_diffusion import GrayScott as GrayScott
 from ._solve import solve as solve
