@@ -9,8 +9,6 @@ def _rbf(x):
     return jnp.exp(-jnp.square(x))
 
 
-#: Name → elementwise activation. All are smooth except `relu` (whose second derivative is zero
-#: almost everywhere: unsuitable for PINNs of second-order PDEs).
 ACTIVATIONS = {
     "tanh": jnp.tanh,
     "sin": jnp.sin,
@@ -20,6 +18,11 @@ ACTIVATIONS = {
     "softplus": jax.nn.softplus,
     "relu": jax.nn.relu,
 }
+"""Name → elementwise activation.
+
+All are smooth except `relu`, whose second derivative is zero almost everywhere (unsuitable
+for PINNs of second-order PDEs).
+"""
 
 
 def activation(name: str):

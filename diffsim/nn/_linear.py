@@ -7,12 +7,16 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
-#: Initialization name → `jax.nn.initializers` factory for the weight matrix (bias starts at 0).
 INITIALIZATIONS = {
     "glorot": jax.nn.initializers.glorot_normal,
     "he": jax.nn.initializers.he_normal,
     "normal": jax.nn.initializers.lecun_normal,
 }
+"""Initialization name → `jax.nn.initializers` factory for weight matrices (biases start at 0).
+
+Glorot: variance `2 / (fan_in + fan_out)` (tanh, sin); He: `2 / fan_in` (relu, gelu);
+normal (LeCun): `1 / fan_in`. All are truncated normals rescaled to that variance.
+"""
 
 
 def check_initialization(name: str) -> None:
