@@ -85,6 +85,14 @@ class Problem(eqx.Module):
     def step(self, t, y, h, args, state) -> Step:
         return self.solver.step(self.fn, t, y, h, args, state, self.controller.scale(y, y))
 
+    def _zero_work(self, t, y, h, args, state, num_fevals):
+        """The work counters of `_add_work`, starting at `num_fevals` evaluations."""
+        keys = jax.eval_shape(lambda: self.step(t, y, h, args, state).stats)
+        return dict(
+            {key: jnp.asarray(0, jnp.int32) for key in keys},
+            num_fevals=jnp.asarray(num_fevals, jnp.int32),
+        )
+
     def fresh_step(self, t, y, h, args) -> Step:
         """A step from a fresh solver state: how the reverse passes replay a step."""
         return self.step(t, y, h, args, self.solver.init(self.fn, t, y, args))
@@ -120,7 +128,7 @@ class Problem(eqx.Module):
         state0 = self.solver.init(self.fn, self.ts[0], y0, args)
 
         def body(carry, k):
-            y, state, ys, status, nfev, alive_steps = carry
+            y, state, ys, status, work, alive_steps = carry
             t, h = self.grid_time(k)
             st = self.step(t, y, h, args, state)
             good = st.converged & jnp.all(jnp.isfinite(st.y1))
@@ -136,15 +144,16 @@ class Problem(eqx.Module):
             ys = ys.at[jnp.asarray(rows)[k]].set(jnp.where(alive, st.y1, jnp.nan))
             self._report(t + h)
             out = (t, h, st.dense) if self.dense else None
-            carry = (y_next, state, ys, status, nfev + st.num_fevals, alive_steps + alive)
+            carry = (y_next, state, ys, status, _add_work(work, st), alive_steps + alive)
             return carry, out
 
         ys = jnp.full((num_out + self.num_events + 1,) + y0.shape, jnp.nan, y0.dtype)
         zero = jnp.asarray(0, jnp.int32)
-        init = (y0, state0, ys.at[0].set(y0), zero + RESULTS.successful, zero, zero)
-        (_, _, ys, status, nfev, alive_steps), per_step = jax.lax.scan(body, init, jnp.arange(n))
+        work = self._zero_work(self.ts[0], y0, self.ts[0], args, state0, 0)
+        init = (y0, state0, ys.at[0].set(y0), zero + RESULTS.successful, work, zero)
+        (_, _, ys, status, work, alive_steps), per_step = jax.lax.scan(body, init, jnp.arange(n))
         stats = _stats(
-            jnp.asarray(n, jnp.int32), alive_steps, nfev + _init_fevals(self, self.ts[0], y0, args)
+            jnp.asarray(n, jnp.int32), alive_steps, work, _init_fevals(self, self.ts[0], y0, args)
         )
         out_k = np.full(num_out, -1, np.int32)
         out_k[1:] = np.cumsum(counts) - 1
@@ -209,7 +218,7 @@ class Problem(eqx.Module):
             out_theta=jnp.zeros(num_out + num_ev, dtype),
             steps=jnp.asarray(0, jnp.int32),
             accepted=jnp.asarray(0, jnp.int32),
-            nfev=jnp.asarray(nfev0, jnp.int32),
+            work=self._zero_work(ts[0], y0, h0, args, state0, nfev0),
             status=jnp.where(increasing, RESULTS.successful, RESULTS.invalid_times).astype(
                 jnp.int32
             ),
@@ -270,15 +279,14 @@ class Problem(eqx.Module):
             t1 = jnp.where(hits, t_stop, t + h)
             k = c["accepted"]
             new = dict(c, h=h_next, prev_err=prev_err, steps=c["steps"] + 1)
-            new["nfev"] = c["nfev"] + st.num_fevals
+            new["work"] = _add_work(c["work"], st)
 
             # Events: a sign change of the condition over an accepted step.
             t_limit = t1
             if event is not None:
                 g1 = event.value(self.fn, t1, st.y1, args)
                 found = accept & event.crossed(c["g"], g1)
-                theta_e, nev = event.locate(self.fn, solver, st, t, h, args, found)
-                new["nfev"] = new["nfev"] + nev
+                theta_e = event.locate(self.fn, solver, st, t, h, args, found)
                 t_e = jnp.where(theta_e == 1, t1, t + theta_e * h)
                 slot = num_out + jnp.minimum(c["num_events"], num_ev - 1)
                 room = found & (c["num_events"] < num_ev)
@@ -347,7 +355,7 @@ class Problem(eqx.Module):
         c = jax.lax.while_loop(cond, body, carry)
         unfinished = (c["t"] < t_end) & (c["status"] == RESULTS.successful)
         status = jnp.where(unfinished, RESULTS.max_steps_reached, c["status"]).astype(jnp.int32)
-        stats = _stats(c["steps"], c["accepted"], c["nfev"])
+        stats = _stats(c["steps"], c["accepted"], c["work"])
         grid = (c["t_grid"], c["h_grid"], c["accepted"]) if (record or self.dense) else None
         return Trajectory(
             ys=c["ys"],
@@ -389,10 +397,17 @@ def _init_fevals(problem, t0, y0, args) -> int:
     return counted.calls
 
 
-def _stats(steps, accepted, nfev):
+def _add_work(work, st: Step):
+    """Counters of work summed over attempted steps: rhs evaluations and the solver's own."""
+    step_work = dict(st.stats, num_fevals=st.num_fevals)
+    return {key: work[key] + step_work[key].astype(jnp.int32) for key in work}
+
+
+def _stats(steps, accepted, work, extra_fevals=0):
     return dict(
+        work,
         num_steps=steps,
         num_accepted=accepted,
         num_rejected=steps - accepted,
-        num_fevals=nfev,
+        num_fevals=work["num_fevals"] + extra_fevals,
     )

@@ -18,6 +18,8 @@ class Step(NamedTuple):
     - `dense`: what the solver's `interpolate` needs for the solution inside the step;
     - `next_state`: the solver state the loop carries into the next step if this one is
       accepted; `retry_state`: the one it carries if this step is rejected (same structure).
+    - `stats`: the solver's own work counters for this step (int32 scalars such as
+      `num_jacobians`), summed by the loops into `Solution.stats`.
     """
 
     y1: Array
@@ -27,6 +29,7 @@ class Step(NamedTuple):
     dense: PyTree[Array]
     next_state: PyTree[Array]
     retry_state: PyTree[Array]
+    stats: dict[str, Array] = {}  # noqa: RUF012 (read only)
 
 
 class AbstractSolver(eqx.Module):
