@@ -300,3 +300,21 @@ def test_public_name_has_summary(entry):
     assert len(lines) == 1 or not lines[1].strip(), (
         f"{entry.package}.{entry.name}: the summary should be one line, then a blank line"
     )
+
+
+def _examples():
+    seen, params = set(), []
+    for face in faces("diffsim"):
+        for entry in public_names(face):
+            if entry.docstring and "```python" in entry.docstring and entry.target not in seen:
+                seen.add(entry.target)
+                params.append(pytest.param(entry, id=entry.target))
+    return params
+
+
+@pytest.mark.parametrize("entry", _examples())
+def test_docstring_example_runs(entry):
+    """The ```python examples in a public docstring run (each docstring in a fresh namespace)."""
+    namespace: dict = {"__name__": "__main__"}
+    for code in re.findall(r"```python\n(.*?)```", entry.docstring, flags=re.DOTALL):
+        exec(compile(code, f"<docstring of {entry.target}>", "exec"), namespace)

@@ -200,6 +200,16 @@ def to_sympy(f, *args) -> tuple[list["sympy.Symbol"], list["sympy.Expr"]]:
     flattened over pytree leaves and then row-major over elements.
 
     **Raises:** `ValueError` naming the first operation that has no symbolic form.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import ad
+
+    symbols, expressions = ad.to_sympy(lambda x1, x2: jnp.sin(x1) * x2, 1.0, 2.0)
+    assert str(expressions[0]) == "x2*sin(x1)"
+    ```
     """
     graph = build_graph(f, *args)
     env = {

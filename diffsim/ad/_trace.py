@@ -120,6 +120,16 @@ def trace(f, *args, tangent=None, cotangent=None) -> EvaluationTrace:
       of the output, 0 elsewhere (for a scalar output, `ybar = 1`).
 
     **Returns:** an `EvaluationTrace`.
+
+    **Example:**
+
+    ```python
+    from diffsim import ad
+
+    graph = ad.trace(lambda x1, x2: x1**2 + x2, 2.0, 3.0)
+    print(graph)  # one row per variable: definition, value, tangent, adjoint
+    assert graph.row("y").value == 7.0 and graph.row("x1").adjoint == 4.0  # dy/dx1 = 2 x1
+    ```
     """
     if not args:
         raise ValueError("trace needs at least one argument to evaluate `f` at")

@@ -15,6 +15,9 @@ def lorenz() -> ODEModel:
 
     Its flow contracts volume at the constant rate `-(sigma + 1 + beta)` (the trace of the
     Jacobian), so fits should use short time windows: nearby trajectories separate fast.
+
+    **Returns:** an `ODEModel` with states `x`, `y`, `z`, parameters (defaults) `sigma=10`,
+    `rho=28`, `beta=8/3` and default initial state `(1, 1, 1)`.
     """
     return ODEModel(
         name="lorenz",

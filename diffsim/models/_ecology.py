@@ -20,6 +20,9 @@ def lotka_volterra() -> ODEModel:
 
     `x' = alpha x - beta x y`, `y' = delta x y - gamma y` with prey `x` and predators `y`.
     Orbits are closed: `V = delta x - gamma log x + beta y - alpha log y` is conserved.
+
+    **Returns:** an `ODEModel` with states `x`, `y`, parameters (defaults) `alpha=1.5`,
+    `beta=1`, `gamma=3`, `delta=1` and default initial state `(10, 5)`.
     """
     return ODEModel(
         name="lotka_volterra",

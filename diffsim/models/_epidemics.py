@@ -16,6 +16,9 @@ def sir() -> ODEModel:
     """SIR epidemic: susceptible `S`, infectious `I`, removed `R`; `S + I + R` is conserved.
 
     `S' = -beta S I / N`, `I' = beta S I / N - gamma I`, `R' = gamma I`.
+
+    **Returns:** an `ODEModel` with states `S`, `I`, `R`, parameters (defaults) `beta=1.7`,
+    `gamma=0.45`, `N=763` and default initial state `(762, 1, 0)`.
     """
     return ODEModel(
         name="sir",
@@ -37,7 +40,11 @@ def _seir(t, y, p):
 
 
 def seir() -> ODEModel:
-    """SEIR epidemic with an exposed (latent) compartment `E` left at rate `sigma`."""
+    """SEIR epidemic with an exposed (latent) compartment `E` left at rate `sigma`.
+
+    **Returns:** an `ODEModel` with states `S`, `E`, `I`, `R`, parameters (defaults) `beta=1.5`,
+    `sigma=1`, `gamma=0.5`, `N=1000` and default initial state `(999, 0, 1, 0)`.
+    """
     return ODEModel(
         name="seir",
         states=("S", "E", "I", "R"),

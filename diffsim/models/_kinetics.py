@@ -21,6 +21,9 @@ def robertson() -> ODEModel:
 
     Rate constants span nine orders of magnitude (`k1=0.04, k2=3e7, k3=1e4`); total mass
     `y1 + y2 + y3` is conserved. Use an implicit solver (`"kvaerno5"`, alias `"stiff"`).
+
+    **Returns:** an `ODEModel` with states `y1`, `y2`, `y3`, parameters (defaults) `k1=0.04`,
+    `k2=3e+07`, `k3=10000` and default initial state `(1, 0, 0)`.
     """
     return ODEModel(
         name="robertson",

@@ -26,7 +26,22 @@ BUILTIN_MODELS: tuple[str, ...] = tuple(_BUILTIN)
 def builtin_model(name: str) -> ODEModel:
     """Return the built-in model called `name` (one of `BUILTIN_MODELS`).
 
+    **Arguments:**
+
+    - `name`: a model name, e.g. `"sir"`; configs name models the same way (`model: sir`).
+
+    **Returns:** a new `ODEModel`.
+
     **Raises:** `ValueError` naming the known models when `name` is not one of them.
+
+    **Example:**
+
+    ```python
+    from diffsim import models
+
+    sir = models.builtin_model("sir")
+    assert sir.states == ("S", "I", "R") and "sir" in models.BUILTIN_MODELS
+    ```
     """
     if name not in _BUILTIN:
         raise ValueError(f"unknown model {name!r}; built-in models are: {', '.join(_BUILTIN)}")

@@ -23,6 +23,19 @@ class ODEModel(eqx.Module):
     - `default_initial_state`: a typical initial state (tuple of floats, may be empty).
     - `stiff`: whether an implicit solver is recommended.
     - `description`: one line, shown in reports.
+
+    **Example:** a model is the `rhs` of `diffsim.solve_ode`:
+
+    ```python
+    import jax.numpy as jnp
+    import diffsim
+
+    model = diffsim.models.lotka_volterra()
+    y0 = jnp.array(model.default_initial_state)
+    ts = jnp.linspace(0.0, 10.0, 11)
+    sol = diffsim.solve_ode(model, y0, ts, model.default_parameters)
+    assert sol.ys.shape == (11, len(model.states))
+    ```
     """
 
     name: str = eqx.field(static=True)

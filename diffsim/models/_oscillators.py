@@ -14,6 +14,9 @@ def fitzhugh_nagumo() -> ODEModel:
     """FitzHugh–Nagumo neuron model with membrane voltage `v` and recovery variable `w`.
 
     `v' = v - v^3/3 - w + current`, `w' = (v + a - b w) / tau`.
+
+    **Returns:** an `ODEModel` with states `v`, `w`, parameters (defaults) `a=0.7`, `b=0.8`,
+    `tau=12.5`, `current=0.5` and default initial state `(-1, 1)`.
     """
     return ODEModel(
         name="fitzhugh_nagumo",
@@ -32,7 +35,11 @@ def _van_der_pol(t, y, p):
 
 
 def van_der_pol() -> ODEModel:
-    """Van der Pol oscillator `x'' = mu (1 - x^2) x' - x`, as a first-order system in `(x, v)`."""
+    """Van der Pol oscillator `x'' = mu (1 - x^2) x' - x`, as a first-order system in `(x, v)`.
+
+    **Returns:** an `ODEModel` with states `x`, `v`, parameters (defaults) `mu=1` and default
+    initial state `(2, 0)`.
+    """
     return ODEModel(
         name="van_der_pol",
         states=("x", "v"),
@@ -54,6 +61,9 @@ def damped_pendulum() -> ODEModel:
 
     The energy `velocity^2 / 2 + omega0^2 (1 - cos angle)` decays at the rate
     `damping * velocity^2`.
+
+    **Returns:** an `ODEModel` with states `angle`, `velocity`, parameters (defaults)
+    `omega0=3`, `damping=0.3` and default initial state `(1, 0)`.
     """
     return ODEModel(
         name="damped_pendulum",
