@@ -52,14 +52,17 @@ from ._solver import (
 
 __version__ = "0.1.0"
 from . import ad as ad
-from . import experiment as experiment
+from . import config as config
 from . import inverse as inverse
 from . import models as models
-from . import report as report
-from .inverse import LeastSquaresProblem as LeastSquaresProblem
-from .inverse import build_problem as build_problem
-from .inverse import fit as fit
-from .inverse import load_config as load_config
-from .models import ODEModel as ODEModel
-from . import pde as pde
 from . import nn as nn
+from . import pde as pde
+from . import report as report
+from . import runner as runner
+from .config import build_problem as build_problem
+from .config import load_config as load_config
+from .inverse import AbstractProblem as AbstractProblem
+from .inverse import OdeProblem as OdeProblem
+from .inverse import PdeProblem as PdeProblem
+from .inverse import fit as fit
+from .models import ODEModel as ODEModel

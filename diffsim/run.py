@@ -1,4 +1,4 @@
-"""Command line: fit an ODE model to data as a YAML config says, and write a report.
+"""Command line: fit an ODE or PDE model to data as a YAML config says, and write a report.
 
     python -m diffsim.run [CONFIG] [--out DIR] [--set key.path=value ...] [--validate] [--quiet]
 
@@ -16,6 +16,7 @@ examples:
   python -m diffsim.run                                  # built-in Lotka-Volterra fit
   python -m diffsim.run configs/sir_boarding_school.yaml
   python -m diffsim.run configs/lorenz.yaml --set fit.max_steps=50 --out runs/try1
+  python -m diffsim.run configs/burgers_identification.yaml   # a PDE: Burgers' coefficients
   python -m diffsim.run my.yaml --validate               # check config and data only
 
 --set takes a dotted key path and a YAML value, e.g. --set parameters.alpha.init=0.8,
@@ -30,8 +31,8 @@ environment: DIFFSIM_CACHE_DIR sets the compilation cache folder (default ~/.cac
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m diffsim.run",
-        description="Estimate ODE parameters from data as a YAML config describes, and write "
-        "a run folder with result.json, plots, report.md and report.html.",
+        description="Estimate the unknowns of an ODE or PDE model from data as a YAML config "
+        "describes, and write a run folder with result.json, plots, report.md and report.html.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -80,37 +81,34 @@ def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    import yaml
 
-    from .experiment import (
+    from .config import ConfigError, build_problem, load_yaml, read_config_data, validate_config
+    from .inverse import DataError
+    from .runner import (
         DEFAULT_CONFIG,
         Progress,
         RunFolder,
         RunFolderError,
         check_fit_settings,
         enable_compilation_cache,
-        run_experiment,
+        run,
     )
-    from .inverse import ConfigError, DataError, build_problem, read_config_data, validate_config
 
     progress = Progress(enabled=False if args.quiet else None)
     try:
         if args.config is None:
-            base_dir, data = Path.cwd(), yaml.safe_load(DEFAULT_CONFIG)
+            base_dir, data = Path.cwd(), load_yaml(DEFAULT_CONFIG)
         else:
             base_dir, data = Path(args.config).resolve().parent, read_config_data(args.config)
-        if isinstance(data, dict) and "problem" in data:  # a PDE inverse problem
-            from .pde.run import main as run_pde
-
-            return run_pde(sys.argv[1:] if argv is None else list(argv))
         config = validate_config(data, args.overrides)
         if not args.no_cache:
             enable_compilation_cache()
         problem = build_problem(config, base_dir)
         check_fit_settings(config, problem)
         if args.validate:
+            model = problem.describe()["model"]["name"]
             print(
-                f"config OK: model {problem.model.name}, {problem.space.size} free parameters, "
+                f"config OK: model {model}, {problem.space.size} free parameters, "
                 f"{problem.num_points} data values"
             )
             return 0
@@ -122,7 +120,7 @@ def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
 
     progress.message(f"run folder: {folder.path}")
     try:
-        report = run_experiment(
+        report = run(
             config,
             problem,
             folder,
@@ -141,6 +139,6 @@ def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from .experiment import process_start
+    from .runner import process_start
 
     sys.exit(main(started=process_start()))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import yaml
 
-from diffsim.inverse import build_model, build_problem, dump_config, load_config, validate_config
+from diffsim.config import build_model, build_problem, dump_config, load_config, validate_config
 from diffsim.run import main
 
 GOOD = """\

@@ -6,14 +6,13 @@ import pytest
 import scipy.optimize
 
 import diffsim.inverse._fit as fit_module
+from diffsim.config import build_problem, validate_config
 from diffsim.inverse import (
-    build_problem,
     choose_gradient_mode,
     estimate_uncertainty,
     fit,
     fit_statistics,
     multistart_points,
-    validate_config,
 )
 
 

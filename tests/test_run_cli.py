@@ -10,15 +10,23 @@ import time
 
 import pytest
 
-import diffsim.experiment._experiment as experiment_module
+import diffsim.report._write as report_module
 import diffsim.inverse._fit as fit_module
-from diffsim.experiment import Progress, RunFolder, run_experiment
-from diffsim.inverse import build_problem, load_config
+from diffsim.config import build_problem, load_config
+from diffsim.runner import Progress, RunFolder, run
 from diffsim.run import main
 
 QUIET = ["--quiet", "--no-cache"]
 NO_EXTRAS = ["--set", "report.plots=false", "--set", "report.taylor_test=false"]
-RUN_FILES = {"config.yaml", "env.json", "metrics.jsonl", "result.json", "report.md", "report.html"}
+RUN_FILES = {
+    "config.yaml",
+    "env.json",
+    "metrics.jsonl",
+    "result.json",
+    "arrays.npz",
+    "report.md",
+    "report.html",
+}
 PLOT_FILES = {"fit.png", "residuals.png", "loss.png", "parameters.png", "correlation.png"}
 
 # y' = -k y from y(0) = y0: k = 0.8, y0 = 2 with a little noise. The comment line and a blank
@@ -171,7 +179,7 @@ def decay_problem(tmp_path_factory):
 def _run_decay(decay_problem, out, *overrides, progress=None):
     folder, problem = decay_problem
     config = load_config(folder / "decay.yaml", list(overrides))
-    run_experiment(config, problem, RunFolder(out), base_dir=folder, progress=progress)
+    run(config, problem, RunFolder(out), base_dir=folder, progress=progress)
     return _results(out)
 
 
@@ -214,7 +222,7 @@ def test_ctrl_c_while_plotting_keeps_the_fit(decay_problem, tmp_path, monkeypatc
         (folder / "fit.png").write_bytes(b"drawn before the interruption")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(experiment_module, "write_plots", interrupt)
+    monkeypatch.setattr(report_module, "write_plots", interrupt)
     out = tmp_path / "plotting"
     result = _run_decay(decay_problem, out)
     assert result["interrupted"] and not result["success"]
@@ -251,7 +259,7 @@ def test_import_leaves_matplotlib_alone_and_total_time_counts_from_process_start
         "import sys, matplotlib\n"
         "backend = matplotlib.get_backend()\n"
         "import diffsim\n"
-        "from diffsim.experiment import process_start\n"
+        "from diffsim.runner import process_start\n"
         "assert matplotlib.get_backend() == backend, matplotlib.get_backend()\n"
         "assert not {'matplotlib.pyplot', 'sympy'} & set(sys.modules)\n"
         "print(time.perf_counter() - process_start())\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from diffsim.experiment import DEFAULT_CONFIG
+from diffsim.runner import DEFAULT_CONFIG
 from diffsim.run import main
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

@@ -18,7 +18,7 @@ from ._methods import (
     LevenbergMarquardt,
     OptaxMethod,
 )
-from ._problem import LeastSquaresProblem
+from ._problem import AbstractProblem
 
 LEAST_SQUARES_METHODS = {"levenberg_marquardt": LevenbergMarquardt, "gauss_newton": GaussNewton}
 FIRST_ORDER_METHODS = ("lbfgs", "adam")
@@ -97,7 +97,7 @@ class FitResult(eqx.Module):
 
 def make_method(
     method: str,
-    problem: LeastSquaresProblem,
+    problem: AbstractProblem,
     *,
     gradient_mode: str = "auto",
     learning_rate: float = 1e-2,
@@ -121,7 +121,7 @@ def make_method(
     **Raises:** `ValueError` naming `fit.method` or `fit.options` when they are unusable.
     """
     options = dict(options or {})
-    adjoint = str(problem.solver_options.get("adjoint", "auto"))
+    adjoint = problem.options.adjoint
     num_in = problem.space.size
     if method in LEAST_SQUARES_METHODS:
         mode, reason = choose_gradient_mode(num_in, problem.num_residuals, gradient_mode, adjoint)
@@ -177,7 +177,7 @@ _COMPILED: dict[tuple, tuple] = {}
 NARROW_FROM = 256
 
 
-def _compiled(problem: LeastSquaresProblem, optimizer, settings, kind: str, example):
+def _compiled(problem: AbstractProblem, optimizer, settings, kind: str, example):
     """`optimizer.init` or `.step` (`kind`), vmapped and compiled for batches like `example`.
 
     Reused when the same problem is fitted again with the same settings. `settings` identifies
@@ -255,7 +255,7 @@ def _settings_key(*settings) -> tuple | None:
 
 
 def fit(
-    problem: LeastSquaresProblem,
+    problem: AbstractProblem,
     method: str = "levenberg_marquardt",
     *,
     starts: np.ndarray | None = None,
@@ -278,7 +278,7 @@ def fit(
     stops it cleanly (the result then has `interrupted=True` and the best point so far).
 
     **Arguments:**
-    - `problem`: the `LeastSquaresProblem`.
+    - `problem`: the `AbstractProblem`.
     - `method`: see `make_method`.
     - `starts`: starting parameter values, shape `(S, P)` or `(P,)`; default: each
       parameter's `init`.

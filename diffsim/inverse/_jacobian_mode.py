@@ -1,9 +1,63 @@
-"""Choosing forward or reverse mode for a fit, from its sizes and the ODE adjoint."""
+"""Choosing forward or reverse mode for a fit, from its sizes and the ODE adjoint.
 
-from ..ad import mode_for_sizes
+The rule by sizes is the lesson's (`diffsim.ad` re-exports it)."""
+
+import equinox as eqx
 
 GRADIENT_MODES = ("auto", "forward", "reverse")
 REVERSE_ONLY_ADJOINTS = ("backsolve", "checkpoint")
+
+
+class ModeChoice(eqx.Module):
+    """The mode chosen for a derivative, with the reason in words.
+
+    **Fields:**
+
+    - `mode`: `"forward"` or `"reverse"`.
+    - `reason`: why, in terms of the numbers of inputs and outputs.
+    - `n_inputs`, `n_outputs`: the sizes of the flattened input and output.
+    """
+
+    mode: str = eqx.field(static=True)
+    reason: str = eqx.field(static=True)
+    n_inputs: int = eqx.field(static=True)
+    n_outputs: int = eqx.field(static=True)
+
+
+def mode_for_sizes(n_inputs: int, n_outputs: int) -> ModeChoice:
+    """Forward or reverse mode for a full Jacobian of `R^n -> R^m`, by the lesson's rule.
+
+    A full Jacobian costs `n` forward passes (one per input seed) or `m` backward passes (one
+    per output seed, plus storing the graph), so forward mode is chosen when `n <= m`.
+
+    **Arguments:**
+
+    - `n_inputs`, `n_outputs`: the sizes `n` and `m` of the flattened input and output.
+
+    **Returns:** a `ModeChoice` whose reason counts the passes.
+    """
+    size = f"{count_of(n_inputs, 'input')} to {count_of(n_outputs, 'output')}"
+    forward = count_of(n_inputs, "forward pass")
+    backward = count_of(n_outputs, "backward pass")
+    if n_inputs > n_outputs:
+        mode = "reverse"
+        reason = (
+            f"{size}: reverse mode needs {backward}, one per output, where forward mode would "
+            f"need {forward}, one per input"
+        )
+    else:
+        mode = "forward"
+        reason = (
+            f"{size}: forward mode needs {forward}, one per input, where reverse mode would "
+            f"need {backward}, one per output, and a stored graph"
+        )
+    return ModeChoice(mode, reason, n_inputs, n_outputs)
+
+
+def count_of(number: int, noun: str) -> str:
+    """`1 input`, `3 inputs`, `2 passes`."""
+    plural = noun + ("es" if noun.endswith("s") else "s")
+    return f"{number} {noun if number == 1 else plural}"
 
 
 def mode_adjoint_conflict(mode: str, adjoint: str) -> str | None:
@@ -25,7 +79,7 @@ def choose_gradient_mode(
 ) -> tuple[str, str]:
     """Pick `"forward"` or `"reverse"` mode for a Jacobian of shape `(num_outputs, num_inputs)`.
 
-    `auto` follows `diffsim.ad.mode_for_sizes` (forward when there are no more inputs than
+    `auto` follows `mode_for_sizes` (forward when there are no more inputs than
     outputs), except that the ODE adjoint can decide: `backsolve` and `checkpoint` support
     reverse mode only, and `forward` computes forward sensitivities in either mode, so forward
     mode is the cheaper one around it.

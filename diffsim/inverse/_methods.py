@@ -1,4 +1,4 @@
-"""Optimizer steps on a `LeastSquaresProblem`, written as pure functions of a state pytree.
+"""Optimizer steps on an `AbstractProblem`, written as pure functions of a state pytree.
 
 Every method has `init(problem, z) -> state` and `step(problem, state) -> state`; both can be
 `jit`ted and `vmap`ped over starting points. A step whose trial point cannot be simulated (the

@@ -20,6 +20,7 @@ class Parameter(eqx.Module):
     - `transform`: `"none"`, `"log"` or `"positive"` (see `make_transform`).
     - `fixed`: held at `init` instead of estimated.
     - `true`: the true value when known (synthetic data), for reports.
+    - `group`: the spatial unknown (field) this is one cell of, or `None` for a scalar.
     """
 
     name: str = eqx.field(static=True)
@@ -29,6 +30,7 @@ class Parameter(eqx.Module):
     transform: str = eqx.field(static=True, default="none")
     fixed: bool = eqx.field(static=True, default=False)
     true: float | None = eqx.field(static=True, default=None)
+    group: str | None = eqx.field(static=True, default=None)
 
     def check(self, where: str) -> AbstractTransform:
         """Validate bounds and the starting value; return the transform of a free parameter.

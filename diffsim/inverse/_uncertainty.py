@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._problem import LeastSquaresProblem
+from ._problem import AbstractProblem
 
 RANK_TOLERANCE = 1e-10
 
@@ -41,7 +41,7 @@ def unavailable_uncertainty(
 
 
 def estimate_uncertainty(
-    problem: LeastSquaresProblem,
+    problem: AbstractProblem,
     z: np.ndarray,
     *,
     jacobian: np.ndarray | None = None,

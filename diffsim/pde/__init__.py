@@ -1,4 +1,7 @@
-"""Differentiable PDEs by the method of lines: grids, operators, models and inverse problems."""
+"""Differentiable PDEs by the method of lines: grids, operators, models and `solve`.
+
+Inverse problems on PDEs are `diffsim.inverse.PdeProblem`s, configured like any run.
+"""
 
 from ._advection_diffusion import AdvectionDiffusion as AdvectionDiffusion
 from ._boundary import Boundaries as Boundaries
@@ -7,6 +10,7 @@ from ._boundary import Neumann as Neumann
 from ._boundary import Periodic as Periodic
 from ._boundary import boundaries as boundaries
 from ._burgers import Burgers as Burgers
+from ._burgers_spectral import SpectralBurgers as SpectralBurgers
 from ._etd import ETDRK4 as ETDRK4
 from ._etd import AbstractSemilinear as AbstractSemilinear
 from ._etd import phi_functions as phi_functions
@@ -18,13 +22,6 @@ from ._grid import Grid as Grid
 from ._grid import interpolate as interpolate
 from ._grid import uniform_grid as uniform_grid
 from ._heat import Heat as Heat
-from ._inverse_config import PDEInverseConfig as PDEInverseConfig
-from ._inverse_library import build_inverse_problem as build_inverse_problem
-from ._inverse_problem import FieldFit as FieldFit
-from ._inverse_problem import FieldInverseProblem as FieldInverseProblem
-from ._inverse_problem import fit_fields as fit_fields
-from ._inverse_problem import relative_error as relative_error
-from ._inverse_report import run_inverse as run_inverse
 from ._limiter import LIMITERS as LIMITERS
 from ._local import AbstractLocalPDE as AbstractLocalPDE
 from ._model import AbstractPDE as AbstractPDE
@@ -35,6 +32,7 @@ from ._pointwise import PointOperators as PointOperators
 from ._reaction_diffusion import AllenCahn as AllenCahn
 from ._reaction_diffusion import FisherKPP as FisherKPP
 from ._reaction_diffusion import GrayScott as GrayScott
+from ._solve import make_solver as make_solver
 from ._solve import solve as solve
 from ._solve import stable_step as stable_step
 from ._spectral import FourierMultiplier as FourierMultiplier
@@ -42,5 +40,6 @@ from ._spectral import dealias_mask as dealias_mask
 from ._spectral import spectral_derivative as spectral_derivative
 from ._spectral import spectral_laplacian as spectral_laplacian
 from ._spectral import wavenumbers as wavenumbers
+from ._user_model import UserPDE as UserPDE
 from ._wave import Absorbing as Absorbing
 from ._wave import Wave as Wave

@@ -1,7 +1,8 @@
-"""Fit reports: PNG figures, Markdown and self-contained HTML."""
+"""Reports of a `Result`: PNG figures, Markdown and self-contained HTML."""
 
 from ._html import render_html as render_html
 from ._markdown import render_markdown as render_markdown
 from ._plots import PLOTS as PLOTS
 from ._plots import write_plots as write_plots
 from ._sections import report_sections as report_sections
+from ._write import write_report as write_report

@@ -1,4 +1,5 @@
-"""Figures of a fit: data vs model, residuals, loss history, parameter traces, correlations.
+"""Figures of a fit, drawn from a `Result` alone: data and model, residuals, loss history,
+parameter traces, correlations; for PDEs also space-time maps and estimated fields.
 
 Figures are `matplotlib.figure.Figure` objects saved directly, never registered with pyplot,
 so drawing a report leaves the user's matplotlib backend and open figures alone.
@@ -6,133 +7,201 @@ so drawing a report leaves the user's matplotlib backend and open figures alone.
 
 from pathlib import Path
 
-import jax
 import numpy as np
 
 PLOTS = {
     "fit": "Data and fitted model",
+    "space_time": "Data and fitted model in space and time",
     "residuals": "Normalized residuals",
+    "fields": "Estimated fields with ±2 standard deviations",
     "loss": "Chi-square during the fit",
     "parameters": "Parameter values during the fit",
     "correlation": "Correlation matrix",
 }
 
 
-def _grid(axes_count: int):
+def _grid(axes_count: int, width: float = 4.2, height: float = 3.2):
     """A figure with `axes_count` panels, at most three per row."""
     from matplotlib.figure import Figure
 
-    columns = min(axes_count, 3)
-    rows = -(-axes_count // columns)
-    figure = Figure(figsize=(4.2 * columns, 3.2 * rows))
+    columns = min(max(axes_count, 1), 3)
+    rows = -(-max(axes_count, 1) // columns)
+    figure = Figure(figsize=(width * columns, height * rows))
     axes = figure.subplots(rows, columns, squeeze=False)
     for extra in axes.flat[axes_count:]:
         extra.set_visible(False)
     return figure, axes.flat
 
 
-def write_plots(folder, problem, result, uncertainty, options) -> dict[str, str]:
-    """Draw the fit figures as PNG files in `folder`.
-
-    Curves that cannot be computed are left out: model trajectories where the solve fails,
-    residuals and the loss history when chi-square never became finite (a start point that
-    cannot be simulated), the correlation matrix when the error bars are not available.
-
-    **Arguments:**
-    - `folder`: the run folder.
-    - `problem`: the `LeastSquaresProblem`; `result`: its `FitResult`; `uncertainty`: its
-      `Uncertainty`.
-    - `options`: the config's `report` section (`dpi`, `points`).
-
-    **Returns:** `{plot name: file name}` for the files written (see `PLOTS`).
-    """
-    from matplotlib.figure import Figure
-
-    folder = Path(folder)
-    data = problem.data
-    fine = np.linspace(problem.t0, float(data.ts[-1]), options.points)
-    predict = jax.jit(lambda x: problem.predict(x, ts=fine))
-    fitted_ok = bool(np.isfinite(result.chi_square))
-    curves = {"initial guess": (result.starts_x0[result.best_start], "tab:gray", "--")}
-    if fitted_ok:
-        curves["fit"] = (result.x, "tab:red", "-")
-    written = {}
-
-    def save(figure, name):
-        """Lay out `figure`, write it as `<name>.png` and record it in `written`."""
-        figure.tight_layout()
-        figure.savefig(folder / f"{name}.png", dpi=options.dpi)
-        written[name] = f"{name}.png"
-
-    figure, axes = _grid(len(data.names))
-    trajectories = {}
-    for label, (x, color, style) in curves.items():
-        values, status = predict(x)
-        if int(status) == 0:
-            trajectories[label] = (np.asarray(values), color, style)
-    for j, (ax, name) in enumerate(zip(axes, data.names, strict=False)):
+def _time_series(summary, arrays, save):
+    names = summary["data"]["observations"]
+    data, sigma = arrays["data"], arrays["sigma"]
+    figure, axes = _grid(len(names))
+    curves = {
+        "initial guess": ("curve_start", "tab:gray", "--"),
+        "fit": ("curve_fit", "tab:red", "-"),
+    }
+    for j, (ax, name) in enumerate(zip(axes, names, strict=False)):
         ax.errorbar(
-            data.ts,
-            data.values[:, j],
-            yerr=problem.sigma[:, j],
+            arrays["ts"],
+            data[:, j],
+            yerr=sigma[:, j],
             fmt="o",
             ms=3,
             color="black",
             alpha=0.7,
             label="data",
         )
-        for label, (values, color, style) in trajectories.items():
-            ax.plot(fine, values[:, j], style, color=color, lw=1.2, label=label)
+        for label, (key, color, style) in curves.items():
+            if np.all(np.isfinite(arrays[key])):
+                ax.plot(
+                    arrays["fine_ts"], arrays[key][:, j], style, color=color, lw=1.2, label=label
+                )
         ax.set_title(name)
         ax.set_xlabel("t")
     axes[0].legend(fontsize=8)
     save(figure, "fit")
-
-    if fitted_ok:
-        if result.residuals is not None:
-            normalized = result.residuals.reshape(data.values.shape)
-        else:
-            at_data, _ = jax.jit(problem.predict)(result.x)
-            normalized = (np.asarray(at_data) - data.values) / problem.sigma
-        normalized = np.where(np.isnan(data.values), np.nan, normalized)
-        figure, axes = _grid(len(data.names))
-        for j, (ax, name) in enumerate(zip(axes, data.names, strict=False)):
+    if np.all(np.isfinite(arrays["normalized_residuals"][np.isfinite(data)])):
+        figure, axes = _grid(len(names))
+        normalized = np.where(np.isnan(data), np.nan, arrays["normalized_residuals"])
+        for j, (ax, name) in enumerate(zip(axes, names, strict=False)):
             ax.axhline(0, color="black", lw=0.8)
-            ax.plot(data.ts, normalized[:, j], "o", ms=3)
+            ax.plot(arrays["ts"], normalized[:, j], "o", ms=3)
             ax.set_title(f"{name}: (model - data) / sigma")
             ax.set_xlabel("t")
         save(figure, "residuals")
 
+
+def _space_time(summary, arrays, save):
+    """1D: the fitted solution as a map over (x, t) with the sensors on it, and data against
+    fit; 2D: data against fit only. Residuals at the sensors over (x, t)."""
+    from matplotlib.figure import Figure
+
+    times, coords = arrays["times"], arrays["coordinates"]
+    data, fit = arrays["data"], arrays["prediction_fit"]
+    residuals = arrays["normalized_residuals"]
+    one_d = coords.shape[1] == 1
+    figure = Figure(figsize=(12.5, 3.8))
+    axes = figure.subplots(1, 3)
+    if one_d and "solution_fit" in arrays and np.all(np.isfinite(arrays["solution_fit"])):
+        image = axes[0].pcolormesh(
+            arrays["output_ts"],
+            arrays["grid_axis0"],
+            arrays["solution_fit"].T,
+            shading="nearest",
+            cmap="RdBu_r",
+        )
+        axes[0].plot(times, coords[:, 0], "k.", ms=1.5, alpha=0.5, label="sensors")
+        figure.colorbar(image, ax=axes[0])
+        axes[0].set_xlabel("t")
+        axes[0].set_ylabel("x")
+        axes[0].set_title(f"fitted {summary['model']['states'][0]}(x, t) and sensors")
+    else:
+        scatter = axes[0].scatter(times, coords[:, 0], c=data, s=6, cmap="RdBu_r")
+        figure.colorbar(scatter, ax=axes[0])
+        axes[0].set_xlabel("t")
+        axes[0].set_ylabel("x")
+        axes[0].set_title("data at the sensors")
+    axes[1].plot(data, fit, ".", ms=2)
+    low, high = np.nanmin(data), np.nanmax(data)
+    axes[1].plot([low, high], [low, high], "k-", lw=0.8)
+    axes[1].set_xlabel("data")
+    axes[1].set_ylabel("fit")
+    axes[1].set_title("fit against data at the sensors")
+    scatter = axes[2].scatter(times, coords[:, 0], c=residuals, s=6, cmap="RdBu_r", vmin=-3, vmax=3)
+    figure.colorbar(scatter, ax=axes[2])
+    axes[2].set_xlabel("t")
+    axes[2].set_ylabel("x")
+    axes[2].set_title("(fit - data) / sigma at the sensors")
+    save(figure, "space_time")
+
+
+def _fields(summary, arrays, save):
+    fields = summary["fields"]
+    figure, axes = _grid(len(fields), 5.0, 3.6)
+    for ax, (name, field) in zip(axes, fields.items(), strict=False):
+        x = arrays[f"field_{name}_coordinates"][:, 0]
+        estimate = np.asarray(field["estimate"], float)
+        stderr = np.asarray(field["stderr"], float)
+        if field["true"] is not None:
+            ax.plot(x, np.asarray(field["true"], float), "k-", label="truth")
+        ax.plot(x, estimate, "C1o-", ms=3, label="estimate")
+        if np.all(np.isfinite(stderr)):
+            ax.fill_between(x, estimate - 2 * stderr, estimate + 2 * stderr, color="C1", alpha=0.25)
+        ax.set_xlabel("x")
+        ax.set_title(name)
+        ax.legend(fontsize=8)
+    save(figure, "fields")
+
+
+def write_plots(folder, summary: dict, arrays: dict, options) -> dict[str, str]:
+    """Draw the figures of a result as PNG files in `folder`.
+
+    Curves that cannot be computed are left out (a model that cannot be simulated at the
+    start, residuals when chi-square never became finite, the correlation matrix when the
+    error bars are not available).
+
+    **Arguments:**
+    - `folder`: the run folder; `summary`, `arrays`: the `Result`'s fields.
+    - `options`: the config's `report` section (`dpi`).
+
+    **Returns:** `{plot name: file name}` for the files written (see `PLOTS`).
+    """
+    from matplotlib.figure import Figure
+
+    folder = Path(folder)
+    written = {}
+
+    def save(figure, name):
+        figure.tight_layout()
+        figure.savefig(folder / f"{name}.png", dpi=options.dpi)
+        written[name] = f"{name}.png"
+
+    if "data" in arrays:
+        if summary["kind"] == "pde":
+            _space_time(summary, arrays, save)
+        else:
+            _time_series(summary, arrays, save)
+    if summary["fields"]:
+        _fields(summary, arrays, save)
+    history = np.asarray(arrays["loss_history"], float)
+    if np.any(np.isfinite(history)):
         figure = Figure(figsize=(5.5, 3.5))
         ax = figure.subplots()
-        history = np.where(np.isfinite(result.loss_history), result.loss_history, np.nan)
+        history = np.where(np.isfinite(history), history, np.nan)
         ax.semilogy(history, alpha=0.8 if history.shape[1] == 1 else 0.4)
         ax.set_xlabel("step")
         ax.set_ylabel("chi-square")
         save(figure, "loss")
 
-    names = result.names
-    figure, axes = _grid(len(names))
-    for i, (ax, name) in enumerate(zip(axes, names, strict=False)):
-        if result.x_history.shape[1] > 1:
-            ax.plot(result.x_history[:, :, i], color="tab:gray", alpha=0.3, lw=0.8)
-        ax.plot(result.x_history[:, result.best_start, i], color="tab:blue")
-        true = problem.space.parameters[i].true
-        if true is not None:
-            ax.axhline(true, color="tab:green", ls="--", lw=1, label="true")
-            ax.legend(fontsize=8)
-        ax.set_title(name)
-        ax.set_xlabel("step")
-    save(figure, "parameters")
+    names = summary["correlation"]["names"]
+    scalars = [i for i, n in enumerate(names) if n in summary["parameters"]]
+    best = int(arrays["best_start"])
+    x_history = np.asarray(arrays["x_history"], float)
+    if scalars:
+        figure, axes = _grid(len(scalars))
+        for ax, i in zip(axes, scalars, strict=False):
+            if x_history.shape[1] > 1:
+                ax.plot(x_history[:, :, i], color="tab:gray", alpha=0.3, lw=0.8)
+            ax.plot(x_history[:, best, i], color="tab:blue")
+            true = summary["parameters"][names[i]]["true"]
+            if true is not None:
+                ax.axhline(true, color="tab:green", ls="--", lw=1, label="true")
+                ax.legend(fontsize=8)
+            ax.set_title(names[i])
+            ax.set_xlabel("step")
+        save(figure, "parameters")
 
-    if not uncertainty.singular and len(names) > 1:
-        size = 1.2 + 0.6 * len(names)
+    if not summary["uncertainty"]["singular"] and len(scalars) > 1:
+        matrix = np.asarray(summary["correlation"]["matrix"], float)[np.ix_(scalars, scalars)]
+        labels = [names[i] for i in scalars]
+        size = 1.2 + 0.6 * len(labels)
         figure = Figure(figsize=(size + 1, size))
         ax = figure.subplots()
-        image = ax.imshow(uncertainty.correlation, vmin=-1, vmax=1, cmap="RdBu_r")
-        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-        ax.set_yticks(range(len(names)), names)
-        for (a, b), value in np.ndenumerate(uncertainty.correlation):
+        image = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r")
+        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+        ax.set_yticks(range(len(labels)), labels)
+        for (a, b), value in np.ndenumerate(matrix):
             ax.text(b, a, f"{value:.2f}", ha="center", va="center", fontsize=8)
         figure.colorbar(image, ax=ax)
         save(figure, "correlation")

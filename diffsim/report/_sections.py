@@ -54,13 +54,50 @@ def correlated_pairs(report: dict, threshold: float) -> list[tuple[str, str, flo
     """Parameter pairs whose |correlation| exceeds `threshold`, strongest first."""
     names = report["correlation"]["names"]
     matrix = report["correlation"]["matrix"]
+    scalars = [i for i, n in enumerate(names) if n in report["parameters"]]
     pairs = []
-    for i in range(len(names)):
-        for j in range(i + 1, len(names)):
+    for i in scalars:
+        for j in (j for j in scalars if j > i):
             value = float(matrix[i][j])
             if math.isfinite(value) and abs(value) > threshold:
                 pairs.append((names[i], names[j], value))
     return sorted(pairs, key=lambda pair: -abs(pair[2]))
+
+
+def _field_rows(fields: dict) -> tuple[list[str], list[list[str]]]:
+    """One row per field: cells, range of the estimate, median std, error against the truth."""
+    rows = []
+    for name, field in fields.items():
+        estimate = [v for v in field["estimate"]]
+        stderr = sorted(v for v in field["stderr"] if v is not None and math.isfinite(v))
+        median = _number(stderr[len(stderr) // 2], 3) if stderr else "not estimated"
+        error, covered = "", ""
+        if field["true"] is not None:
+            diff = [e - t for e, t in zip(estimate, field["true"], strict=True)]
+            norm = math.sqrt(sum(t * t for t in field["true"])) or 1.0
+            error = _number(math.sqrt(sum(d * d for d in diff)) / norm, 3)
+            if stderr and len(stderr) == len(diff):
+                inside = sum(abs(d) <= 2 * s for d, s in zip(diff, field["stderr"], strict=True))
+                covered = f"{inside}/{len(diff)}"
+        rows.append(
+            [
+                name,
+                str(len(estimate)),
+                f"{_number(min(estimate), 4)} .. {_number(max(estimate), 4)}",
+                median,
+                error,
+                covered,
+            ]
+        )
+    header = [
+        "field",
+        "cells",
+        "estimate range",
+        "median std",
+        "rel. L2 error",
+        "truth within 2 std",
+    ]
+    return header, rows
 
 
 def report_sections(report: dict, images: dict[str, str], options) -> list[tuple]:
@@ -109,6 +146,10 @@ def report_sections(report: dict, images: dict[str, str], options) -> list[tuple
         )
     header = ["parameter", "value", "stderr", "stderr %", "init", "true", "(value-true)/stderr"]
     sections.append(("Parameters", "table", (header, rows)))
+    if report["fields"]:
+        sections.append(("Fields", "table", _field_rows(report["fields"])))
+        notes = {field["stderr_note"] for field in report["fields"].values()}
+        sections.append(("Field uncertainty", "lines", sorted(notes)))
     if report["uncertainty"]["singular"]:
         sections.append(("Error bars", "lines", [f"**{report['uncertainty']['message']}**"]))
 

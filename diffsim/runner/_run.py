@@ -1,4 +1,4 @@
-"""`run_experiment`: fit a configured problem and write everything a run produces."""
+"""`run`: fit a configured problem and write everything a run produces."""
 
 import shutil
 import time
@@ -7,22 +7,21 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ..ad import taylor_test
+from ..config import RunConfig, dump_config
 from ..inverse import (
+    AbstractProblem,
     FitResult,
-    LeastSquaresProblem,
-    RunConfig,
+    Result,
     StepInfo,
-    Uncertainty,
-    dump_config,
     estimate_uncertainty,
     fit,
-    fit_statistics,
     make_method,
+    make_result,
     multistart_points,
+    taylor_test_flat,
     unavailable_uncertainty,
 )
-from ..report import PLOTS, render_html, render_markdown, write_plots
+from ..report import write_report
 from ._environment import environment_info
 from ._progress import Progress
 from ._run_folder import RunFolder
@@ -43,7 +42,7 @@ def _fit_settings(config: RunConfig) -> dict:
     }
 
 
-def check_fit_settings(config: RunConfig, problem: LeastSquaresProblem) -> None:
+def check_fit_settings(config: RunConfig, problem: AbstractProblem) -> None:
     """Build the configured optimizer once, so that a bad `fit.*` or `gradient.*` setting is
     reported before anything is written (what `--validate` and the runner do first).
 
@@ -64,13 +63,15 @@ def _resolved_config(config: RunConfig, base_dir: Path, folder: RunFolder) -> Ru
     return config.model_copy(update={"data": data})
 
 
-def _taylor_check(problem: LeastSquaresProblem, result: FitResult) -> dict:
+def _taylor_check(problem: AbstractProblem, result: FitResult) -> dict:
     """Taylor test, at the first start point, of the chi-square gradient the optimizer used."""
     start_loss = result.loss_history[0, 0]
     if not (np.isfinite(start_loss) and np.all(np.isfinite(result.initial_gradient))):
         return {"skipped": "the model cannot be simulated at the start point"}
     z0 = jax.numpy.asarray(problem.space.to_internal(result.starts_x0[0]))
-    check = taylor_test(problem.chi_square, z0, grad=result.initial_gradient)
+    v = jax.random.normal(jax.random.key(0), z0.shape, z0.dtype)
+    v = v * (jax.numpy.maximum(1.0, jax.numpy.linalg.norm(z0)) / jax.numpy.linalg.norm(v))
+    check = taylor_test_flat(problem.chi_square, z0, result.initial_gradient, v)
     return {
         "rate0": float(check.rate0),
         "rate1": float(check.rate1),
@@ -78,25 +79,6 @@ def _taylor_check(problem: LeastSquaresProblem, result: FitResult) -> dict:
         "reason": check.reason,
         "table": check.table(),
     }
-
-
-def _parameters_table(problem, result: FitResult, uncertainty: Uncertainty) -> dict:
-    table = {}
-    for i, p in enumerate(problem.space.parameters):
-        estimate, stderr = float(result.x[i]), float(uncertainty.stderr[i])
-        table[p.name] = {
-            "estimate": estimate,
-            "stderr": stderr,
-            "stderr_percent": abs(100 * stderr / estimate) if estimate else float("nan"),
-            "init": p.init,
-            "true": p.true,
-            "bounds": [p.lower, p.upper],
-            "transform": p.transform,
-            "fixed": False,
-        }
-    for name, value in problem.fixed.items():
-        table[name] = {"estimate": value, "init": value, "fixed": True}
-    return table
 
 
 def _write_interrupted_before_fit(folder: RunFolder, config: RunConfig, started: float) -> dict:
@@ -119,9 +101,18 @@ def _write_interrupted_before_fit(folder: RunFolder, config: RunConfig, started:
     return report
 
 
-def run_experiment(
+def _save_arrays(folder: RunFolder, arrays: dict) -> None:
+    """`arrays.npz`: the numbers behind the plots."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+    folder.write_bytes("arrays.npz", buffer.getvalue())
+
+
+def run(
     config: RunConfig,
-    problem: LeastSquaresProblem,
+    problem: AbstractProblem,
     folder: RunFolder,
     *,
     base_dir: str | Path = ".",
@@ -132,13 +123,13 @@ def run_experiment(
     """Fit `problem` as `config` says and write the run folder.
 
     Writes `config.yaml` and `env.json` first, `metrics.jsonl` line by line while fitting,
-    then `result.json`, the plots and `report.md` / `report.html`. Ctrl-C stops the run
-    wherever it is and the report is still written from what is available: during the fit,
-    from the best point so far; during the Taylor test, error bars or plots, without the
+    then `result.json`, `arrays.npz`, the plots and `report.md` / `report.html`. Ctrl-C stops
+    the run wherever it is and the report is still written from what is available: during the
+    fit, from the best point so far; during the Taylor test, error bars or plots, without the
     parts not yet done; during compilation, as a short note.
 
     **Arguments:**
-    - `config`: the validated config; `problem`: built from it (`build_problem`).
+    - `config`: the validated config; `problem`: built from it (`diffsim.config.build_problem`).
     - `folder`: the (empty) run folder.
     - `base_dir`: the config's folder (for relative data paths).
     - `progress`: where to show progress (default: silent).
@@ -161,6 +152,7 @@ def run_experiment(
         seed=spec.multistart.seed,
     )
     names = problem.space.names
+    scalars = [i for i, p in enumerate(problem.space.parameters) if p.group is None]
 
     def on_step(info: StepInfo) -> None:
         line = {
@@ -168,7 +160,7 @@ def run_experiment(
             "loss": float(info.losses[info.best]),
             "gradient_norm": info.gradient_norm,
             "accepted": info.accepted,
-            "params": dict(zip(names, info.x.tolist(), strict=False)),
+            "params": {names[i]: float(info.x[i]) for i in scalars},
             "time": info.elapsed,
         }
         if info.losses.size > 1:
@@ -177,8 +169,9 @@ def run_experiment(
         folder.append_jsonl("metrics.jsonl", line)
         progress.update(info, spec.max_steps)
 
+    model = problem.describe()["model"]["name"]
     progress.message(
-        f"fitting {len(names)} parameters of {problem.model.name} "
+        f"fitting {len(names)} unknowns of {model} "
         f"({spec.method}, {len(starts)} start(s)); compiling..."
     )
     try:
@@ -196,7 +189,7 @@ def run_experiment(
     progress.close()
 
     message, interrupted = result.message, result.interrupted
-    taylor, uncertainty, images = None, None, {}
+    taylor, uncertainty, arrays = None, None, {}
     phase = "running the Taylor test"
     try:
         if config.report.taylor_test and not interrupted:
@@ -209,68 +202,48 @@ def run_experiment(
             residuals=result.residuals,
             scale_covariance=spec.scale_covariance,
         )
-        phase = "drawing the plots"
+        phase = "computing the curves of the report"
         if config.report.plots:
-            images = write_plots(folder.path, problem, result, uncertainty, config.report)
+            arrays = problem.report_arrays(result.x, result.starts_x0[result.best_start])
     except KeyboardInterrupt:
         interrupted = True
         message += f" {_CTRL_C} while {phase}; the report lacks what was not done by then."
-        images = {n: f"{n}.png" for n in PLOTS if (folder.path / f"{n}.png").is_file()}
     if uncertainty is None:
         uncertainty = unavailable_uncertainty(
             len(names), "Error bars were not estimated: the run was interrupted (Ctrl-C)."
         )
     adjoint, adjoint_reason = problem.adjoint_choice()
-    report = {
-        "name": config.name,
-        "title": config.report.title or f"{config.name}: {problem.model.name} fit",
-        "description": config.description,
-        "model": {
-            "name": problem.model.name,
-            "states": list(problem.model.states),
-            "description": problem.model.description,
-        },
-        "method": spec.method,
-        "success": result.success and not interrupted,
-        "message": message,
-        "interrupted": interrupted,
-        "num_steps": result.num_steps,
-        "parameters": _parameters_table(problem, result, uncertainty),
-        "statistics": fit_statistics(result.chi_square, problem.num_points, problem.space.size),
-        "correlation": {"names": list(names), "matrix": uncertainty.correlation},
-        "uncertainty": {
-            "singular": uncertainty.singular,
-            "message": uncertainty.message,
-            "condition_number": uncertainty.condition_number,
-            "covariance_scale": uncertainty.scale,
-        },
-        "gradient": {
+    outcome = make_result(
+        problem,
+        result,
+        uncertainty,
+        name=config.name,
+        title=config.report.title or f"{config.name}: {model} fit",
+        description=config.description,
+        message=message,
+        interrupted=interrupted,
+        gradient={
             "mode": result.gradient_mode,
             "reason": result.gradient_reason,
             "adjoint": adjoint,
             "adjoint_reason": adjoint_reason,
             "taylor_test": taylor,
         },
-        "multistart": {
-            "count": len(starts),
-            "best": result.best_start,
-            "chi_square": result.starts_loss,
-            "codes": result.starts_code,
-            "estimates": result.starts_x,
-        },
-        "data": {
-            "source": problem.data.source,
-            "observations": list(problem.data.names),
-            "num_points": problem.num_points,
-        },
-        "timings": {
+        timings={
             "compile_s": result.compile_seconds,
             "fit_s": result.fit_seconds,
             "total_s": time.perf_counter() - started,
         },
-    }
-    folder.write_json("result.json", report)
-    folder.write_text("report.md", render_markdown(report, images, config.report))
-    if config.report.html:
-        folder.write_text("report.html", render_html(report, images, config.report, folder.path))
-    return report
+        arrays=arrays,
+    )
+    _save_arrays(folder, outcome.arrays)
+    try:
+        write_report(outcome, folder.path, config.report)
+    except KeyboardInterrupt:
+        summary = dict(outcome.summary)
+        summary["success"], summary["interrupted"] = False, True
+        summary["message"] = message + f" {_CTRL_C} while drawing the plots."
+        outcome = Result(summary=summary, arrays=outcome.arrays)
+        write_report(outcome, folder.path, config.report, plots=False)
+    folder.write_json("result.json", outcome.summary)
+    return outcome.summary

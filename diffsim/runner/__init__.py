@@ -1,4 +1,7 @@
-"""Running a configured fit into a run folder (what `python -m diffsim.run` does)."""
+"""Running a configured fit into a run folder (what `python -m diffsim.run` does).
+
+Named `runner` so that it is not confused with the top-level `experiments/` (studies).
+"""
 
 from ._cache import (
     default_cache_dir as default_cache_dir,
@@ -9,8 +12,8 @@ from ._cache import (
 from ._clock import process_start as process_start
 from ._default import DEFAULT_CONFIG as DEFAULT_CONFIG
 from ._environment import environment_info as environment_info
-from ._experiment import check_fit_settings as check_fit_settings
-from ._experiment import run_experiment as run_experiment
 from ._progress import Progress as Progress
+from ._run import check_fit_settings as check_fit_settings
+from ._run import run as run
 from ._run_folder import RunFolder as RunFolder
 from ._run_folder import RunFolderError as RunFolderError

@@ -1,4 +1,5 @@
-"""The run configuration: a pydantic schema that rejects unknown keys and names key paths."""
+"""The run configuration of ODE fits, and the sections every run shares: a pydantic schema
+that rejects unknown keys and names key paths."""
 
 from typing import Annotated, Literal
 
@@ -11,9 +12,9 @@ from pydantic import (
     model_validator,
 )
 
-from ._jacobian_mode import GRADIENT_MODES, mode_adjoint_conflict
+from ..inverse._jacobian_mode import GRADIENT_MODES, mode_adjoint_conflict
 
-SOLVERS = ("euler", "heun", "rk4", "bosh3", "dopri5", "tsit5", "kvaerno5", "stiff")
+SOLVERS = ("euler", "heun", "rk4", "bosh3", "dopri5", "tsit5", "kvaerno5", "stiff", "etdrk4")
 ADJOINTS = ("auto", "direct", "checkpoint", "backsolve", "forward")
 Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
@@ -133,7 +134,8 @@ class DataConfig(_Strict):
 
 
 class SolverConfig(_Strict):
-    """ODE solver settings passed to `diffsim.solve_ode`."""
+    """Solver settings, read into a typed `diffsim.inverse.SolverOptions`. For PDEs a fixed
+    step `dt` left out is chosen stable for the starting values (explicit solvers)."""
 
     name: Literal[SOLVERS] = "tsit5"
     rtol: Positive = 1e-6
@@ -199,21 +201,26 @@ class ReportConfig(_Strict):
     taylor_test: bool = True
 
 
-class RunConfig(_Strict):
-    """A complete parameter-estimation run (see `docs/config.md`)."""
+class _RunBase(_Strict):
+    """What every run has, whatever its model kind."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] = "run"
     description: str = ""
     seed: int = 0
-    model: ModelConfig
     parameters: dict[str, ParameterConfig] = {}
+    gradient: GradientConfig = GradientConfig()
+    fit: FitConfig = FitConfig()
+    report: ReportConfig = ReportConfig()
+
+
+class OdeRunConfig(_RunBase):
+    """An ODE parameter-estimation run (see `docs/config.md`)."""
+
+    model: ModelConfig
     initial_state: dict[str, float | str | ParameterConfig] = {}
     observations: dict[str, ObservationConfig]
     data: DataConfig
     solver: SolverConfig = SolverConfig()
-    gradient: GradientConfig = GradientConfig()
-    fit: FitConfig = FitConfig()
-    report: ReportConfig = ReportConfig()
 
     @field_validator("observations", mode="before")
     @classmethod

@@ -6,17 +6,44 @@ from pathlib import Path
 import pydantic
 import yaml
 
-from ._config import RunConfig
+from ._run_config import RUN_CONFIG, RunConfig
 
 
 class ConfigError(ValueError):
     """The config file or an override is unusable; the message names the file or key path."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML keeps the last)."""
+
+
+def _unique_mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def load_yaml(text: str):
+    """Parse YAML text with the safe loader, refusing duplicate keys."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 def format_validation_error(error: pydantic.ValidationError) -> str:
     """One line for the first problem pydantic found: `key.path: message (got ...)`."""
     first = error.errors()[0]
-    path = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
+    parts = [str(part) for part in first["loc"] if not str(part).startswith("function-")]
+    if parts and parts[0] in ("ode", "pde"):  # the tag of the model kind
+        parts = parts[1:]
+    path = ".".join(parts)
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
@@ -71,7 +98,7 @@ def read_config_data(path: str | Path) -> dict:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read the config file ({error})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -93,7 +120,7 @@ def validate_config(data: dict, overrides: list[str] = ()) -> RunConfig:
     for text in overrides:
         apply_override(data, *parse_override(text))
     try:
-        return RunConfig.model_validate(data)
+        return RUN_CONFIG.validate_python(data)
     except pydantic.ValidationError as error:
         raise ConfigError(format_validation_error(error)) from None
 
@@ -105,4 +132,6 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
 
 def dump_config(config: RunConfig) -> str:
     """The config as YAML with every default filled in (rerunnable as is)."""
-    return yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    return yaml.safe_dump(
+        RUN_CONFIG.dump_python(config, mode="json", exclude_none=True), sort_keys=False
+    )

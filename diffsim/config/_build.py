@@ -1,4 +1,4 @@
-"""Turn a validated `RunConfig` into a `LeastSquaresProblem` (model, unknowns, data)."""
+"""Turn a validated ODE run config into an `OdeProblem` (model, unknowns, data)."""
 
 from pathlib import Path
 
@@ -7,16 +7,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._solution import status_message
+from ..inverse import (
+    DataError,
+    Dataset,
+    OdeProblem,
+    Parameter,
+    SolverOptions,
+    add_noise,
+    check_dataset,
+    load_dataset,
+    observation_sigma,
+    parameter_space,
+    parse_expression,
+)
+from ..inverse._user_models import check_names, model_from_equations, model_from_function
 from ..models import ODEModel, builtin_model
-from ._config import ParameterConfig, RunConfig
-from ._data import DataError, Dataset, check_dataset, load_dataset
-from ._expressions import parse_expression
-from ._parameters import Parameter, parameter_space
-from ._problem import LeastSquaresProblem, add_noise, observation_sigma
-from ._user_models import check_names, model_from_equations, model_from_function
+from ._schema import OdeRunConfig, ParameterConfig, SolverConfig
 
 
-def build_model(config: RunConfig) -> ODEModel:
+def build_model(config: OdeRunConfig) -> ODEModel:
     """The `ODEModel` a config names (built-in, equations or `module:function`).
 
     **Raises:** `ValueError` naming the `model.*` key path.
@@ -32,7 +42,21 @@ def build_model(config: RunConfig) -> ODEModel:
     return model_from_function(spec.function, spec.states, list(config.parameters))
 
 
-def _parameter(name: str, spec: ParameterConfig, default: float | None, where: str) -> Parameter:
+def solver_options(solver: SolverConfig, adjoint: str) -> SolverOptions:
+    """The typed solver settings of the `solver` section and `gradient.adjoint`."""
+    return SolverOptions(
+        solver=solver.name,
+        rtol=solver.rtol,
+        atol=solver.atol,
+        dt=solver.dt,
+        max_steps=solver.max_steps,
+        adjoint=adjoint,
+    )
+
+
+def make_parameter(
+    name: str, spec: ParameterConfig, default: float | None, where: str, group=None
+) -> Parameter:
     init = spec.init
     if init is None:
         init = default if default is not None else spec.true
@@ -47,10 +71,11 @@ def _parameter(name: str, spec: ParameterConfig, default: float | None, where: s
         transform=spec.transform,
         fixed=spec.fixed,
         true=spec.true,
+        group=group,
     )
 
 
-def _collect_parameters(config: RunConfig, model: ODEModel):
+def _collect_parameters(config: OdeRunConfig, model: ODEModel):
     """Model parameters, auxiliary parameters and unknown initial states, with key paths."""
     entries: list[tuple[Parameter, str]] = []
     for name in model.parameters:
@@ -61,13 +86,13 @@ def _collect_parameters(config: RunConfig, model: ODEModel):
             if default is None:
                 raise ValueError(f"{where}: the model needs a value for parameter {name!r}")
             spec = ParameterConfig(init=default, fixed=True)
-        entries.append((_parameter(name, spec, default, where), where))
+        entries.append((make_parameter(name, spec, default, where), where))
     auxiliary = [n for n in config.parameters if n not in model.parameters]
     check_names(auxiliary, where="parameters", kind="parameter")
     for name in auxiliary:
         entries.append(
             (
-                _parameter(name, config.parameters[name], None, f"parameters.{name}"),
+                make_parameter(name, config.parameters[name], None, f"parameters.{name}"),
                 f"parameters.{name}",
             )
         )
@@ -82,7 +107,7 @@ def _collect_parameters(config: RunConfig, model: ODEModel):
         if isinstance(spec, ParameterConfig):
             where = f"initial_state.{state}"
             default = (model.default_initial_state or (None,) * len(model.states))[index]
-            entries.append((_parameter(f"{state}0", spec, default, where), where))
+            entries.append((make_parameter(f"{state}0", spec, default, where), where))
     names = [p.name for p, _ in entries]
     for name in names:
         if names.count(name) > 1:
@@ -93,7 +118,7 @@ def _collect_parameters(config: RunConfig, model: ODEModel):
     return entries
 
 
-def _initial_state(config: RunConfig, model: ODEModel, symbols: tuple[str, ...]):
+def _initial_state(config: OdeRunConfig, model: ODEModel, symbols: tuple[str, ...]):
     """`f(values) -> y0` and the parameter names its expressions read."""
     parts, used = [], set()
     for index, state in enumerate(model.states):
@@ -116,11 +141,11 @@ def _initial_state(config: RunConfig, model: ODEModel, symbols: tuple[str, ...])
     return function, used
 
 
-def build_problem(config: RunConfig, base_dir: str | Path = ".") -> LeastSquaresProblem:
-    """Build the `LeastSquaresProblem` a config describes, loading or simulating its data.
+def build_ode_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> OdeProblem:
+    """Build the `OdeProblem` a config describes, loading or simulating its data.
 
     **Arguments:**
-    - `config`: a validated `RunConfig`.
+    - `config`: a validated `OdeRunConfig`.
     - `base_dir`: the folder that relative data paths are relative to (the config's folder).
 
     **Returns:** the problem; for synthetic data, `problem.data` holds the simulated values.
@@ -152,14 +177,6 @@ def build_problem(config: RunConfig, base_dir: str | Path = ".") -> LeastSquares
                 f"{', '.join(model.parameters)}) and not used by any initial_state or observation"
             )
     names = tuple(config.observations)
-    solver_options = {
-        "solver": config.solver.name,
-        "rtol": config.solver.rtol,
-        "atol": config.solver.atol,
-        "dt": config.solver.dt,
-        "max_steps": config.solver.max_steps,
-        "adjoint": config.gradient.adjoint,
-    }
 
     source = config.data
     if source.file is not None:
@@ -181,7 +198,7 @@ def build_problem(config: RunConfig, base_dir: str | Path = ".") -> LeastSquares
     t0 = float(data.ts[0]) if source.t0 is None else float(source.t0)
     if t0 > data.ts[0]:
         raise DataError(f"data.t0: initial time {t0} is after the first data time {data.ts[0]}")
-    problem = LeastSquaresProblem(
+    problem = OdeProblem(
         model=model,
         space=space,
         fixed=fixed,
@@ -190,15 +207,15 @@ def build_problem(config: RunConfig, base_dir: str | Path = ".") -> LeastSquares
         data=data,
         sigma=np.ones(data.values.shape),  # set below, once the data are known
         t0=t0,
-        solver_options=solver_options,
+        options=solver_options(config.solver, config.gradient.adjoint),
     )
     if source.synthetic is not None:
         data = _synthesize(config, problem, np.asarray(sigma), np.asarray(sigma_relative))
-    sigma = observation_sigma(data, np.asarray(sigma), np.asarray(sigma_relative))
+    sigma = observation_sigma(data.values, np.asarray(sigma), np.asarray(sigma_relative))
     return eqx.tree_at(lambda p: (p.data, p.sigma), problem, (data, sigma))
 
 
-def _synthesize(config, problem: LeastSquaresProblem, sigma, sigma_relative) -> Dataset:
+def _synthesize(config, problem: OdeProblem, sigma, sigma_relative) -> Dataset:
     """Simulate the data at the true values, more accurately than the fit, and add noise."""
     spec = config.data.synthetic
     missing = [p.name for p in problem.space.parameters if p.true is None]
@@ -209,21 +226,19 @@ def _synthesize(config, problem: LeastSquaresProblem, sigma, sigma_relative) -> 
         )
     truth = np.asarray([p.true for p in problem.space.parameters])
     solver = config.solver
-    options = {
-        "rtol": spec.rtol or solver.rtol * 1e-3,
-        "atol": spec.atol or solver.atol * 1e-3,
-        "max_steps": solver.max_steps * 10,
-    }
-    if solver.dt is not None or spec.dt is not None:
-        options["dt"] = spec.dt or solver.dt / 10
-    clean, status = jax.jit(lambda x: problem.predict(x, **options))(truth)
+    options = problem.options.replace(
+        rtol=spec.rtol or solver.rtol * 1e-3,
+        atol=spec.atol or solver.atol * 1e-3,
+        max_steps=solver.max_steps * 10,
+        dt=spec.dt or solver.dt / 10 if (solver.dt is not None or spec.dt is not None) else None,
+    )
+    clean, status = jax.jit(lambda x: problem.predict_at(x, problem.data.ts, options))(truth)
     if int(status) != 0:
-        from .. import status_message
-
         raise ValueError(
             "data.synthetic: simulating at the true parameter values failed: "
             + status_message(int(status))
         )
     clean = np.asarray(clean)
-    values = add_noise(clean, sigma, sigma_relative, seed=spec.seed) if spec.noise else clean
+    std = np.sqrt(sigma**2 + (sigma_relative * np.abs(clean)) ** 2)
+    values = add_noise(clean, std, seed=spec.seed) if spec.noise else clean
     return Dataset(ts=problem.data.ts, values=values, names=problem.data.names, source="synthetic")

@@ -1,0 +1,30 @@
+"""Run configuration: the pydantic schema (one union over model kinds), YAML loading with
+duplicate keys refused, `--set` overrides, and building the problem a config describes."""
+
+from pathlib import Path
+
+from ..inverse import AbstractProblem
+from ._build import build_model as build_model
+from ._build import build_ode_problem as build_ode_problem
+from ._build import solver_options as solver_options
+from ._build_pde import build_pde_problem as build_pde_problem
+from ._load import ConfigError as ConfigError
+from ._load import dump_config as dump_config
+from ._load import load_config as load_config
+from ._load import load_yaml as load_yaml
+from ._load import read_config_data as read_config_data
+from ._load import validate_config as validate_config
+from ._pde_schema import PdeRunConfig as PdeRunConfig
+from ._run_config import RunConfig as RunConfig
+from ._schema import OdeRunConfig as OdeRunConfig
+
+
+def build_problem(config, base_dir: str | Path = ".") -> AbstractProblem:
+    """The problem a validated config describes (`OdeProblem` or `PdeProblem`), with its data
+    loaded or simulated; relative data paths are relative to `base_dir`.
+
+    **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
+    """
+    if isinstance(config, PdeRunConfig):
+        return build_pde_problem(config, base_dir)
+    return build_ode_problem(config, base_dir)

@@ -1,0 +1,25 @@
+"""`RunConfig`: one discriminated union over model kinds (a `model` with an `equation` is a
+PDE run, any other an ODE run)."""
+
+from typing import Annotated
+
+from pydantic import Discriminator, Tag, TypeAdapter
+
+from ._pde_schema import PdeRunConfig
+from ._schema import OdeRunConfig
+
+
+def _kind(value) -> str:
+    if isinstance(value, PdeRunConfig):
+        return "pde"
+    if isinstance(value, OdeRunConfig):
+        return "ode"
+    model = value.get("model") if isinstance(value, dict) else None
+    return "pde" if isinstance(model, dict) and "equation" in model else "ode"
+
+
+RunConfig = Annotated[
+    Annotated[OdeRunConfig, Tag("ode")] | Annotated[PdeRunConfig, Tag("pde")],
+    Discriminator(_kind),
+]
+RUN_CONFIG = TypeAdapter(RunConfig)

@@ -1,0 +1,135 @@
+"""`OdeProblem`: an ODE model, its unknowns and time-series data as a least-squares problem."""
+
+from collections.abc import Callable, Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike
+
+from .._solution import Solution
+from ..models import ODEModel
+from ._data import Dataset
+from ._expressions import Expression
+from ._options import SolverOptions
+from ._parameters import ParameterSpace
+from ._problem import AbstractProblem
+
+
+class OdeProblem(AbstractProblem):
+    """Weighted least squares for ODE parameters: `r = (observable(x) - data) / sigma`.
+
+    Build it from a config with `diffsim.config.build_problem`, or directly.
+
+    **Fields:**
+    - `model`: the `ODEModel`.
+    - `space`: the free parameters and their transforms.
+    - `fixed`: values of every quantity that is not estimated (`{name: float}`).
+    - `initial_state`: `f(values) -> y0`, where `values` maps every parameter name to a scalar.
+    - `observables`: one `Expression` per data column, over states, parameters and `t`.
+    - `data`: the `Dataset` (NaN marks missing values).
+    - `sigma`: the noise standard deviation of every data value, shape `(T, M)`.
+    - `t0`: the initial time (at or before the first data time).
+    - `options`: the typed solver settings.
+    """
+
+    model: ODEModel
+    space: ParameterSpace
+    fixed: dict[str, float] = eqx.field(static=True)
+    initial_state: Callable = eqx.field(static=True)
+    observables: tuple[Expression, ...] = eqx.field(static=True)
+    data: Dataset
+    sigma: np.ndarray
+    t0: float = eqx.field(static=True)
+    options: SolverOptions
+
+    @property
+    def observed(self) -> np.ndarray:
+        return self.data.values
+
+    def values(self, x: ArrayLike) -> dict[str, Array]:
+        """All parameter values by name, from the free values `x` and the fixed ones."""
+        values = {name: jnp.asarray(v, dtype=float) for name, v in self.fixed.items()}
+        for i, name in enumerate(self.space.names):
+            values[name] = jnp.asarray(x)[i]
+        return values
+
+    def solve(
+        self, values: Mapping[str, ArrayLike], ts: ArrayLike, options: SolverOptions | None = None
+    ) -> Solution:
+        """The `Solution` from `t0` with parameter `values`, output at `t0` and `ts`.
+
+        **Arguments:**
+        - `values`: every parameter value by name (see `values`).
+        - `ts`: increasing output times at or after `t0` (concrete: a NumPy array or list).
+        - `options`: other solver settings (e.g. tighter tolerances for synthetic data).
+
+        **Returns:** the solution (never raises on solver failure: read its `status`); its
+        first output time is `t0`, followed by those of `ts` after `t0`.
+        """
+        ts = np.asarray(ts, dtype=float)
+        # NumPy, not jnp: concrete output times give fixed-step solves the fast fixed grid.
+        grid = np.concatenate([[self.t0], ts]) if self.t0 < ts[0] else ts
+        params = {name: values[name] for name in self.model.parameters}
+        y0 = self.initial_state(values)
+        return (options or self.options).solve_ode(self.model.vector_field, y0, grid, params)
+
+    def solution(self, x: ArrayLike) -> Solution:
+        return self.solve(self.values(x), self.data.ts)
+
+    def simulate(self, values, ts, options: SolverOptions | None = None):
+        """`(ys, status)`: states at `ts` (shape `(len(ts), num_states)`) and the status code."""
+        solution = self.solve(values, ts, options)
+        prepend = self.t0 < float(np.asarray(ts)[0])
+        return (solution.ys[1:] if prepend else solution.ys), solution.status
+
+    def observe(self, values: Mapping[str, ArrayLike], ts: Array, ys: Array) -> Array:
+        """Observables at times `ts` for states `ys` (shape `(T, num_states)`): shape `(T, M)`."""
+        env = {name: ys[:, i] for i, name in enumerate(self.model.states)}
+        env.update(values)
+        env["t"] = ts
+        return jnp.stack([jnp.broadcast_to(e(env), ts.shape) for e in self.observables], axis=-1)
+
+    def predict_at(self, x: ArrayLike, ts: ArrayLike, options: SolverOptions | None = None):
+        """`(observables, status)` at times `ts` (shape `(T, M)`)."""
+        ts = np.asarray(ts, dtype=float)
+        values = self.values(x)
+        ys, status = self.simulate(values, ts, options)
+        return self.observe(values, jnp.asarray(ts), ys), status
+
+    def predict(self, x: ArrayLike) -> tuple[Array, Array]:
+        return self.predict_at(x, self.data.ts)
+
+    def prior(self, z: ArrayLike) -> Array:
+        return jnp.zeros(0, jnp.result_type(float))
+
+    def describe(self) -> dict:
+        return {
+            "kind": "ode",
+            "model": {
+                "name": self.model.name,
+                "states": list(self.model.states),
+                "description": self.model.description,
+            },
+            "data": {"source": self.data.source, "observations": list(self.data.names)},
+        }
+
+    def report_arrays(self, x_fit, x_start, *, points: int = 400) -> dict[str, np.ndarray]:
+        """Data, noise levels and model curves on `points` times (NaN where a solve fails)."""
+        fine = np.linspace(self.t0, float(self.data.ts[-1]), points)
+        curve = jax.jit(lambda x: self.predict_at(x, fine))
+        arrays = {
+            "ts": np.asarray(self.data.ts),
+            "data": np.asarray(self.data.values),
+            "sigma": np.asarray(self.sigma),
+            "fine_ts": fine,
+        }
+        for key, x in (("curve_start", x_start), ("curve_fit", x_fit)):
+            values, status = curve(jnp.asarray(x))
+            arrays[key] = np.where(int(status) == 0, np.asarray(values), np.nan)
+        misfit = np.asarray(jax.jit(lambda x: self.misfit(x))(jnp.asarray(x_fit)))
+        arrays["normalized_residuals"] = np.where(np.isfinite(misfit), misfit, np.nan).reshape(
+            self.data.values.shape
+        )
+        return arrays

@@ -1,0 +1,184 @@
+"""`PdeProblem`: a PDE on a grid, its unknowns (scalars, fields) and sensor data."""
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike
+
+from .._solution import Solution
+from ..pde import Grid
+from ._options import SolverOptions
+from ._parameters import ParameterSpace
+from ._problem import AbstractProblem
+from ._sensors import SensorOperator, _linear_weights
+
+
+class FieldLayout(eqx.Module):
+    """Where a spatial unknown sits in the unknowns' vector, and how it reaches the solver grid.
+
+    **Fields:**
+    - `name`: the field's name (its entries are the parameters `name[0]`, `name[1]`, ...).
+    - `start`: the index of its first entry among the free unknowns.
+    - `grid`: the coarse inversion grid it is given on.
+    - `to_solver`: `(solver cells, coarse cells)` matrix: interpolation onto the solver grid.
+    - `smoothness`: weight `w` of the penalty `w ∫|∇f|²` on the optimizer variable (0: none).
+    """
+
+    name: str = eqx.field(static=True)
+    start: int = eqx.field(static=True)
+    grid: Grid
+    to_solver: np.ndarray
+    smoothness: float = eqx.field(static=True, default=0.0)
+
+    @property
+    def size(self) -> int:
+        return self.grid.size
+
+    def penalty(self, z: Array) -> Array:
+        """Residuals whose squares sum to `w ∫|∇f|²` (differences between neighbour cells)."""
+        if self.smoothness == 0:
+            return jnp.zeros(0, z.dtype)
+        f = z[self.start : self.start + self.size].reshape(self.grid.shape)
+        volume = self.grid.cell_volume
+        parts = [
+            jnp.sqrt(self.smoothness * volume) / h * jnp.diff(f, axis=axis).reshape(-1)
+            for axis, h in enumerate(self.grid.spacing)
+        ]
+        return jnp.concatenate(parts)
+
+
+def interpolation_matrix(coarse: Grid, fine: Grid, periodic, kind: str) -> np.ndarray:
+    """The `(fine cells, coarse cells)` matrix taking cell values on `coarse` to `fine`.
+
+    `kind`: `"constant"` (each fine cell takes the coarse cell it lies in) or `"linear"`.
+    """
+    factors = []
+    for axis in range(fine.ndim):
+        x = fine.axis(axis)
+        n = coarse.shape[axis]
+        matrix = np.zeros((x.size, n))
+        if kind == "constant":
+            cell = np.floor((x - coarse.lower[axis]) / coarse.spacing[axis]).astype(int)
+            matrix[np.arange(x.size), np.clip(cell, 0, n - 1)] = 1.0
+        else:
+            index, weight = _linear_weights(x, coarse, axis, periodic[axis])
+            for k in range(2):
+                np.add.at(matrix, (np.arange(x.size), index[:, k]), weight[:, k])
+        factors.append(matrix)
+    return factors[0] if len(factors) == 1 else np.kron(factors[0], factors[1])
+
+
+class PdeProblem(AbstractProblem):
+    """Weighted least squares for the unknowns of a PDE: `r = [(sensors(u(x)) - data) / σ,
+    smoothness penalties]`.
+
+    Build it from a config with `diffsim.config.build_problem`.
+
+    **Fields:**
+    - `space`: the free unknowns (a field contributes one entry per coarse cell).
+    - `options`: the typed solver settings.
+    - `observed`, `sigma`: the sensor values and their noise levels, shape `(N,)`.
+    - `fixed`: values of the scalars that are not estimated.
+    - `fields`: the `FieldLayout` of each spatial unknown.
+    - `assemble`: `(scalars, fields on the solver grid) -> (model, u0, params)`.
+    - `ts`: the output times (initial time first).
+    - `sensors`: the observation operator.
+    - `coordinates`, `times`, `variables`: each value's position `(N, ndim)`, time and state
+      index; `state_names`: the states (for reports).
+    - `name`, `description`: the model, for reports; `source`: the data file or "synthetic".
+    """
+
+    space: ParameterSpace
+    options: SolverOptions
+    observed: np.ndarray
+    sigma: np.ndarray
+    fixed: dict[str, float] = eqx.field(static=True)
+    fields: tuple[FieldLayout, ...]
+    assemble: Callable = eqx.field(static=True)
+    ts: np.ndarray
+    sensors: SensorOperator
+    coordinates: np.ndarray
+    times: np.ndarray
+    variables: np.ndarray
+    state_names: tuple[str, ...] = eqx.field(static=True)
+    name: str = eqx.field(static=True)
+    description: str = eqx.field(static=True, default="")
+    source: str = eqx.field(static=True, default="")
+
+    def values(self, x: ArrayLike) -> tuple[dict[str, Array], dict[str, Array]]:
+        """`(scalars, fields on the solver grid)` by name, from the free values `x`."""
+        x = jnp.asarray(x)
+        scalars = {name: jnp.asarray(v, dtype=float) for name, v in self.fixed.items()}
+        in_field = set()
+        fields = {}
+        for layout in self.fields:
+            coarse = x[layout.start : layout.start + layout.size]
+            fields[layout.name] = jnp.asarray(layout.to_solver) @ coarse
+            in_field.update(range(layout.start, layout.start + layout.size))
+        for i, p in enumerate(self.space.parameters):
+            if i not in in_field:
+                scalars[p.name] = x[i]
+        return scalars, fields
+
+    def solution(self, x: ArrayLike) -> Solution:
+        scalars, fields = self.values(x)
+        model, u0, params = self.assemble(scalars, fields)
+        return self.options.solve_pde(model, u0, self.ts, params)
+
+    def states(self, solution: Solution) -> tuple[Array, ...]:
+        """The solution's states as a tuple of `(T, *grid)` arrays."""
+        ys = solution.ys
+        return tuple(ys) if isinstance(ys, (tuple, list)) else (ys,)
+
+    def predict(self, x: ArrayLike) -> tuple[Array, Array]:
+        solution = self.solution(x)
+        return self.sensors(self.states(solution)), solution.status
+
+    def prior(self, z: ArrayLike) -> Array:
+        z = jnp.asarray(z)
+        parts = [layout.penalty(z) for layout in self.fields]
+        return jnp.concatenate(parts) if parts else jnp.zeros(0, z.dtype)
+
+    def describe(self) -> dict:
+        observed = sorted({self.state_names[i] for i in np.unique(self.variables)})
+        return {
+            "kind": "pde",
+            "model": {
+                "name": self.name,
+                "states": list(self.state_names),
+                "description": self.description,
+            },
+            "data": {"source": self.source, "observations": observed},
+        }
+
+    def report_arrays(self, x_fit, x_start) -> dict[str, np.ndarray]:
+        """Sensor data and predictions, the fitted solution on the grid, and each field's
+        coarse-cell coordinates."""
+        arrays = {
+            "times": np.asarray(self.times),
+            "coordinates": np.asarray(self.coordinates),
+            "variables": np.asarray(self.variables),
+            "data": np.asarray(self.observed),
+            "sigma": np.asarray(self.sigma),
+            "output_ts": np.asarray(self.ts),
+        }
+        run = jax.jit(lambda x: (self.predict(x), self.states(self.solution(x))))
+        for key, x in (("start", x_start), ("fit", x_fit)):
+            (prediction, status), states = run(jnp.asarray(x))
+            ok = int(status) == 0
+            arrays[f"prediction_{key}"] = np.where(ok, np.asarray(prediction), np.nan)
+            if key == "fit":
+                arrays["solution_fit"] = np.where(ok, np.asarray(states[0]), np.nan)
+        arrays["normalized_residuals"] = (arrays["prediction_fit"] - self.observed) / self.sigma
+        model, _, _ = self.assemble(*self.values(jnp.asarray(x_fit)))
+        for i in range(model.grid.ndim):
+            arrays[f"grid_axis{i}"] = model.grid.axis(i)
+        for layout in self.fields:
+            coarse = layout.grid.coordinates()
+            arrays[f"field_{layout.name}_coordinates"] = np.stack(
+                [c.reshape(-1) for c in coarse], axis=1
+            )
+        return arrays

@@ -1,0 +1,129 @@
+"""`Result`: what a fit produced, in one schema for every model kind (result.json + arrays)."""
+
+import math
+
+import equinox as eqx
+import numpy as np
+
+from ._fit import FitResult
+from ._problem import AbstractProblem
+from ._statistics import fit_statistics
+from ._uncertainty import Uncertainty
+
+
+class Result(eqx.Module):
+    """A finished (or interrupted) fit, everything a report needs.
+
+    **Fields:**
+    - `summary`: the content of `result.json`: `name`, `title`, `description`, `kind`
+      (`"ode"`/`"pde"`), `model`, `method`, `success`, `message`, `interrupted`, `num_steps`,
+      `parameters` (scalars: estimate, stderr, init, true, ...), `fields` (per cell: estimate,
+      stderr, true), `statistics`, `correlation` and `covariance` (`names`, `matrix`),
+      `uncertainty`, `gradient`, `multistart`, `data`, `timings`.
+    - `arrays`: what the plots draw (data, predictions, fitted fields; see the problems'
+      `report_arrays`), saved as `arrays.npz`.
+    """
+
+    summary: dict
+    arrays: dict
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def make_result(
+    problem: AbstractProblem,
+    fit: FitResult,
+    uncertainty: Uncertainty,
+    *,
+    name: str,
+    title: str,
+    description: str,
+    message: str,
+    interrupted: bool,
+    gradient: dict,
+    timings: dict,
+    arrays: dict,
+) -> Result:
+    """Assemble the `Result` of `fit` on `problem` (see `Result` for the schema).
+
+    **Arguments:** the problem, its `FitResult` and `Uncertainty`; `name`, `title` and
+    `description` for the report; the final
+    `message` and whether the run was `interrupted`; `gradient` (mode, adjoint, Taylor test);
+    `timings` in seconds; `arrays` from the problem's `report_arrays`.
+    """
+    space = problem.space
+    parameters, fields = {}, {}
+    for i, p in enumerate(space.parameters):
+        estimate, stderr = float(fit.x[i]), float(uncertainty.stderr[i])
+        if p.group is not None:
+            entry = fields.setdefault(
+                p.group, {"estimate": [], "stderr": [], "init": [], "true": [], "transform": ""}
+            )
+            entry["estimate"].append(estimate)
+            entry["stderr"].append(stderr)
+            entry["init"].append(p.init)
+            entry["true"].append(_number(p.true))
+            entry["transform"] = p.transform
+            continue
+        parameters[p.name] = {
+            "estimate": estimate,
+            "stderr": stderr,
+            "stderr_percent": abs(100 * stderr / estimate) if estimate else math.nan,
+            "init": p.init,
+            "true": _number(p.true),
+            "bounds": [p.lower, p.upper],
+            "transform": p.transform,
+            "fixed": False,
+        }
+    for key, value in problem.fixed.items():
+        parameters[key] = {"estimate": value, "init": value, "fixed": True}
+    for entry in fields.values():
+        if all(t is None for t in entry["true"]):
+            entry["true"] = None
+        entry["stderr_note"] = (
+            uncertainty.message
+            or "Per-cell standard deviations from the Gauss-Newton posterior (the smoothness "
+            "penalty acts as a Gaussian prior), scaled like the scalars'."
+        )
+    names = list(space.names)
+    described = problem.describe()
+    summary = {
+        "name": name,
+        "title": title,
+        "description": description,
+        "kind": described["kind"],
+        "model": described["model"],
+        "method": fit.method,
+        "success": fit.success and not interrupted,
+        "message": message,
+        "interrupted": interrupted,
+        "num_steps": fit.num_steps,
+        "parameters": parameters,
+        "fields": fields,
+        "statistics": fit_statistics(fit.chi_square, problem.num_points, space.size),
+        "correlation": {"names": names, "matrix": uncertainty.correlation},
+        "covariance": {"names": names, "matrix": uncertainty.covariance},
+        "uncertainty": {
+            "singular": uncertainty.singular,
+            "message": uncertainty.message,
+            "condition_number": uncertainty.condition_number,
+            "covariance_scale": uncertainty.scale,
+        },
+        "gradient": gradient,
+        "multistart": {
+            "count": len(fit.starts_x0),
+            "best": fit.best_start,
+            "chi_square": fit.starts_loss,
+            "codes": fit.starts_code,
+            "estimates": fit.starts_x,
+        },
+        "data": {**described["data"], "num_points": problem.num_points},
+        "timings": timings,
+    }
+    arrays = dict(arrays)
+    arrays["loss_history"] = fit.loss_history
+    arrays["x_history"] = fit.x_history
+    arrays["best_start"] = np.asarray(fit.best_start)
+    return Result(summary=summary, arrays=arrays)

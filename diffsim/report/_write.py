@@ -1,0 +1,30 @@
+"""`write_report`: a run folder's plots, `report.md` and `report.html` from a `Result` alone."""
+
+from pathlib import Path
+
+from ._html import render_html
+from ._markdown import render_markdown
+from ._plots import PLOTS, write_plots
+
+
+def write_report(result, folder: str | Path, options, *, plots: bool = True) -> dict[str, str]:
+    """Draw the plots (when `options.plots` and `plots`) and write `report.md` and, when
+    `options.html`, a self-contained `report.html`.
+
+    **Arguments:**
+    - `result`: a `diffsim.inverse.Result` (its `summary` and `arrays` are all that is read).
+    - `folder`: the run folder.
+    - `options`: the config's `report` section.
+    - `plots`: `False` to skip drawing (e.g. after Ctrl-C); figures already there are linked.
+
+    **Returns:** `{plot name: file name}` of the figures in the report.
+    """
+    folder = Path(folder)
+    if plots and options.plots:
+        images = write_plots(folder, result.summary, result.arrays, options)
+    else:
+        images = {n: f"{n}.png" for n in PLOTS if (folder / f"{n}.png").is_file()}
+    (folder / "report.md").write_text(render_markdown(result.summary, images, options))
+    if options.html:
+        (folder / "report.html").write_text(render_html(result.summary, images, options, folder))
+    return images
