@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-import diffsim.report._write as report_module
 import diffsim.inverse._fit as fit_module
+import diffsim.report._write as report_module
 from diffsim.config import build_problem, load_config
-from diffsim.runner import Progress, RunFolder, run
 from diffsim.run import main
+from diffsim.runner import Progress, RunFolder, run
 
 QUIET = ["--quiet", "--no-cache"]
 NO_EXTRAS = ["--set", "report.plots=false", "--set", "report.taylor_test=false"]
