@@ -134,3 +134,12 @@ def test_bad_input():
         nn.MLP(2, 1, 0, 2, key=KEY)
     with pytest.raises(ValueError, match="periods"):
         nn.PeriodicEmbedding({0: 0.0})
+
+
+def test_casting_the_leaves_changes_the_dtype():
+    net = nn.ModifiedMLP(2, 1, 8, 2, embedding=nn.FourierFeatures(2, 4, key=KEY), key=KEY)
+    wide = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), net)
+    x = jnp.array([0.1, 0.2], jnp.float64)
+    with jax.numpy_dtype_promotion("strict"):
+        assert net(x).dtype == jnp.float32 and wide(x).dtype == jnp.float64
+    np.testing.assert_allclose(wide(x), net(x), rtol=1e-5)

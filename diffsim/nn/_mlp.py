@@ -28,10 +28,16 @@ def _layer(in_size, out_size, init, factorization, dtype, key) -> AbstractLinear
 class _Network(eqx.Module):
     """What the two MLPs share: embedding, output shape and the input dtype cast."""
 
+    layers: eqx.AbstractVar[tuple[AbstractLinear, ...]]
     embedding: eqx.AbstractVar[AbstractEmbedding | None]
     out_size: eqx.AbstractVar[int | str]
     activation: eqx.AbstractVar[str]
-    dtype: eqx.AbstractVar[str]
+
+    @property
+    def dtype(self):
+        """The dtype the network computes in: that of its weights (so casting every leaf,
+        e.g. to float64 for L-BFGS, changes it)."""
+        return self.layers[-1].bias.dtype
 
     def features(self, x: Array) -> Array:
         x = jnp.asarray(x, self.dtype)
@@ -54,7 +60,8 @@ class MLP(_Network):
     - `embedding`: an optional `FourierFeatures` or `PeriodicEmbedding` applied to the input.
     - `factorization`: `None`, or `(mean, std)` of the log-scales of random weight
       factorization for every layer (Wang et al. use `(1.0, 0.1)`).
-    - `dtype`: `"float32"` or `"float64"`; inputs are cast to it, outputs are in it.
+    - `dtype`: `"float32"` or `"float64"` of the weights; inputs are cast to the weights'
+      dtype, outputs are in it (cast every leaf to change it).
     - `key`: a `jax.random` key (same key → same weights).
     """
 
@@ -62,7 +69,6 @@ class MLP(_Network):
     embedding: AbstractEmbedding | None
     out_size: int | str = eqx.field(static=True)
     activation: str = eqx.field(static=True)
-    dtype: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -81,12 +87,12 @@ class MLP(_Network):
         _check_sizes("MLP", in_size, out_size, width, depth)
         get_activation(activation)
         check_initialization(init)
-        self.dtype = jnp.dtype(dtype).name
+        dtype = jnp.dtype(dtype).name
         features = in_size if embedding is None else embedding.out_size(in_size)
         sizes = [features] + [width] * depth + [1 if out_size == "scalar" else out_size]
         keys = jax.random.split(key, len(sizes) - 1)
         self.layers = tuple(
-            _layer(a, b, init, factorization, self.dtype, k)
+            _layer(a, b, init, factorization, dtype, k)
             for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
         )
         self.embedding = embedding
@@ -115,7 +121,6 @@ class ModifiedMLP(_Network):
     embedding: AbstractEmbedding | None
     out_size: int | str = eqx.field(static=True)
     activation: str = eqx.field(static=True)
-    dtype: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -134,17 +139,17 @@ class ModifiedMLP(_Network):
         _check_sizes("ModifiedMLP", in_size, out_size, width, depth)
         get_activation(activation)
         check_initialization(init)
-        self.dtype = jnp.dtype(dtype).name
+        dtype = jnp.dtype(dtype).name
         features = in_size if embedding is None else embedding.out_size(in_size)
         sizes = [features] + [width] * depth + [1 if out_size == "scalar" else out_size]
         key_u, key_v, key = jax.random.split(key, 3)
         self.encoders = (
-            _layer(features, width, init, factorization, self.dtype, key_u),
-            _layer(features, width, init, factorization, self.dtype, key_v),
+            _layer(features, width, init, factorization, dtype, key_u),
+            _layer(features, width, init, factorization, dtype, key_v),
         )
         keys = jax.random.split(key, len(sizes) - 1)
         self.layers = tuple(
-            _layer(a, b, init, factorization, self.dtype, k)
+            _layer(a, b, init, factorization, dtype, k)
             for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
         )
         self.embedding = embedding
