@@ -184,3 +184,16 @@ def test_residual_is_differentiable_in_parameters():
     t, x = 0.3, jnp.array([0.2])
     g = jax.grad(lambda nu: model.residual(u, t, x, {"viscosity": nu}))(0.01)
     np.testing.assert_allclose(g, np.pi**2 * np.sin(np.pi * 0.2) * np.exp(-0.3), rtol=1e-13)
+
+
+def test_burgers_advection_coefficient():
+    """`advection` scales `u u_x` (Raissi's λ1): d residual / d a = u u_x."""
+    model = pde.Burgers(GRID)
+
+    def u(t, x):
+        return jnp.sin(jnp.pi * x[0]) * jnp.exp(-t)
+
+    t, x = 0.3, jnp.array([0.2])
+    g = jax.grad(lambda a: model.residual(u, t, x, {"viscosity": 0.01, "advection": a}))(1.7)
+    value = np.sin(np.pi * 0.2) * np.exp(-0.3)
+    np.testing.assert_allclose(g, value * np.pi * np.cos(np.pi * 0.2) * np.exp(-0.3), rtol=1e-13)

@@ -1,4 +1,4 @@
-"""Viscous Burgers' equation `u_t + (u²/2)_x = ν u_xx`."""
+"""Viscous Burgers' equation `u_t + a (u²/2)_x = ν u_xx`."""
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -30,14 +30,15 @@ class Burgers(AbstractLocalPDE):
 
     **Arguments:** `grid`, `bc` (default periodic), `limiter` (default `"van_leer"`).
 
-    **Parameters:** `viscosity` (scalar).
+    **Parameters:** `viscosity` (scalar), `advection` (scalar `a`, optional, default 1: the
+    coefficient λ₁ of `u u_x` in Raissi et al.'s identification problem).
     """
 
     grid: Grid
     bcs: Boundaries
     limiter: str | None = eqx.field(static=True)
-    parameters = {"viscosity": SCALAR}
-    optional = ()
+    parameters = {"viscosity": SCALAR, "advection": SCALAR}
+    optional = ("advection",)
     state_names = ("u",)
 
     def __init__(self, grid: Grid, bc=_DEFAULT_BC, limiter: str | None = "van_leer"):
@@ -47,13 +48,18 @@ class Burgers(AbstractLocalPDE):
         self.limiter = limiter
 
     def equation(self, t, ops, params):
-        return ops.conservation(_flux, _speed) + ops.diffusion(params["viscosity"])
+        a = params.get("advection", 1.0)  # times 1.0 is exact: the default changes nothing
+        advective = ops.conservation(
+            lambda u, axis: a * _flux(u, axis), lambda u, axis: jnp.abs(a) * _speed(u, axis)
+        )
+        return advective + ops.diffusion(params["viscosity"])
 
     def operators(self, u, params):
         return GridOperators(u, self.grid, self.bcs, "fd", self.limiter)
 
     def rates(self, u, params):
         nu, speed = concrete_max_abs(params["viscosity"]), concrete_max_abs(u)
-        if nu is None or speed is None:
+        a = concrete_max_abs(params.get("advection", 1.0))
+        if nu is None or speed is None or a is None:
             return None, None
-        return sum(4 * nu / dx**2 + 2 * speed / dx for dx in self.grid.spacing), 0.0
+        return sum(4 * nu / dx**2 + 2 * a * speed / dx for dx in self.grid.spacing), 0.0
