@@ -28,10 +28,14 @@ class Periodic(AbstractBoundary):
 
 
 class Dirichlet(AbstractBoundary):
-    """A given value `value` at the boundary face (a traced scalar: differentiable).
+    """A given value at the boundary face.
 
     Ghost cells mirror the field oddly about the face value, `g_k = 2 value - u_k`, which is
     second-order accurate for the face value.
+
+    **Arguments:**
+
+    - `value`: the boundary value, a scalar; may be traced, so it can be fitted.
     """
 
     value: ArrayLike = 0.0
@@ -51,9 +55,14 @@ def even_mirror(u, dx, width, side, flux):
 
 
 class Neumann(AbstractBoundary):
-    """A given outward normal derivative `flux` (`∂u/∂n`) at the boundary face; `0` insulates.
+    """A given outward normal derivative `∂u/∂n` at the boundary face; `0` insulates.
 
     Ghost cells mirror the field evenly plus the gradient, `g_k = u_k + (2k + 1) dx flux`.
+
+    **Arguments:**
+
+    - `flux`: the outward normal derivative, a scalar or an array shaped like the boundary face;
+      may be traced.
     """
 
     flux: ArrayLike = 0.0
@@ -74,7 +83,11 @@ def _one_axis(bc) -> tuple[AbstractBoundary, AbstractBoundary]:
 class Boundaries(eqx.Module):
     """Boundary conditions of every axis: `(lower, upper)` per axis.
 
-    Build with `boundaries(grid, bc)`.
+    Build it with `boundaries(grid, bc)`; models and operators take it as `bcs`.
+
+    **Fields:**
+
+    - `sides`: one `(lower, upper)` pair of conditions per axis.
     """
 
     sides: tuple[tuple[AbstractBoundary, AbstractBoundary], ...]
@@ -103,12 +116,25 @@ def boundaries(grid, bc) -> Boundaries:
     """Boundary conditions for every axis of `grid`.
 
     **Arguments:**
+
     - `grid`: the `Grid`.
     - `bc`: one condition for all ends (`Periodic()`, `Dirichlet(0.0)`, `Neumann(0.0)`), a pair
       `(lower, upper)` used on every axis, or one such entry per axis.
 
+    **Returns:** the `Boundaries`.
+
     **Raises:** `ValueError` when the number of axes does not match or a periodic end is paired
     with a non-periodic one.
+
+    **Example:**
+
+    ```python
+    from diffsim import pde
+
+    grid = pde.uniform_grid((32, 16))
+    bcs = pde.boundaries(grid, [pde.Periodic(), (pde.Dirichlet(1.0), pde.Neumann(0.0))])
+    assert bcs.periodic(0) and not bcs.periodic(1)
+    ```
     """
     if isinstance(bc, Boundaries):
         if len(bc.sides) != grid.ndim:

@@ -90,8 +90,23 @@ class Grid(eqx.Module):
 def uniform_grid(shape, lower=0.0, upper=1.0) -> Grid:
     """A `Grid` from a cell count (or counts) and box ends (numbers or one per axis).
 
-    **Example:** `uniform_grid(64)` is 64 cells on `[0, 1]`; `uniform_grid((32, 32), 0, 2 * pi)`
-    a 2D periodic-style box.
+    **Arguments:**
+
+    - `shape`: cells per axis, an integer (1D) or a tuple (`(64, 64)` for 2D).
+    - `lower`, `upper`: the box's ends, numbers (the same on every axis) or one per axis.
+
+    **Returns:** the `Grid` (cell-centred, static and hashable).
+
+    **Example:**
+
+    ```python
+    import numpy as np
+    from diffsim import pde
+
+    grid = pde.uniform_grid(64)  # 64 cells on [0, 1]
+    assert grid.x[0] == 0.5 / 64 and np.isclose(grid.integrate(np.ones(64)), 1.0)
+    box = pde.uniform_grid((32, 32), 0.0, 2 * np.pi)  # a 2D box, e.g. for periodic problems
+    ```
     """
     shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(n) for n in shape)
     lower = (float(lower),) * len(shape) if np.ndim(lower) == 0 else tuple(map(float, lower))
@@ -104,6 +119,14 @@ def interpolate(u: ArrayLike, grid: Grid, points: ArrayLike) -> Array:
 
     Values beyond the outermost cell centres are held constant. Used to sample a field at
     sensor positions, e.g. data simulated on a finer grid than the one that is fitted.
+
+    **Arguments:**
+
+    - `u`: the field, its last axis on the 1D `grid` (leading axes, e.g. time, are kept).
+    - `grid`: a 1D `Grid`.
+    - `points`: the positions, a 1-D array.
+
+    **Returns:** the interpolated values, shape `u.shape[:-1] + (len(points),)`.
     """
     if grid.ndim != 1:
         raise ValueError("interpolate: 1D grids only")

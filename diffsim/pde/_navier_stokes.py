@@ -10,17 +10,20 @@ from ._spectral import FourierMultiplier, dealias_mask, from_fourier, to_fourier
 
 
 class NavierStokes2D(AbstractPDE, AbstractSemilinear):
-    """`ω_t + u·∇ω = ν ∇²ω - α ω + f` on a doubly periodic box, `u = ∇⊥ψ`, `∇²ψ = -ω`.
+    """Vorticity form of the 2D incompressible Navier–Stokes equations on a periodic box.
 
+    `ω_t + u·∇ω = ν ∇²ω - α ω + f` with velocity `u = ∇⊥ψ` and stream function `∇²ψ = -ω`.
     Pseudo-spectral with the 2/3 dealiasing rule (the advection term is then a Galerkin
     truncation: with `ν = α = 0` it conserves energy and enstrophy). The state is the
     vorticity on the grid (real); the stiff viscous term is linear and diagonal, so
     `solver="etdrk4"` integrates it exactly.
 
-    **Arguments:** `grid` (2D, periodic).
+    **Arguments:**
 
-    **Parameters:** `viscosity` (scalar), `drag` (scalar, optional), `forcing` (scalar or
-    field, optional).
+    - `grid`: a 2D periodic `Grid`.
+
+    **Parameters** (`params` dict): `viscosity` (scalar), `drag` (scalar, optional), `forcing`
+    (scalar or field, optional).
     """
 
     grid: Grid

@@ -9,7 +9,15 @@ from ._grid import Grid
 
 
 def wavenumbers(grid: Grid) -> tuple[np.ndarray, ...]:
-    """Angular wavenumbers per axis in the `rfftn` layout (last axis halved), broadcastable."""
+    """Angular wavenumbers per axis in the `rfftn` layout (last axis halved), broadcastable.
+
+    **Arguments:**
+
+    - `grid`: a `Grid` (periodic problems).
+
+    **Returns:** one NumPy array per axis, shaped to broadcast against the Fourier coefficients
+    (`2π m / L` for mode `m` on an axis of length `L`).
+    """
     ks = []
     for axis in range(grid.ndim):
         n, dx = grid.shape[axis], grid.spacing[axis]
@@ -59,6 +67,26 @@ def spectral_derivative(u: ArrayLike, grid: Grid, axis: int = 0, order: int = 1)
     """`∂ⁿu/∂x_axisⁿ` of a periodic field, exact for resolved Fourier modes.
 
     The Nyquist mode of an odd derivative is dropped (its derivative is not real).
+
+    **Arguments:**
+
+    - `u`: a real field on the periodic `grid` (grid axes last).
+    - `grid`: the `Grid`.
+    - `axis`: the grid axis to differentiate along.
+    - `order`: the order `n` of the derivative.
+
+    **Returns:** the derivative, a real field shaped like `u`.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    grid = pde.uniform_grid(32, 0.0, 2 * jnp.pi)
+    du = pde.spectral_derivative(jnp.sin(3 * grid.x), grid)
+    assert jnp.allclose(du, 3 * jnp.cos(3 * grid.x), atol=1e-5)
+    ```
     """
     k = wavenumbers(grid)[axis]
     n = grid.shape[axis]
@@ -84,7 +112,15 @@ def laplacian_symbol(grid: Grid, discretisation: str = "spectral") -> np.ndarray
 
 
 def spectral_laplacian(u: ArrayLike, grid: Grid) -> Array:
-    """`∇²u` of a periodic field by Fourier differentiation."""
+    """`∇²u` of a periodic field by Fourier differentiation.
+
+    **Arguments:**
+
+    - `u`: a real field on the periodic `grid` (grid axes last).
+    - `grid`: the `Grid`.
+
+    **Returns:** `∇²u`, shaped like `u`.
+    """
     return from_fourier(laplacian_symbol(grid) * to_fourier(u, grid), grid)
 
 
@@ -94,7 +130,8 @@ class FourierMultiplier(eqx.Module):
     The stiff linear part of a semilinear PDE for `ETDRK4`. The symbol may be traced (e.g.
     `-ν|k|²` with a fitted viscosity `ν`), so derivatives flow through the exponentials.
 
-    **Fields:**
+    **Arguments:**
+
     - `symbol`: eigenvalues in the `rfftn` layout of `grid` (real or complex).
     - `grid`: the periodic grid.
     """
