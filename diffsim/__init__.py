@@ -66,3 +66,4 @@ from .inverse import OdeProblem as OdeProblem
 from .inverse import PdeProblem as PdeProblem
 from .inverse import fit as fit
 from .models import ODEModel as ODEModel
+from . import pinn as pinn

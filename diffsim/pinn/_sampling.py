@@ -1,0 +1,98 @@
+"""Collocation points: uniform, Latin hypercube and Sobol samplers, resampling, and
+residual-based adaptive refinement."""
+
+import abc
+import warnings
+
+import equinox as eqx
+import numpy as np
+from scipy.stats import qmc
+
+
+class AbstractSampler(eqx.Module):
+    """Draws `n` points in the box `[lower, upper]` (one entry per coordinate)."""
+
+    @abc.abstractmethod
+    def unit(self, n: int, dim: int, seed: int) -> np.ndarray:
+        """`n` points in the unit cube `[0, 1)^dim`."""
+
+    def sample(self, n: int, lower, upper, seed: int) -> np.ndarray:
+        """`(n, dim)` float64 points in the box; the same `seed` gives the same points."""
+        lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+        return lower + (upper - lower) * self.unit(n, lower.size, seed)
+
+
+class Uniform(AbstractSampler):
+    """Independent uniform points (pseudo-random)."""
+
+    def unit(self, n, dim, seed):
+        return np.random.default_rng(seed).random((n, dim))
+
+
+class LatinHypercube(AbstractSampler):
+    """Latin hypercube points (`scipy.stats.qmc`): every coordinate's `n` strata hit once, as
+    in Raissi et al."""
+
+    def unit(self, n, dim, seed):
+        return qmc.LatinHypercube(d=dim, seed=seed).random(n)
+
+
+class Sobol(AbstractSampler):
+    """Scrambled Sobol points (`scipy.stats.qmc`): low discrepancy; best balanced when `n` is
+    a power of two."""
+
+    def unit(self, n, dim, seed):
+        with warnings.catch_warnings():  # scipy warns when n is not a power of 2
+            warnings.simplefilter("ignore", UserWarning)
+            return qmc.Sobol(d=dim, scramble=True, seed=seed).random(n)
+
+
+SAMPLERS = {"uniform": Uniform, "latin_hypercube": LatinHypercube, "sobol": Sobol}
+"""Sampler name → class (for configs)."""
+
+
+class ResidualAdaptive(eqx.Module):
+    """Residual-based adaptive distribution (RAR-D, Wu et al. 2023): every `every` steps,
+    draw `candidates × n` points and keep `n` of them with probability
+    `∝ |r|^power / mean(|r|^power) + floor`, so points gather where the residual is large
+    while some stay spread out.
+    """
+
+    every: int = 1000
+    candidates: int = 10
+    power: float = 2.0
+    floor: float = 1.0
+
+    def __check_init__(self):
+        if self.every < 1 or self.candidates < 1:
+            raise ValueError("ResidualAdaptive: every and candidates must be at least 1")
+
+    def choose(self, candidates: np.ndarray, residual: np.ndarray, n: int, seed: int):
+        """`n` of the candidate points, drawn without replacement by the density above."""
+        weight = np.abs(residual) ** self.power
+        density = weight / max(float(np.mean(weight)), np.finfo(float).tiny) + self.floor
+        rng = np.random.default_rng(seed)
+        pick = rng.choice(len(candidates), size=n, replace=False, p=density / density.sum())
+        return candidates[pick]
+
+
+class Collocation(eqx.Module):
+    """Where the PDE residual is enforced.
+
+    **Fields:**
+    - `n`: number of points in the box `[t0, t1] × domain`.
+    - `sampler`: an `AbstractSampler` (default Latin hypercube).
+    - `resample_every`: draw a fresh set every so many Adam steps (0: keep the first set).
+    - `adaptive`: an optional `ResidualAdaptive` refinement (instead of plain resampling).
+    """
+
+    n: int
+    sampler: AbstractSampler = LatinHypercube()
+    resample_every: int = 0
+    adaptive: ResidualAdaptive | None = None
+
+    def __check_init__(self):
+        if int(self.n) < 1:
+            raise ValueError(f"collocation.n: needs at least 1 point, got {self.n}")
+        if self.resample_every < 0:
+            raise ValueError("collocation.resample_every: must be 0 (never) or positive")

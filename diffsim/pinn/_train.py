@@ -1,0 +1,266 @@
+"""`train`: Adam, then L-BFGS (optax), on a `PINNProblem`'s weighted loss terms."""
+
+import dataclasses
+import math
+import pathlib
+import time
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ._checkpoint import save
+from ._problem import PINNProblem, Trainable
+from ._sampling import Collocation
+from ._weighting import Causal, Fixed, GradNorm
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """What a progress callback receives every `log_every` steps."""
+
+    step: int
+    phase: str  # "adam" or "lbfgs"
+    loss: float
+    terms: dict[str, float]
+    weights: dict[str, float]
+    params: dict[str, float]  # the unknowns' current values
+
+    def line(self) -> str:
+        """One progress line: step, total loss, each term and each unknown."""
+        parts = [f"{self.phase} {self.step:>6}", f"loss {self.loss:.3e}"]
+        parts += [f"{k} {v:.3e}" for k, v in self.terms.items()]
+        parts += [f"{k}={v:.6g}" for k, v in self.params.items()]
+        return "  ".join(parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    """The result of `train`.
+
+    **Fields:** `trainable` (network and unknowns), `params` (the unknowns' values, floats),
+    `history` (lists per key: `step`, `phase`, `loss` and one per loss term and weight),
+    `status` (`"ok"`, or a message saying why training stopped early), `seconds` (wall time
+    per phase, compilation included), `collocation` (the final collocation points), `dtype`.
+    """
+
+    trainable: Trainable
+    params: dict[str, float]
+    history: dict[str, list]
+    status: str
+    seconds: dict[str, float]
+    collocation: np.ndarray
+    dtype: str
+
+
+def _cast(tree, dtype):
+    return jax.tree_util.tree_map(lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, tree)
+
+
+def train(
+    problem: PINNProblem,
+    network,
+    *,
+    collocation: Collocation,
+    seed: int = 0,
+    adam_steps: int = 1000,
+    learning_rate: float | optax.Schedule = 1e-3,
+    lbfgs_steps: int = 0,
+    lbfgs_float64: bool = False,
+    weighting: Fixed | GradNorm | None = None,
+    causal: Causal | None = None,
+    callback: Callable[[Progress], None] | None = None,
+    log_every: int = 100,
+    checkpoint: str | pathlib.Path | None = None,
+    checkpoint_every: int = 1000,
+) -> Trained:
+    """Train `network` (and the problem's unknowns) on the problem's loss terms.
+
+    Loss `= Σ λ_k L_k` over the terms `residual` (mean squared PDE residual at the
+    collocation points, causally weighted if `causal`), `initial`, `boundary`, `data`
+    (mean squared misfits; terms imposed as hard constraints are left out). Adam
+    (`adam_steps`, `learning_rate`) runs first, with collocation resampling/refinement and
+    weight updates (`weighting`: `Fixed()` by default, or `GradNorm()`); then L-BFGS
+    (`lbfgs_steps`; optax's, with a zoom line search) on the last collocation set and
+    weights, in float64 if `lbfgs_float64` (needs `jax_enable_x64`).
+
+    **Arguments:** as named above; `callback(progress)` every `log_every` steps;
+    `checkpoint`: a path where the trainable leaves are saved every `checkpoint_every`
+    steps and at the end (see `load`).
+
+    **Returns:** a `Trained`. A non-finite loss stops training with a status message (the
+    last finite state is returned), never silently.
+    """
+    if lbfgs_float64 and not jax.config.read("jax_enable_x64"):
+        raise ValueError(
+            "lbfgs_float64: needs jax.config.update('jax_enable_x64', True) before training"
+        )
+    for key, n in (("adam_steps", adam_steps), ("lbfgs_steps", lbfgs_steps)):
+        if int(n) < 0:
+            raise ValueError(f"{key}: must be non-negative, got {n}")
+    weighting = Fixed() if weighting is None else weighting
+    trainable = problem.init(network)
+    dtype = jax.tree_util.tree_leaves(eqx.filter(network, eqx.is_inexact_array))[0].dtype
+    dyn, static = eqx.partition(trainable, eqx.is_inexact_array)
+    points = _cast(problem.points(seed), dtype)
+    lower, upper = problem.lower, problem.upper
+    t0, t1 = problem.t_span
+
+    def sample(step):
+        pts = collocation.sampler.sample(collocation.n, lower, upper, seed + 7919 * (step + 1))
+        return jnp.asarray(pts, dtype)
+
+    def terms(d, tx, pts):
+        tr = eqx.combine(d, static)
+        r = problem.residuals(tr, tx)
+        squared = r**2 if r.ndim == 1 else jnp.sum(r**2, axis=1)
+        if causal is None:
+            out = {"residual": jnp.mean(squared)}
+        else:
+            out = {"residual": causal.loss(squared, tx[:, 0], t0, t1)[0]}
+        for name, value in (
+            ("initial", problem.initial_loss(tr, pts)),
+            ("boundary", problem.boundary_loss(tr, pts)),
+            ("data", problem.data_loss(tr)),
+        ):
+            if value is not None:
+                out[name] = value
+        return out
+
+    def total(d, tx, pts, weights):
+        values = terms(d, tx, pts)
+        return sum(weights[k] * v for k, v in values.items()), values
+
+    tx = sample(-1)
+    names = list(jax.eval_shape(lambda d: terms(d, tx, points), dyn))
+    weights = weighting.initial(names)
+    history: dict[str, list] = {"step": [], "phase": [], "loss": []}
+    for k in names:
+        history[k] = []
+        history[f"weight_{k}"] = []
+
+    def unknown_values(d):
+        tr = eqx.combine(d, static)
+        return {k: float(u.transform.forward(tr.unknowns[k])) for k, u in problem.unknowns.items()}
+
+    def record(step, phase, d, loss, values):
+        history["step"].append(step)
+        history["phase"].append(phase)
+        history["loss"].append(float(loss))
+        for k in names:
+            history[k].append(float(values[k]))
+            history[f"weight_{k}"].append(float(weights[k]))
+        if callback is not None:
+            callback(
+                Progress(
+                    step,
+                    phase,
+                    float(loss),
+                    {k: float(v) for k, v in values.items()},
+                    dict(weights),
+                    unknown_values(d),
+                )
+            )
+
+    def maybe_checkpoint(step, d, final=False):
+        if checkpoint is not None and (final or (step > 0 and step % checkpoint_every == 0)):
+            save(checkpoint, eqx.combine(d, static))
+
+    as_arrays = lambda w: {k: jnp.asarray(v, dtype) for k, v in w.items()}  # noqa: E731
+    optimizer = optax.adam(learning_rate)
+    state = optimizer.init(dyn)
+
+    @eqx.filter_jit
+    def adam_step(d, state, tx, pts, w):
+        (loss, values), g = jax.value_and_grad(total, has_aux=True)(d, tx, pts, w)
+        updates, state = optimizer.update(g, state, d)
+        return optax.apply_updates(d, updates), state, loss, values
+
+    @eqx.filter_jit
+    def gradient_norms(d, tx, pts):
+        def norm(name):
+            g = jax.grad(lambda e: terms(e, tx, pts)[name])(d)
+            return optax.tree_utils.tree_l2_norm(g.network)
+
+        return {k: norm(k) for k in names}
+
+    @eqx.filter_jit
+    def residual_sizes(d, candidates):
+        r = problem.residuals(eqx.combine(d, static), candidates)
+        return jnp.abs(r) if r.ndim == 1 else jnp.linalg.norm(r, axis=1)
+
+    status = "ok"
+    seconds = {"adam": 0.0, "lbfgs": 0.0}
+    start = time.perf_counter()
+    for step in range(adam_steps):
+        if step > 0 and collocation.adaptive is not None:
+            rule = collocation.adaptive
+            if step % rule.every == 0:
+                n = collocation.n
+                candidates = collocation.sampler.sample(
+                    rule.candidates * n, lower, upper, seed + 104729 + step
+                )
+                sizes = residual_sizes(dyn, jnp.asarray(candidates, dtype))
+                tx = jnp.asarray(rule.choose(candidates, np.asarray(sizes), n, seed + step), dtype)
+        elif step > 0 and collocation.resample_every and step % collocation.resample_every == 0:
+            tx = sample(step)
+        if isinstance(weighting, GradNorm) and step % weighting.every == 0:
+            norms = gradient_norms(dyn, tx, points)
+            weights = weighting.update(weights, {k: float(v) for k, v in norms.items()})
+        new, new_state, loss, values = adam_step(dyn, state, tx, points, as_arrays(weights))
+        if not math.isfinite(float(loss)):
+            status = f"the loss became {float(loss)} at Adam step {step}: lower the learning rate"
+            break
+        dyn, state = new, new_state
+        if step % log_every == 0 or step == adam_steps - 1:
+            record(step, "adam", dyn, loss, values)
+        maybe_checkpoint(step, dyn)
+    seconds["adam"] = time.perf_counter() - start
+
+    if lbfgs_steps and status == "ok":
+        start = time.perf_counter()
+        if lbfgs_float64:
+            dyn, tx, points = (_cast(a, jnp.float64) for a in (dyn, tx, points))
+            static = _cast(static, jnp.float64)
+        w = {k: jnp.asarray(v, tx.dtype) for k, v in weights.items()}
+
+        def objective(d):
+            return total(d, tx, points, w)[0]
+
+        lbfgs = optax.lbfgs()
+        value_and_grad = optax.value_and_grad_from_state(objective)
+        lstate = lbfgs.init(dyn)
+
+        @eqx.filter_jit
+        def lbfgs_step(d, s):
+            value, grad = value_and_grad(d, state=s)
+            updates, s = lbfgs.update(grad, s, d, value=value, grad=grad, value_fn=objective)
+            return optax.apply_updates(d, updates), s, value
+
+        report_terms = eqx.filter_jit(lambda d: total(d, tx, points, w))
+        for step in range(lbfgs_steps):
+            new, new_state, value = lbfgs_step(dyn, lstate)
+            if not math.isfinite(float(value)):
+                status = f"the loss became {float(value)} at L-BFGS step {step}"
+                break
+            dyn, lstate = new, new_state
+            if step % log_every == 0 or step == lbfgs_steps - 1:
+                loss, values = report_terms(dyn)
+                record(adam_steps + step, "lbfgs", dyn, loss, values)
+            maybe_checkpoint(adam_steps + step, dyn)
+        seconds["lbfgs"] = time.perf_counter() - start
+
+    trainable = eqx.combine(dyn, static)
+    maybe_checkpoint(0, dyn, final=True)
+    return Trained(
+        trainable,
+        unknown_values(dyn),
+        history,
+        status,
+        seconds,
+        np.asarray(tx),
+        str(jax.tree_util.tree_leaves(dyn)[0].dtype),
+    )
