@@ -9,7 +9,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from diffsim.experiment import RunFolder, RunFolderError, environment_info  # noqa: E402
+from diffsim.runner import RunFolder, RunFolderError, environment_info  # noqa: E402
 
 from . import accuracy, crossover, jit_speed, lesson, memory, swell  # noqa: E402
 from .findings import markdown_table  # noqa: E402
