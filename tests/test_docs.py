@@ -274,6 +274,48 @@ def test_command_check_catches_mistakes():
 
 
 # ---------------------------------------------------------------------------------------------
+# Names of the API that the docs mention
+
+API_NAME = re.compile(r"`(diffsim(?:\.[A-Za-z_]\w*)+)")
+
+
+def api_names() -> list[tuple[str, str]]:
+    """(page, dotted name) for each `diffsim.x.y` at the start of an inline code span."""
+    found = []
+    for page in PAGES:
+        text = FENCE.sub("", page.read_text())  # code blocks are run, not scanned
+        found += sorted({(rel(page), name) for name in API_NAME.findall(text)})
+    return found
+
+
+def resolves(dotted: str) -> bool:
+    """Whether `diffsim.a.b` names a module or an attribute that exists."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        module = ".".join(parts[:i])
+        try:
+            obj = importlib.import_module(module)
+        except ImportError:
+            continue
+        for attribute in parts[i:]:
+            if not hasattr(obj, attribute):
+                return False
+            obj = getattr(obj, attribute)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("page, name", api_names(), ids=lambda x: str(x))
+def test_api_name_in_docs_exists(page, name):
+    assert resolves(name), f"{page} mentions `{name}`, which does not exist"
+
+
+def test_api_name_check_catches_mistakes():
+    assert resolves("diffsim.solve_ode") and resolves("diffsim.pde.Heat")
+    assert not resolves("diffsim.no_such_name") and not resolves("diffsim.pde.NoSuchModel")
+
+
+# ---------------------------------------------------------------------------------------------
 # Docstrings of the public API
 
 
