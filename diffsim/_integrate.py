@@ -162,7 +162,7 @@ def solve_ode(
         raise ValueError(f"solver {type(method).__name__} cannot integrate backwards in time")
 
     counts = None
-    if dt is not None and ts_np is not None and event is None:
+    if dt is not None and ts_np is not None and event is None and len(ts_np) > 1:
         widths = np.abs(np.diff(ts_np.astype(real)))
         counts = tuple(int(c) for c in steps_in(widths, dt, xp=np))
     if dt is not None and ts_np is None:
@@ -181,7 +181,18 @@ def solve_ode(
         dense=saveat.dense,
         progress=progress,
     )
-    return _solve(rhs, y0, ts.astype(real), params, method, controller, adjoint, event, options)
+    try:
+        return _solve(rhs, y0, ts.astype(real), params, method, controller, adjoint, event, options)
+    except TypeError as error:
+        if "custom_vjp" not in str(error):
+            raise
+        name = adjoint.name if isinstance(adjoint, AbstractAdjoint) else adjoint
+        chose = " chose" if name == "auto" else " is"
+        raise TypeError(
+            f"adjoint={name!r}{chose} a reverse-mode strategy: it supports jax.grad/jax.vjp/"
+            "jax.jacrev, not forward mode (jax.jvp/jax.jacfwd/jax.hessian). Use "
+            "adjoint='forward' for forward mode."
+        ) from None
 
 
 class _Options(eqx.Module):

@@ -104,7 +104,7 @@ class Problem(eqx.Module):
     # -- fixed grid -------------------------------------------------------------------------
     def grid_arrays(self):
         """Per flat step: its interval, its index in the interval and whether it ends one."""
-        counts = np.asarray(self.counts)
+        counts = np.asarray(self.counts, np.int64)
         interval = np.repeat(np.arange(len(counts)), counts)
         j = np.arange(len(interval)) - np.repeat(np.cumsum(counts) - counts, counts)
         return interval, j
@@ -112,14 +112,14 @@ class Problem(eqx.Module):
     def grid_time(self, k):
         """`(t_k, h_k)` of flat step `k` on the fixed grid, from integers."""
         interval, j = self.grid_arrays()
-        counts = np.asarray(self.counts)
+        counts = np.asarray(self.counts, np.int64)
         i = jnp.asarray(interval)[k]
         h = (self.ts[i + 1] - self.ts[i]) / jnp.asarray(counts, self.ts.dtype)[i]
         return self.ts[i] + jnp.asarray(j, self.ts.dtype)[k] * h, h
 
     def solve_fixed_grid(self, y0, args) -> Trajectory:
         interval, j = self.grid_arrays()
-        counts = np.asarray(self.counts)
+        counts = np.asarray(self.counts, np.int64)
         num_out = len(self.ts)
         ends = j == counts[interval] - 1
         # Row of the output each step writes (num_out + E: a discarded row).

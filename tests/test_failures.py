@@ -120,3 +120,110 @@ def test_decreasing_traced_times_give_status():
 def test_checkpoint_rejects_bad_snapshots():
     with pytest.raises(ValueError, match="snapshots"):
         diffsim.Checkpoint(snapshots=0)
+
+
+# -- gradients and failures ------------------------------------------------------------------
+BLOW_UP_TS = np.array([0.0, 0.2, 0.4, 0.9, 1.5])
+
+
+@pytest.mark.parametrize(
+    "adjoint", ["forward", "direct", "checkpoint", diffsim.Checkpoint(snapshots=2), "backsolve"]
+)
+def test_gradients_of_reached_outputs_after_a_failure_are_exact(adjoint):
+    # y' = k y², y(0) = 1: y = 1/(1 - k t) blows up at t = 1; the output at 1.5 is never reached.
+    # d/dk of sum_{t < 1} y(t) = sum t / (1 - k t)² = 0.2/0.64 + 0.4/0.36 + 0.9/0.01 at k = 1.
+    def loss(k):
+        sol = diffsim.solve_ode(
+            lambda t, y, k: k * y**2,
+            jnp.array([1.0]),
+            BLOW_UP_TS,
+            k,
+            rtol=1e-10,
+            atol=1e-10,
+            max_steps=200,
+            throw=False,
+            adjoint=adjoint,
+        )
+        return jnp.sum(jnp.where(jnp.isfinite(sol.ys), sol.ys, 0.0))
+
+    exact = 0.2 / 0.64 + 0.4 / 0.36 + 0.9 / 0.01
+    rtol = 1e-4 if adjoint == "backsolve" else 1e-6
+    np.testing.assert_allclose(jax.grad(loss)(1.0), exact, rtol=rtol)
+
+
+@pytest.mark.parametrize("adjoint", ["direct", "checkpoint", "backsolve"])
+def test_reverse_strategies_refuse_forward_mode_by_name(adjoint):
+    def final(p):
+        return diffsim.solve_ode(lotka_volterra, LV_Y0, [0.0, 1.0], p, adjoint=adjoint).ys[-1]
+
+    with pytest.raises(TypeError, match=f"adjoint='{adjoint}'.*adjoint='forward'"):
+        jax.jacfwd(final)(LV_P)
+
+
+def test_auto_above_100_inputs_names_forward_for_jacfwd():
+    a = -jnp.eye(101)
+
+    def final(a):
+        return diffsim.solve_ode(lambda t, y, a: a @ y, jnp.ones(101), [0.0, 1.0], a).ys[-1]
+
+    with pytest.raises(TypeError, match="adjoint='forward'"):
+        jax.jacfwd(final)(a)
+
+
+def test_backsolve_refuses_implicit_solvers():
+    # Integrating this stiff state backwards overflows (the 1e4 mode grows): refused up front.
+    def rhs(t, y, p):
+        return jnp.stack([-1e4 * (y[0] - y[1]), -y[1]])
+
+    def loss(y0):
+        return diffsim.solve_ode(rhs, y0, [0.0, 1.0], None, solver="stiff", adjoint="backsolve").ys[
+            -1, 0
+        ]
+
+    with pytest.raises(ValueError, match="backsolve.*stiff.*checkpoint"):
+        jax.grad(loss)(jnp.array([1.0, 2.0]))
+
+
+def test_backsolve_without_params():
+    def loss(y0, adjoint):
+        ys = diffsim.solve_ode(
+            lambda t, y, p: -y + jnp.sin(t),
+            y0,
+            [0.0, 1.0, 2.0],
+            None,
+            adjoint=adjoint,
+            rtol=1e-10,
+            atol=1e-10,
+        ).ys
+        return jnp.sum(ys**2)
+
+    y0 = jnp.array([1.0, 2.0])
+    np.testing.assert_allclose(
+        jax.grad(loss)(y0, "backsolve"), jax.grad(loss)(y0, "direct"), rtol=1e-7
+    )
+
+
+def test_backsolve_reports_a_failed_adjoint_solve():
+    # f = -y + p sin(50 t) with p = 1e-12: the forcing is far below atol, so the forward solve
+    # takes few steps, but the parameter gradient g' = -sin(50 t) a oscillates at full size
+    # and the adjoint solve runs out of steps.
+    def rhs(t, y, p):
+        return -y + p * jnp.sin(50 * t)
+
+    ts = np.array([0.0, 10.0])
+    y0 = jnp.array([1.0])
+    forward = diffsim.solve_ode(rhs, y0, ts, 1e-12)
+    n = 2 * int(forward.stats["num_steps"])
+
+    def loss(p):
+        return diffsim.solve_ode(rhs, y0, ts, p, max_steps=n, adjoint="backsolve").ys[-1, 0]
+
+    with pytest.raises(Exception, match="backsolve.*adjoint ODE"):
+        jax.grad(loss)(1e-12).block_until_ready()
+
+
+def test_fixed_step_single_output_time():
+    sol = diffsim.solve_ode(lotka_volterra, LV_Y0, [0.5], LV_P, solver="rk4", dt=0.1)
+    np.testing.assert_array_equal(sol.ys, LV_Y0[None])
+    adaptive = diffsim.solve_ode(lotka_volterra, LV_Y0, [0.5], LV_P)
+    np.testing.assert_array_equal(adaptive.ys, LV_Y0[None])
