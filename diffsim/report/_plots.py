@@ -108,7 +108,10 @@ def _space_time(summary, arrays, save):
     axes[1].set_xlabel("data")
     axes[1].set_ylabel("fit")
     axes[1].set_title("fit against data at the sensors")
-    scatter = axes[2].scatter(times, coords[:, 0], c=residuals, s=6, cmap="RdBu_r", vmin=-3, vmax=3)
+    spread = 3 * float(np.sqrt(np.nanmean(residuals**2))) or 1.0
+    scatter = axes[2].scatter(
+        times, coords[:, 0], c=residuals, s=6, cmap="RdBu_r", vmin=-spread, vmax=spread
+    )
     figure.colorbar(scatter, ax=axes[2])
     axes[2].set_xlabel("t")
     axes[2].set_ylabel("x")

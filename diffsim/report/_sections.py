@@ -28,7 +28,7 @@ def _lmfit_text(report: dict, threshold: float) -> str:
         f"    Bayesian info crit = {_number(stats['bic'], 8)}",
         "[[Variables]]",
     ]
-    width = max(len(n) for n in report["parameters"])
+    width = max((len(n) for n in report["parameters"]), default=0)
     for name, p in report["parameters"].items():
         if p["fixed"]:
             lines.append(f"    {name + ':':<{width + 1}}  {_number(p['estimate'], 8)} (fixed)")
