@@ -124,11 +124,14 @@ def test_wide_and_long_sensor_files_give_the_same_problem(tmp_path):
     x = np.array([0.25, 0.75, 0.25, 0.75])
     u = np.array([0.5, np.nan, 0.4, 0.3])  # one missing value
     (tmp_path / "wide.csv").write_text(
-        "t,x,u\n" + "\n".join(f"{a},{b},{'' if np.isnan(c) else c}" for a, b, c in zip(t, x, u))
+        "t,x,u\n"
+        + "\n".join(f"{a},{b},{'' if np.isnan(c) else c}" for a, b, c in zip(t, x, u, strict=True))
     )
     (tmp_path / "long.csv").write_text(
         "t,x,variable,value,sigma\n"
-        + "\n".join(f"{a},{b},u,{c},0.01" for a, b, c in zip(t, x, u) if np.isfinite(c))
+        + "\n".join(
+            f"{a},{b},u,{c},0.01" for a, b, c in zip(t, x, u, strict=True) if np.isfinite(c)
+        )
     )
     problems = []
     for name in ("wide", "long"):
