@@ -190,3 +190,108 @@ def test_second_call_does_not_retrace():
     count = len(traces)
     solve(jnp.asarray(LV_P) * 1.01).block_until_ready()
     assert len(traces) == count
+
+
+# -- work counted, not padded ------------------------------------------------------------------
+def test_uneven_output_times_cost_their_steps():
+    # 101 outputs on [0, 0.1] and one at t = 10 with dt = 0.01: 100 + 990 steps, 4 evaluations
+    # each (plus f(t0, y0) once); no interval runs the longest interval's step count.
+    ts = np.concatenate([np.linspace(0.0, 0.1, 101), [10.0]])
+    sol = diffsim.solve_ode(lotka_volterra, LV_Y0, ts, LV_P, solver="rk4", dt=0.01)
+    assert int(sol.stats["num_steps"]) == 1090
+    assert int(sol.stats["num_fevals"]) == 4 * 1090 + 1
+    ref = _reference(lotka_volterra, LV_Y0, ts, LV_P)
+    np.testing.assert_allclose(sol.ys, ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, stages", [("bosh3", 3), ("dopri5", 6), ("tsit5", 6)])
+def test_first_same_as_last_saves_an_evaluation(name, stages):
+    sol = diffsim.solve_ode(lotka_volterra, LV_Y0, [0.0, 5.0], LV_P, solver=name)
+    steps = int(sol.stats["num_steps"])
+    # f(t0, y0) for the first stage, two for the starting step size, then `stages` per step.
+    assert int(sol.stats["num_fevals"]) == stages * steps + 3
+
+
+def test_outputs_do_not_add_steps():
+    # Outputs come from the dense output inside steps: 1001 outputs cost the steps of 2.
+    few = diffsim.solve_ode(lotka_volterra, LV_Y0, [0.0, 10.0], LV_P, rtol=1e-4, atol=1e-6)
+    ts = np.linspace(0.0, 10.0, 1001)
+    many = diffsim.solve_ode(lotka_volterra, LV_Y0, ts, LV_P, rtol=1e-4, atol=1e-6)
+    assert int(many.stats["num_steps"]) == int(few.stats["num_steps"])
+    np.testing.assert_allclose(many.ys, _reference(lotka_volterra, LV_Y0, ts, LV_P), rtol=2e-3)
+
+
+# -- float32 time arithmetic -------------------------------------------------------------------
+def test_float32_fixed_step_count_same_for_concrete_and_traced_times():
+    y0 = np.array([1.0], np.float32)
+    ts = np.array([0.0, 0.3], np.float32)
+
+    def solve(ts):
+        return diffsim.solve_ode(lambda t, y, p: -y, y0, ts, None, solver="rk4", dt=0.1)
+
+    concrete = solve(ts)
+    with pytest.warns(UserWarning, match="`ts` is traced"):
+        traced = jax.jit(solve)(jnp.asarray(ts))
+    assert int(concrete.stats["num_steps"]) == 3
+    assert int(traced.stats["num_steps"]) == 3
+    np.testing.assert_allclose(traced.ys, concrete.ys, rtol=1e-6)
+
+
+# -- compiled once -----------------------------------------------------------------------------
+def test_eager_second_call_and_new_tolerances_do_not_retrace():
+    traces = []
+
+    def rhs(t, y, p):
+        traces.append(1)
+        return lotka_volterra(t, y, p)
+
+    diffsim.solve_ode(rhs, LV_Y0, TS_SHORT, LV_P, rtol=1e-6)
+    count = len(traces)
+    for rtol in (1e-6, 1e-8, jnp.asarray(1e-9)):
+        sol = diffsim.solve_ode(rhs, LV_Y0, TS_SHORT, LV_P * 1.01, rtol=rtol)
+    assert len(traces) == count
+    ref = _reference(lotka_volterra, LV_Y0, TS_SHORT, LV_P * 1.01)
+    np.testing.assert_allclose(sol.ys, ref, rtol=1e-7)
+
+
+def test_tolerance_is_differentiable_input_of_a_jitted_sweep():
+    solve = jax.jit(
+        jax.vmap(lambda r: diffsim.solve_ode(lotka_volterra, LV_Y0, TS_SHORT, LV_P, rtol=r).ys)
+    )
+    ys = solve(jnp.array([1e-4, 1e-6, 1e-8, 1e-10]))
+    ref = _reference(lotka_volterra, LV_Y0, TS_SHORT, LV_P)
+    errors = np.max(np.abs(np.asarray(ys) - ref), axis=(1, 2))
+    assert np.all(np.diff(errors) < 0), errors
+
+
+# -- backwards in time -------------------------------------------------------------------------
+@pytest.mark.parametrize("setup", [dict(), dict(solver="rk4", dt=0.01)])
+def test_decreasing_times_integrate_backwards(setup):
+    forward = diffsim.solve_ode(
+        lotka_volterra, LV_Y0, np.linspace(0.0, 2.0, 5), LV_P, rtol=1e-10, atol=1e-10
+    )
+    ts = np.linspace(2.0, 0.0, 5)
+    back = diffsim.solve_ode(
+        lotka_volterra, forward.ys[-1], ts, LV_P, **(dict(rtol=1e-10, atol=1e-10) | setup)
+    )
+    np.testing.assert_allclose(back.ys, forward.ys[::-1], rtol=1e-6)
+    np.testing.assert_array_equal(back.ts, ts)
+
+
+@pytest.mark.parametrize("adjoint", ["direct", "checkpoint", "forward"])
+def test_gradient_backwards_in_time(adjoint):
+    # y' = -k y from y(2) = 1 back to t = 0: y(0) = exp(2k), dy(0)/dk = 2 exp(2k).
+    def y_at_0(k):
+        sol = diffsim.solve_ode(
+            lambda t, y, k: -k * y,
+            jnp.array([1.0]),
+            [2.0, 1.0, 0.0],
+            k,
+            rtol=1e-11,
+            atol=1e-11,
+            adjoint=adjoint,
+        )
+        return sol.ys[-1, 0]
+
+    np.testing.assert_allclose(y_at_0(0.3), np.exp(0.6), rtol=1e-9)
+    np.testing.assert_allclose(jax.grad(y_at_0)(0.3), 2 * np.exp(0.6), rtol=1e-8)
