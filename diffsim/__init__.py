@@ -18,6 +18,9 @@ from ._adjoint import (
 from ._adjoint import (
     Forward as Forward,
 )
+from ._controller import PIController as PIController
+from ._dense import SaveAt as SaveAt
+from ._events import Event as Event
 from ._integrate import solve_ode as solve_ode
 from ._solution import (
     RESULTS as RESULTS,
