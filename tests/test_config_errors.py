@@ -185,3 +185,79 @@ def test_help_documents_options(capsys):
     text = capsys.readouterr().out
     for option in ("--out", "--set", "--validate", "--quiet", "exit status"):
         assert option in text
+
+
+PDE = "configs/pde_heat_diffusivity.yaml"
+
+
+@pytest.mark.parametrize(
+    "overrides, fragments",
+    [
+        (["model.equation=plasma"], ("model.equation", "unknown equation")),
+        (["model.grid.cells=2"], ("model.grid", "at least 3 cells")),
+        (["model.grid.upper=-1"], ("model.grid", "upper > lower")),
+        (["model.boundary={lft: periodic, right: periodic}"], ("boundary.lft", "unknown side")),
+        (["model.boundary={left: periodic}"], ("boundary", "right")),
+        (["model.boundary={left: periodic, right: {dirichlet: 0}}"], ("model.boundary.left",)),
+        (["model.coefficients.speed=1"], ("model.coefficients.speed", "not a parameter")),
+        (["model.initial_condition=sin(q*x)"], ("model.initial_condition.u", "'q'")),
+        (["model.discretization=spectral"], ("model.discretization", "periodic")),
+        (["fields.k={cells: 99, init: 1.0}", "model.coefficients.source=k"], ("fields.k.cells",)),
+        (
+            ["fields.k={cells: [4, 4], init: 1.0}", "model.coefficients.source=k"],
+            ("fields.k.cells",),
+        ),
+        (["data.synthetic.sensors.x=[0.5, 2.0]"], ("data.synthetic.sensors.x", "outside")),
+        (["data.synthetic.sensors.y=[0.5]"], ("data.synthetic.sensors.y", "not an axis")),
+        (["solver.dt=0.1"], ("solver.dt", "stability limit")),
+        (["solver.name=etdrk4", "model.boundary={all: {dirichlet: 0}}"], ("solver",)),
+        (["truth.bogus=1"], ("truth", "unknown key")),
+        (["parameters.unused={init: 1.0}"], ("parameters.unused", "not used")),
+        (["observations.w={}"], ("observations.w", "not a state")),
+    ],
+)
+def test_bad_pde_config(tmp_path, capsys, overrides, fragments):
+    """One line naming the key, exit 2, no run folder; --validate catches the same."""
+    out = tmp_path / "run"
+    args = [PDE, "--out", str(out), "--quiet", "--no-cache"]
+    args += [item for o in overrides for item in ("--set", o)]
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and error.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in error
+    assert not out.exists()
+    assert main([PDE, "--validate", *args[4:]]) == 2
+
+
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ("t,x,u\n0.1,2.5,1.0\n", ("outside the domain", "x = 2.5")),
+        ("t,x,variable,value\n0.1,0.5,w,1.0\n", ("variable 'w'",)),
+        ("t,x,u\n-1,0.5,1.0\n", ("before the initial time",)),
+        ("t,x,u\n0.1,abc,1.0\n", ("'abc' is not a number",)),
+        ("t,u\n0.1,1.0\n", ("missing column 'x'",)),
+    ],
+)
+def test_bad_sensor_file(tmp_path, capsys, text, fragments):
+    (tmp_path / "d.csv").write_text(text)
+    args = [
+        PDE,
+        "--validate",
+        "--set",
+        "data.synthetic=null",
+        "--set",
+        f"data.file={tmp_path}/d.csv",
+    ]
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "d.csv" in error
+    for fragment in fragments:
+        assert fragment in error
+
+
+def test_duplicate_yaml_keys_are_refused(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("name: a\nname: b\n")
+    assert main([str(tmp_path / "c.yaml"), "--validate"]) == 2
+    assert "duplicate key 'name'" in capsys.readouterr().err

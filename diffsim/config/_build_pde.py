@@ -399,7 +399,8 @@ def _checked_step(config, options, assemble, values):
         raise ValueError(
             f"solver.name: 'etdrk4' needs a semilinear model, not {config.model.equation!r}"
         )
-    limit = stable_step(model, u0, params, name) if name in FIXED_STEP_SOLVERS else None
+    fixed_step = name in FIXED_STEP_SOLVERS or options.dt is not None
+    limit = stable_step(model, u0, params, name) if fixed_step else None
     if options.dt is None and name in FIXED_STEP_SOLVERS:
         if limit is None or not math.isfinite(limit) or limit == 0:
             raise ValueError(

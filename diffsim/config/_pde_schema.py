@@ -206,3 +206,10 @@ class PdeRunConfig(_RunBase):
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return {v: {} for v in value}
         return value
+
+    @field_validator("solver", mode="before")
+    @classmethod
+    def _rk4_by_default(cls, value):
+        if isinstance(value, dict) and "name" not in value:
+            return {"name": "rk4", **value}
+        return value

@@ -107,7 +107,7 @@ def load_sensor_data(
         sigma = (
             _numbers(table[name("sigma")], path, name("sigma")) if name("sigma") in table else None
         )
-        unknown = sorted(set(variables) - set(states))
+        unknown = sorted(str(v) for v in set(variables) - set(states))
         if unknown:
             raise DataError(
                 f"{path}: variable {unknown[0]!r} is not a state of the model "
