@@ -93,14 +93,13 @@ def main():
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    import yaml
-
-    from diffsim.experiment import DEFAULT_CONFIG, enable_compilation_cache
-    from diffsim.inverse import build_problem, fit, multistart_points, validate_config
+    from diffsim.config import build_problem, load_yaml, validate_config
+    from diffsim.inverse import fit, multistart_points
+    from diffsim.runner import DEFAULT_CONFIG, enable_compilation_cache
 
     enable_compilation_cache()
     print(f"backend: {jax.default_backend()}, devices: {jax.devices()}, CPUs: {os.cpu_count()}")
-    config = validate_config(yaml.safe_load(DEFAULT_CONFIG))
+    config = validate_config(load_yaml(DEFAULT_CONFIG))
     problem = build_problem(config)
     ts, data, sigma = problem.data.ts, problem.data.values, problem.sigma
 
