@@ -96,11 +96,13 @@ class PIController(eqx.Module):
         )
 
     def clip(self, h):
-        """`h` within `dtmax`; and whether it fell below `dtmin`."""
+        """`h` within `[dtmin, dtmax]`, and whether it had to be raised to `dtmin` (a rejected
+        step that needs a step below `dtmin` fails the solve)."""
         if self.dtmax is not None:
             h = jnp.minimum(h, self.dtmax)
-        too_small = jnp.asarray(False) if self.dtmin is None else h < self.dtmin
-        return h, too_small
+        if self.dtmin is None:
+            return h, jnp.asarray(False)
+        return jnp.maximum(h, self.dtmin), h < self.dtmin
 
     def initial_step(self, fn, t0, y0, f0, args, order):
         """Starting step of Hairer, Nørsett & Wanner (Sec. II.4); costs one evaluation more
