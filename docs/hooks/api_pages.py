@@ -25,45 +25,33 @@ def page_path(face: str) -> str:
 
 def page_text(face: str, all_faces: list[str]) -> str:
     """The Markdown of the API page of `face`."""
-    lines = [
-        f"# `{face}`",
-        "",
-        f"::: {face}",
-        "    options:",
-        "      members: false",
-        "      show_root_heading: false",
-        "      show_root_toc_entry: false",
-        "",
-    ]
-    owners = {}
+    owners = {}  # where a name re-exported by several faces is documented: its deepest face
     for other in all_faces:
-        if other != face:
-            for entry in public_names(other):
-                if entry.kind != "module":
-                    owners.setdefault(entry.target, other)
-    links = []
+        for entry in public_names(other):
+            if entry.kind != "module" and len(other) > len(owners.get(entry.target, "")):
+                owners[entry.target] = other
+    subpackages, rendered, elsewhere = [], [], []
     for entry in public_names(face):
         if entry.kind == "missing":
             log.warning(f"{face}.{entry.name}: the face re-exports it but it is not defined")
-            continue
-        if entry.kind == "module":
+        elif entry.kind == "module":
             if entry.target in all_faces:
-                links.append(
-                    f"- [`{entry.name}`]({entry.target}.md): the subpackage `{entry.target}`"
-                )
-            continue
-        owner = owners.get(entry.target)
-        if owner is not None and len(owner) > len(face):  # defined in a subpackage's face
-            links.append(
-                f"- [`{entry.name}`]({owner}.md#{owner}.{entry.name}): `{owner}.{entry.name}`"
-            )
-            continue
-        if not entry.docstring or not entry.docstring.strip():
-            log.warning(f"{face}.{entry.name} has no docstring ({entry.target})")
-        lines += [f"::: {face}.{entry.name}", ""]
-    if links:
-        lines += ["## Also here", "", *links, ""]
-    return "\n".join(lines)
+                subpackages.append(f"- [`{entry.target}`]({entry.target}.md)")
+        elif owners[entry.target] != face:
+            owner = owners[entry.target]
+            elsewhere.append(f"- [`{entry.name}`]({owner}.md#{owner}.{entry.name})")
+        else:
+            if not (entry.docstring or "").strip():
+                log.warning(f"{face}.{entry.name} has no docstring ({entry.target})")
+            rendered += [f"::: {face}.{entry.name}", ""]
+    lines = [f"# `{face}`", "", f"::: {face}", "    options:", "      members: false",
+             "      show_root_heading: false", "      show_root_toc_entry: false", ""]  # fmt: skip
+    if subpackages:
+        lines += ["**Subpackages:**", "", *subpackages, ""]
+    if elsewhere:
+        lines += [f"**Also importable from `{face}`** (documented in their subpackage):", ""]
+        lines += [*elsewhere, ""]
+    return "\n".join(lines + rendered)
 
 
 def on_files(files, config):
