@@ -1,84 +1,297 @@
-"""ESDIRK methods: explicit first stage, then implicit stages solved by Newton's method."""
+"""ESDIRK methods: explicit first stage, then implicit stages solved by simplified Newton."""
+
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, PyTree
 
 from .._controller import rms_norm
-from ._base import AbstractSolver, Step
+from ._base import AbstractSolver, Step, hermite_dense, hermite_interpolate
 from ._explicit import _combine
 from ._linear import AbstractLinearSolver, DenseLU
-from ._tableau import ButcherTableau
+from ._tableau import KVAERNO5, ButcherTableau
+
+# Stage predictors `z_i ≈ y + h Σ_j α_ij k_j` for Kværnø 5(4), as used by diffrax (kvaerno5.py,
+# which documents their derivation in devdocs/predictor_dirk.md).
+_KVAERNO5_PREDICTOR = (
+    (1.0,),
+    (-1.366025403784441, 2.3660254037844357),
+    (-0.19650552613122207, 0.8113579546496623, 0.38514757148155954),
+    (0.10375304369958693, 0.937994698066431, -0.04174774176601781, 0.0),
+    (-0.17281112873898072, 0.6235784481025847, 0.5492326806363959, 0.0, 0.0),
+    KVAERNO5.a[6] + (KVAERNO5.gamma,),
+)
+
+
+def _default_predictor(tab: ButcherTableau):
+    """Kværnø 5's own predictor; otherwise explicit Euler to stage 2 and, for stage `i > 2`,
+    the value of stage `i - 1` (`α_i = (a_{i-1}, γ)`)."""
+    if tab == KVAERNO5:
+        return _KVAERNO5_PREDICTOR
+    rows = [(tab.c[1],)]
+    rows += [tuple(tab.a[i - 1]) + (tab.gamma,) for i in range(2, len(tab.c))]
+    return tuple(rows)
+
+
+#: Newton updates below this many ulp of the state are round-off: the iteration has converged.
+_ROUNDOFF = 100
+
+
+class NewtonStage(eqx.Module):
+    """Simplified Newton on one implicit stage `z = base + hγ f(t, z)`.
+
+    Hairer & Wanner's stopping rule (Solving ODEs II, IV.8): with the observed contraction
+    `θ = ‖Δz_k‖ / ‖Δz_{k-1}‖` and `η = θ / (1 − θ)`, stop when `η ‖Δz‖ ≤ κ` in the error norm
+    (RMS of `Δz / (atol + rtol |y|)`), i.e. the iteration error is a fraction κ of the step
+    tolerance. The first iterate uses the `η` of the previous stage (at least `eta_floor`).
+    Fail when the iteration diverges (`θ ≥ 0.99`) or has not converged after `max_iters`.
+    """
+
+    kappa: float = eqx.field(static=True, default=1e-2)
+    max_iters: int = eqx.field(static=True, default=10)
+    eta_floor: float = eqx.field(static=True, default=0.1)
+
+    def tolerance(self, y, scale):
+        """The stopping tolerance for error scale `scale` at `y`: κ, but at most `√rtol` as in
+        Hairer's RADAU5 (the Newton errors of the stages add up in the error estimate), with
+        `rtol` read off `scale` as its smallest ratio to `|y|`; at least 10 ulp of `y`."""
+        eps = jnp.finfo(scale.dtype).eps
+        rel = jnp.min(jnp.where(y != 0, scale / jnp.abs(y), jnp.inf))
+        rel = jnp.clip(rel, eps, 1.0)
+        return jnp.maximum(10 * eps / rel, jnp.minimum(self.kappa, jnp.sqrt(rel)))
+
+    def __call__(self, residual, z0, solve, scale, eta0, kappa):
+        """`(z, iterations, η, θ, converged)` (θ: the last observed contraction, 0 if none)."""
+        max_iters = self.max_iters
+        floor = _ROUNDOFF * jnp.finfo(scale.dtype).eps * rms_norm(z0 / scale)
+
+        def cond(c):
+            return c[5] == 0
+
+        def body(c):
+            z, it, prev, eta, _, _ = c
+            dz = -solve(residual(z))
+            size = rms_norm(dz / scale)
+            size = jnp.where(jnp.isfinite(size), size, jnp.inf)
+            theta = size / prev
+            eta = jnp.where(it > 0, theta / (1 - theta), eta)
+            z = z + dz
+            it = it + 1
+            converged = (eta * size <= kappa) | (size <= floor)
+            failed = ~jnp.isfinite(size) | ((it > 1) & (theta >= 0.99))
+            failed = failed | (it >= max_iters)
+            status = jnp.where(converged, 1, jnp.where(failed, 2, 0)).astype(jnp.int32)
+            theta = jnp.where(it > 1, theta, jnp.zeros_like(theta))
+            return z, it, size, eta, theta, status
+
+        one = jnp.ones((), scale.dtype)
+        eta0 = jnp.maximum(eta0, self.eta_floor)
+        int0 = jnp.asarray(0, jnp.int32)
+        init = (z0, int0, jnp.inf * one, eta0 * one, 0 * one, int0)
+        z, it, _, eta, theta, status = jax.lax.while_loop(cond, body, init)
+        return z, it, eta, theta, status == 1
+
+
+def _continuous_extension(tab: ButcherTableau):
+    """Weights `β` (stages × 4) of a fourth-order dense output `y(t + θh) = y + h Σ_i b_i(θ) k_i`,
+    `b_i(θ) = Σ_m β_im θ^m`, with `b_i(1) = b_i`: the minimum-norm solution of the order
+    conditions of the eight trees up to order four (Hairer, Nørsett & Wanner I, II.6), which a
+    stiffly accurate ESDIRK of stage order two satisfies with room to spare. `None` if the
+    tableau admits none (the Hermite interpolant is used instead)."""
+    s = len(tab.c)
+    a = np.zeros((s, s))
+    for i, row in enumerate(tab.a):
+        a[i, : len(row)] = row
+        a[i, i] = tab.gamma if i > 0 else 0.0
+    c, one = np.asarray(tab.c), np.ones(s)
+    trees = [  # (elementary weight Φ, order, density γ)
+        (one, 1, 1), (c, 2, 2), (c**2, 3, 3), (a @ c, 3, 6),
+        (c**3, 4, 4), (c * (a @ c), 4, 8), (a @ c**2, 4, 12), (a @ a @ c, 4, 24),
+    ]  # fmt: skip
+    rows, rhs = [], []
+    for phi, order, density in trees:
+        for m in range(1, 5):
+            rows.append(np.kron(phi, np.eye(4)[m - 1]))
+            rhs.append(float(m == order) / density)
+    for i in range(s):
+        rows.append(np.kron(np.eye(s)[i], np.ones(4)))
+        rhs.append(tab.b[i])
+    system, rhs = np.array(rows), np.array(rhs)
+    beta = np.linalg.lstsq(system, rhs, rcond=None)[0]
+    if np.max(np.abs(system @ beta - rhs)) > 1e-12:
+        return None
+    return beta.reshape(s, 4)
+
+
+class ESDIRKState(NamedTuple):
+    """What an ESDIRK solve carries from step to step (all but `f0` under `stop_gradient`).
+
+    `f0`: the first stage derivative of the step, `f(t, y)` at the start or, after an accepted
+    step, that step's last stage derivative (stiffly accurate: first same as last, and
+    consistent with the Newton values, where `f(t, y)` would amplify their error by `hJ`);
+    `jac`, `factors`: the Jacobian and the factorisation of `I − hγ J` made with `hgamma`
+    (NaN: none yet); `jac_fresh`: `jac` was evaluated at this step's start; `need_jac`: evaluate
+    it there before the step; `eta`: Newton's last contraction factor `θ/(1−θ)`.
+    """
+
+    f0: Array
+    jac: PyTree[Array]
+    factors: PyTree[Array]
+    hgamma: Array
+    jac_fresh: Array
+    need_jac: Array
+    eta: Array
 
 
 class ESDIRK(AbstractSolver):
     """An explicit-first-stage, singly diagonally implicit Runge–Kutta method.
 
-    Each implicit stage solves `z = base + hγ f(t_i, z)` by simplified Newton iterations with the
-    matrix `I - hγ J` from `linear_solver`. The stage is wrapped in `jax.lax.custom_root`, so
-    derivatives (forward and reverse) come from the implicit function theorem at the converged
-    stage value: the Newton iterations themselves are never differentiated.
+    Each implicit stage solves `z = base + hγ f(t_i, z)` by simplified Newton iterations
+    (`newton`) with the matrix `I − hγ J` from `linear_solver`, starting from a predictor
+    extrapolated from the earlier stages. The stage derivative is taken from the Newton values,
+    `k_i = (z_i − base_i)/(hγ)`, not as `f(t_i, z_i)`, which would amplify the Newton error of
+    stiff components by `hγ‖J‖`. The error estimate is filtered by `(I − hγJ)⁻¹` (Shampine).
+
+    The Jacobian and factorisation are reused across stages and steps (as Hairer's RADAU5
+    does): `J` is evaluated again only after Newton converged slowly (contraction above
+    `jac_theta`) or failed with an old `J`, and `I − hγ J` is factorised again when `hγ`
+    changed by more than the ratio `refactor_ratio` or `J` was renewed. `Solution.stats`
+    counts `num_jacobians` and `num_factorizations`.
+
+    Each stage is wrapped in `jax.lax.custom_root`, so derivatives come from the implicit
+    function theorem at the stage value; its linear solve reuses the factorisation.
 
     **Arguments:**
     - `tableau`: the ESDIRK tableau (with `gamma > 0`).
     - `linear_solver`: `DenseLU()` (default) or matrix-free `GMRES()` for large states.
-    - `newton_tol`: Newton stops when the RMS of the update, scaled by `atol + rtol|y|`, falls
-      below this.
-    - `newton_max_iters`: a stage that has not converged by then fails the step.
+    - `newton`: the stage iteration's stopping rule (`NewtonStage(kappa, max_iters)`).
+    - `jac_theta`, `refactor_ratio`: when to renew the Jacobian and the factorisation.
     """
 
     tableau: ButcherTableau
     linear_solver: AbstractLinearSolver = DenseLU()
-    newton_tol: float = eqx.field(static=True, default=1e-5)
-    newton_max_iters: int = eqx.field(static=True, default=20)
+    newton: NewtonStage = NewtonStage()
+    jac_theta: float = eqx.field(static=True, default=0.01)
+    refactor_ratio: float = eqx.field(static=True, default=0.2)
 
-    def _stage(self, fn, ti, base, guess, args, hgamma, solve_newton, scale):
-        def residual(z):
-            return z - base - hgamma * fn(ti, z, args)
+    @property
+    def order(self) -> int:
+        return self.tableau.order
 
-        def newton(residual, z0):
-            def cond(carry):
-                _, it, err = carry
-                return (it < self.newton_max_iters) & (err > self.newton_tol)
+    @property
+    def error_order(self) -> int | None:
+        return None if self.tableau.e is None else self.tableau.error_order
 
-            def body(carry):
-                z, it, _ = carry
-                dz = -solve_newton(residual(z))
-                # The floor keeps the test reachable at tolerances near round-off: it stops
-                # once the update is ~10 ulp of z.
-                floor = 1e6 * jnp.finfo(z.dtype).eps * jnp.abs(z)
-                err = rms_norm(dz / (scale + floor))
-                err = jnp.where(jnp.isfinite(err), err, jnp.inf)
-                return z + dz, it + 1, err
+    @property
+    def predictor(self):
+        return _default_predictor(self.tableau)
 
-            init = (z0, jnp.asarray(0, jnp.int32), jnp.asarray(jnp.inf, z0.dtype))
-            z, it, err = jax.lax.while_loop(cond, body, init)
-            # Auxiliary outputs must be floating point for custom_root's JVP rule.
-            return z, (it.astype(z.dtype), err)
-
-        z, aux = jax.lax.custom_root(
-            residual, guess, newton, self.linear_solver.tangent_solve, has_aux=True
+    def init(self, fn, t0, y0, args) -> ESDIRKState:
+        """A fresh Jacobian at `(t0, y0)`; the factorisation waits for the first step size."""
+        frozen_y, frozen_args = jax.lax.stop_gradient((y0, args))
+        jac = self.linear_solver.jacobian(fn, t0, frozen_y, frozen_args)
+        real = jnp.finfo(frozen_y.dtype).dtype
+        return ESDIRKState(
+            f0=fn(t0, y0, args),
+            jac=jac,
+            factors=self.linear_solver.factor(jac, jnp.zeros((), real)),
+            hgamma=jnp.asarray(jnp.nan, real),
+            jac_fresh=jnp.asarray(True),
+            need_jac=jnp.asarray(False),
+            eta=jnp.asarray(1.0, real),
         )
-        iters, err = jax.lax.stop_gradient(aux)
-        return z, iters.astype(jnp.int32), err <= self.newton_tol
 
-    def step(self, fn, t, y, h, args, scale) -> Step:
+    def step(self, fn, t, y, h, args, state: ESDIRKState, scale) -> Step:
+        ls = self.linear_solver
+        frozen_y, frozen_args = jax.lax.stop_gradient((y, args))
+        hgamma = jax.lax.stop_gradient(h * self.tableau.gamma)
+        renew = state.need_jac
+        jac = jax.lax.cond(
+            renew, lambda: ls.jacobian(fn, t, frozen_y, frozen_args), lambda: state.jac
+        )
+        fresh = renew | state.jac_fresh
+        ratio = hgamma / state.hgamma
+        refactor = renew | ~(jnp.abs(ratio - 1) <= self.refactor_ratio)
+        factors = jax.lax.cond(refactor, lambda: ls.factor(jac, hgamma), lambda: state.factors)
+        hgamma_f = jnp.where(refactor, hgamma, state.hgamma)
+        # Hairer's inflation of the first iterate's contraction estimate at each new step.
+        eta0 = jnp.maximum(state.eta, jnp.finfo(hgamma.dtype).eps) ** 0.8
+        f0 = state.f0
+        y1, error, ks, nfev, ok, eta, theta = self.stages(
+            fn, t, y, h, args, f0, scale, jac, factors, hgamma_f, eta0
+        )
+        common = dict(jac=jac, factors=factors, hgamma=hgamma_f, eta=eta)
+        next_state = ESDIRKState(
+            f0=ks[-1], jac_fresh=jnp.asarray(False), need_jac=theta > self.jac_theta, **common
+        )
+        # A rejected step is retried from the same point: a failed Newton iteration with an
+        # old Jacobian first gets a fresh one.
+        retry_state = ESDIRKState(f0=f0, jac_fresh=fresh, need_jac=~ok & ~fresh, **common)
+        if _continuous_extension(self.tableau) is None:
+            dense = hermite_dense(y, y1, f0, ks[-1], h)
+        else:
+            dense = (y, h, jnp.stack(ks))
+        stats = dict(
+            num_jacobians=renew.astype(jnp.int32), num_factorizations=refactor.astype(jnp.int32)
+        )
+        return Step(y1, error, nfev, ok, dense, next_state, retry_state, stats)
+
+    def interpolate(self, dense, theta):
+        beta = _continuous_extension(self.tableau)
+        if beta is None:
+            return hermite_interpolate(dense, theta)
+        y, h, ks = dense
+        theta = jnp.asarray(theta, jnp.real(y).dtype)
+        powers = theta ** jnp.arange(1, 5, dtype=theta.dtype)
+        weights = jnp.asarray(beta, theta.dtype) @ powers
+        return y + h * (weights.astype(ks.dtype) @ ks)
+
+    def stages(self, fn, t, y, h, args, f0, scale, jac, factors, hgamma_factored, eta):
+        """The stages of one step from `f0 = f(t, y)` with the given Jacobian and factorisation
+        (made with `hgamma_factored`).
+
+        **Returns:** `(y1, error, ks, num_fevals, converged, eta, theta)`, with `eta` the
+        contraction factor of the last Newton iteration and `theta` the largest contraction.
+        """
         tab = self.tableau
         hgamma = h * tab.gamma
-        frozen = jax.lax.stop_gradient((y, args, hgamma))
-        solve_newton = self.linear_solver.prepare(fn, t, frozen[0], frozen[1], frozen[2])
-        ks = [fn(t, y, args)]
-        nfev = jnp.asarray(1, jnp.int32)
+        # h = 0 (padding steps of a fixed grid): every stage is `base`, every k is 0.
+        safe_hgamma = jnp.where(hgamma == 0, jnp.ones_like(hgamma), hgamma)
+        frozen_args = jax.lax.stop_gradient(args)
+        solve = self.linear_solver.newton_solve(fn, frozen_args, jac, factors, hgamma_factored)
+        tangent_solve = self.linear_solver.tangent_solve(
+            fn, frozen_args, jac, factors, hgamma_factored
+        )
+        scale = jax.lax.stop_gradient(scale)
+        kappa = self.newton.tolerance(jax.lax.stop_gradient(y), scale)
+        ks = [f0]
+        nfev = jnp.asarray(0, jnp.int32)
         ok = jnp.asarray(True)
-        z = y
-        for c, row in zip(tab.c[1:], tab.a[1:], strict=True):
+        theta_max = jnp.zeros_like(scale, shape=())
+        for c, row, alpha in zip(tab.c[1:], tab.a[1:], self.predictor, strict=True):
+            ti = t + c * h
             base = _combine(y, h, row, ks)
-            z, iters, converged = self._stage(
-                fn, t + c * h, base, z, args, hgamma, solve_newton, scale
-            )
-            ks.append(fn(t + c * h, z, args))
-            nfev = nfev + iters + 1
-            ok = ok & converged
+            guess = jax.lax.stop_gradient(_combine(y, h, alpha, ks))
+
+            def residual(z, ti=ti, base=base):
+                return z - base - hgamma * fn(ti, z, args)
+
+            def newton(residual, z0, eta=eta):
+                z, it, eta, theta, converged = self.newton(residual, z0, solve, scale, eta, kappa)
+                # Auxiliary outputs must be floating point for custom_root's JVP rule.
+                return z, (it.astype(scale.dtype), eta, theta, converged.astype(scale.dtype))
+
+            z, aux = jax.lax.custom_root(residual, guess, newton, tangent_solve, has_aux=True)
+            iters, eta, theta, converged = jax.lax.stop_gradient(aux)
+            ks.append((z - base) / safe_hgamma)
+            nfev = nfev + iters.astype(jnp.int32)
+            ok = ok & (converged > 0)
+            theta_max = jnp.maximum(theta_max, theta)
         y1 = _combine(y, h, tab.b, ks)
-        error = _combine(jnp.zeros_like(y), h, tab.e, ks)
-        return Step(y1, error, nfev, ok)
+        # Shampine's filtered estimate (Hairer & Wanner IV.8): (I − hγJ)⁻¹ damps the stiff
+        # components, whose raw estimate is dominated by Newton and round-off errors.
+        error = solve(_combine(jnp.zeros_like(y), h, tab.e, ks))
+        return y1, error, ks, nfev, ok, eta, theta_max

@@ -1,4 +1,8 @@
-"""Linear solves for the Newton iterations of implicit stages: dense or matrix-free."""
+"""Linear solves for the Newton iterations of implicit stages: dense or matrix-free.
+
+A complex state is solved in its real view (real and imaginary parts stacked), so `fn` need
+not be holomorphic: its derivative is the real-linear map JAX differentiates.
+"""
 
 import abc
 
@@ -9,57 +13,179 @@ import jax.scipy.linalg as jsl
 import jax.scipy.sparse.linalg as jssl
 
 
+def _to_real(x):
+    return jnp.concatenate([x.real, x.imag]) if jnp.iscomplexobj(x) else x
+
+
+def _from_real(u, like):
+    if not jnp.iscomplexobj(like):
+        return u
+    n = like.size
+    return jax.lax.complex(u[:n], u[n:]).astype(like.dtype)
+
+
+def _real_map(g, like):
+    """`g` (a map of vectors like `like`) as a map of their real views."""
+    return lambda u: _to_real(g(_from_real(u, like)))
+
+
+def _gmres(matvec, b, tol, restart, maxiter, precondition=None):
+    x, _ = jssl.gmres(
+        matvec,
+        b,
+        tol=tol,
+        atol=0.0,
+        restart=restart,
+        maxiter=maxiter,
+        M=precondition,
+        solve_method="incremental",
+    )
+    return x
+
+
+def _matrix(linear, like):
+    """The dense matrix of a linear map (by columns; works for transposed maps too)."""
+    return jax.vmap(linear)(jnp.eye(like.size, dtype=like.dtype)).T
+
+
 class AbstractLinearSolver(eqx.Module):
     """Solves with the Newton matrix `I - hγ J`, where `J = ∂f/∂y`.
 
-    `prepare` builds, once per step, a solve with `I - hγ J(t, y)` (simplified Newton: the
-    matrix is frozen at the start of the step). `tangent_solve(g, b)` solves `g(x) = b` for the
-    linear map `g` exactly; the implicit-function-theorem gradient of each stage uses it.
+    The Jacobian and its factorisation are values, so a solver can keep them across stages and
+    steps (simplified Newton with a frozen matrix):
+    - `jacobian(fn, t, y, args)`: `J` at `(t, y)` (a dense matrix, or the point for a matrix-free
+      solver);
+    - `factor(jac, hgamma)`: what solving with `I - hγ J` needs (an LU factorisation);
+    - `newton_solve(fn, args, jac, factors, hgamma)`: `solve(b)`, an approximate solve for the
+      Newton updates (as accurate as the iteration needs);
+    - `tangent_solve(fn, args, jac, factors, hgamma)`: `solve(g, b)` solving `g(x) = b` for the
+      linear map `g` (the Newton matrix at the converged stage) to round-off, reusing the
+      factorisation; the implicit-function-theorem derivative of each stage uses it.
     """
 
     @abc.abstractmethod
-    def prepare(self, fn, t, y, args, hgamma): ...
+    def jacobian(self, fn, t, y, args): ...
 
     @abc.abstractmethod
-    def tangent_solve(self, g, b): ...
+    def factor(self, jac, hgamma): ...
+
+    @abc.abstractmethod
+    def newton_solve(self, fn, args, jac, factors, hgamma): ...
+
+    @abc.abstractmethod
+    def tangent_solve(self, fn, args, jac, factors, hgamma): ...
 
 
 class DenseLU(AbstractLinearSolver):
-    """Dense Jacobian from `jax.jacfwd` and an LU factorisation: for states up to ~10³."""
+    """Dense Jacobian from `jax.jacfwd` and an LU factorisation: for states up to ~10³.
 
-    def prepare(self, fn, t, y, args, hgamma):
-        jac = jax.jacfwd(fn, argnums=1)(t, y, args)
-        lu = jsl.lu_factor(jnp.eye(y.size, dtype=y.dtype) - hgamma * jac)
-        return lambda b: jsl.lu_solve(lu, b)
+    The tangent solve of the gradient reuses the LU of the (possibly older) Newton matrix as a
+    preconditioner of iterative refinement, `x ← x + P⁻¹(b − g(x))`, until the update stalls at
+    round-off; only if that does not converge (the old matrix is too far off) is `g` built
+    densely by `jacfwd` and solved directly.
+    """
 
-    def tangent_solve(self, g, b):
-        return jnp.linalg.solve(jax.jacfwd(g)(b), b)
+    refine_iters: int = eqx.field(static=True, default=40)
+
+    def jacobian(self, fn, t, y, args):
+        return jax.jacfwd(_real_map(lambda z: fn(t, z, args), y))(_to_real(y))
+
+    def factor(self, jac, hgamma):
+        return jsl.lu_factor(jnp.eye(jac.shape[0], dtype=jac.dtype) - hgamma * jac)
+
+    def newton_solve(self, fn, args, jac, factors, hgamma):
+        def solve(b):
+            return _from_real(jsl.lu_solve(factors, _to_real(b)), b)
+
+        return solve
+
+    def tangent_solve(self, fn, args, jac, factors, hgamma):
+        def solve(g, b):
+            g_real = _real_map(g, b)
+            x = jax.lax.custom_linear_solve(
+                g_real,
+                _to_real(b),
+                lambda matvec, r: self._refine(matvec, r, factors, 0),
+                lambda vecmat, r: self._refine(vecmat, r, factors, 1),
+            )
+            return _from_real(x, b)
+
+        return solve
+
+    def _refine(self, matvec, b, factors, trans):
+        """Solve `matvec(x) = b` by refinement preconditioned with `factors` (`trans`: of Pᵀ)."""
+        eps = jnp.finfo(b.dtype).eps
+
+        def precondition(r):
+            return jsl.lu_solve(factors, r, trans=trans)
+
+        def cond(c):
+            _, dx_norm, prev_norm, it = c
+            x_norm = jnp.linalg.norm(c[0])
+            return (
+                (it < self.refine_iters)
+                & (dx_norm > 4 * eps * x_norm)
+                & ((it < 2) | (dx_norm < 0.5 * prev_norm))
+            )
+
+        def body(c):
+            x, dx_norm, _, it = c
+            dx = precondition(b - matvec(x))
+            return x + dx, jnp.linalg.norm(dx), dx_norm, it + 1
+
+        x0 = precondition(b)
+        inf = jnp.asarray(jnp.inf, b.dtype)
+        x, dx_norm, _, _ = jax.lax.while_loop(cond, body, (x0, inf, inf, 0))
+        converged = dx_norm <= 1e3 * eps * jnp.linalg.norm(x)
+        return jax.lax.cond(
+            converged,
+            lambda: x,
+            lambda: jnp.linalg.solve(_matrix(matvec, b), b),
+        )
 
 
 class GMRES(AbstractLinearSolver):
     """Matrix-free GMRES on Jacobian–vector products: memory linear in the state size.
 
     For method-of-lines PDE states of 10⁴–10⁵ unknowns, where a dense Jacobian cannot be stored.
+    Newton updates need only `newton_rtol` relative residual (inexact Newton); the tangent solve
+    of the gradient uses `rtol`, by default `max(1e-10, 64 eps)` of the state's dtype (so float32
+    does not iterate to `maxiter` after a tolerance it cannot reach).
     """
 
-    rtol: float = eqx.field(static=True, default=1e-10)
+    rtol: float | None = eqx.field(static=True, default=None)
+    newton_rtol: float = eqx.field(static=True, default=1e-3)
     restart: int = eqx.field(static=True, default=30)
     maxiter: int = eqx.field(static=True, default=20)
 
-    def _solve(self, matvec, b):
-        x, _ = jssl.gmres(
-            matvec,
-            b,
-            tol=self.rtol,
-            restart=self.restart,
-            maxiter=self.maxiter,
-            solve_method="batched",
-        )
-        return x
+    def jacobian(self, fn, t, y, args):
+        return t, y
 
-    def prepare(self, fn, t, y, args, hgamma):
-        _, jvp = jax.linearize(lambda z: fn(t, z, args), y)
-        return lambda b: self._solve(lambda v: v - hgamma * jvp(v), b)
+    def factor(self, jac, hgamma):
+        return ()
 
-    def tangent_solve(self, g, b):
-        return self._solve(g, b)
+    def _tol(self, dtype):
+        if self.rtol is not None:
+            return self.rtol
+        return max(1e-10, 64 * float(jnp.finfo(dtype).eps))
+
+    def newton_solve(self, fn, args, jac, factors, hgamma):
+        t, y = jac
+        _, jvp = jax.linearize(_real_map(lambda z: fn(t, z, args), y), _to_real(y))
+
+        def solve(b):
+            r = _to_real(b)
+            x = _gmres(
+                lambda v: v - hgamma * jvp(v), r, self.newton_rtol, self.restart, self.maxiter
+            )
+            return _from_real(x, b)
+
+        return solve
+
+    def tangent_solve(self, fn, args, jac, factors, hgamma):
+        def solve(g, b):
+            r = _to_real(b)
+            x = _gmres(_real_map(g, b), r, self._tol(r.dtype), self.restart, self.maxiter)
+            return _from_real(x, b)
+
+        return solve
