@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import matplotlib
 import pytest
 
@@ -94,9 +95,14 @@ def _page_params():
 def test_page_code_runs(page, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     namespace: dict = {"__name__": "__main__"}
-    for line, code in python_blocks(page):
-        # Pad with newlines so that a traceback names the page's own line numbers.
-        exec(compile("\n" * (line - 1) + code, str(page), "exec"), namespace)  # our own docs
+    x64 = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", False)  # a reader's default: a page enables float64 itself
+    try:
+        for line, code in python_blocks(page):
+            # Pad with newlines so that a traceback names the page's own line numbers.
+            exec(compile("\n" * (line - 1) + code, str(page), "exec"), namespace)  # our own docs
+    finally:
+        jax.config.update("jax_enable_x64", x64)
     printed = capsys.readouterr().out
     for expected in PRINTS.get(rel(page), []):
         assert expected in printed, f"{rel(page)} should print {expected!r}"
