@@ -1,5 +1,8 @@
-"""Run configuration: the pydantic schema (one union over model kinds), YAML loading with
-duplicate keys refused, `--set` overrides, and building the problem a config describes."""
+"""Run configuration: schema, YAML loading, `--set` overrides and building the problem.
+
+The pydantic schema is one discriminated union over model kinds; YAML with duplicate keys is
+refused.
+"""
 
 from pathlib import Path
 
@@ -20,8 +23,9 @@ from ._schema import OdeRunConfig as OdeRunConfig
 
 
 def build_problem(config, base_dir: str | Path = ".") -> AbstractProblem:
-    """The problem a validated config describes (`OdeProblem` or `PdeProblem`), with its data
-    loaded or simulated; relative data paths are relative to `base_dir`.
+    """The problem a validated config describes (`OdeProblem` or `PdeProblem`).
+
+    Its data are loaded or simulated; relative data paths are relative to `base_dir`.
 
     **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
     """

@@ -22,4 +22,5 @@ RunConfig = Annotated[
     Annotated[OdeRunConfig, Tag("ode")] | Annotated[PdeRunConfig, Tag("pde")],
     Discriminator(_kind),
 ]
+"""A run config: `OdeRunConfig` or `PdeRunConfig` (a `model` with an `equation` is a PDE)."""
 RUN_CONFIG = TypeAdapter(RunConfig)

@@ -200,8 +200,10 @@ class LevenbergMarquardt(AbstractLeastSquares):
 
 
 class GaussNewton(AbstractLeastSquares):
-    """Gauss–Newton with backtracking: the least-squares step of `J delta = -r`, halved until
-    chi-square decreases."""
+    """Gauss–Newton with backtracking.
+
+    The least-squares step of `J delta = -r`, halved until chi-square decreases.
+    """
 
     def _initial_damping(self):
         return 1.0

@@ -72,8 +72,9 @@ def interpolation_matrix(coarse: Grid, fine: Grid, periodic, kind: str) -> np.nd
 
 
 class PdeProblem(AbstractProblem):
-    """Weighted least squares for the unknowns of a PDE: `r = [(sensors(u(x)) - data) / σ,
-    smoothness penalties]`.
+    """Weighted least squares for the unknowns of a PDE on a grid.
+
+    `r = [(sensors(u(x)) - data) / σ, smoothness penalties]`.
 
     Build it from a config with `diffsim.config.build_problem`.
 

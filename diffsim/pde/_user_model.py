@@ -10,8 +10,9 @@ from ._grid import Grid
 
 
 class UserPDE(eqx.Module):
-    """A PDE whose semi-discrete right-hand side is a user function
-    `rhs(t, u, params, grid, bcs) -> du/dt` (built from `diffsim.pde` operators).
+    """A PDE whose right-hand side is a user function written with `diffsim.pde` operators.
+
+    The function is `rhs(t, u, params, grid, bcs) -> du/dt` (semi-discrete in space).
 
     It has the interface `diffsim.pde.solve` needs (`rhs`, `check`, `rates`), but its
     stiffness is unknown, so fixed steps are not checked for stability: use an adaptive solver

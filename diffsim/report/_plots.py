@@ -18,6 +18,7 @@ PLOTS = {
     "parameters": "Parameter values during the fit",
     "correlation": "Correlation matrix",
 }
+"""The figures a report may have: file stem -> caption."""
 
 
 def _grid(axes_count: int, width: float = 4.2, height: float = 3.2):

@@ -8,8 +8,10 @@ from ._plots import PLOTS, write_plots
 
 
 def write_report(result, folder: str | Path, options, *, plots: bool = True) -> dict[str, str]:
-    """Draw the plots (when `options.plots` and `plots`) and write `report.md` and, when
-    `options.html`, a self-contained `report.html`.
+    """Write a run folder's plots, `report.md` and (optionally) `report.html`.
+
+    Plots are drawn when `options.plots` and `plots`; `report.html` is self-contained and
+    written when `options.html`.
 
     **Arguments:**
     - `result`: a `diffsim.inverse.Result` (its `summary` and `arrays` are all that is read).

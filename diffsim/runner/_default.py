@@ -25,3 +25,4 @@ fit:
   method: levenberg_marquardt
   max_steps: 100
 """
+"""The built-in Lotka-Volterra config that `python -m diffsim.run` runs without a file."""

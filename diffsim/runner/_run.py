@@ -43,8 +43,9 @@ def _fit_settings(config: RunConfig) -> dict:
 
 
 def check_fit_settings(config: RunConfig, problem: AbstractProblem) -> None:
-    """Build the configured optimizer once, so that a bad `fit.*` or `gradient.*` setting is
-    reported before anything is written (what `--validate` and the runner do first).
+    """Build the configured optimizer once, to report bad `fit.*`/`gradient.*` settings early.
+
+    `--validate` and the runner do this before anything is written.
 
     **Raises:** `ValueError` with one line naming the key path.
     """
