@@ -60,7 +60,11 @@ NAMESPACE_CHECKS = {
     "docs/coming-from-torchdiffeq.md": lambda ns: (
         abs(ns["params"]["A"] - ns["true_A"]).max() < 0.05
     ),
-    "docs/coming-from-diffrax.md": lambda ns: int(ns["bad"].status) != 0,
+    "docs/coming-from-diffrax.md": lambda ns: (
+        int(ns["bad"].status) != 0
+        and abs(float(ns["falling"].event_ts[0]) - (2 * 10.0 / 9.81) ** 0.5) < 1e-6
+        and abs(float(ns["falling"].evaluate(1.0)[0]) - (10.0 - 9.81 / 2)) < 1e-6
+    ),
     "docs/uncertainty.md": lambda ns: ns["errors"].singular and "a, b" in ns["errors"].message,
 }
 
