@@ -10,7 +10,6 @@ from jaxtyping import Array, PyTree
 
 from .._controller import rms_norm
 from ._base import AbstractSolver, Step, hermite_dense, hermite_interpolate
-from ._explicit import _combine
 from ._linear import AbstractLinearSolver, DenseLU
 from ._tableau import KVAERNO5, ButcherTableau
 
@@ -22,7 +21,7 @@ _KVAERNO5_PREDICTOR = (
     (-0.19650552613122207, 0.8113579546496623, 0.38514757148155954),
     (0.10375304369958693, 0.937994698066431, -0.04174774176601781, 0.0),
     (-0.17281112873898072, 0.6235784481025847, 0.5492326806363959, 0.0, 0.0),
-    KVAERNO5.a[6] + (KVAERNO5.gamma,),
+    KVAERNO5.a[5] + (KVAERNO5.gamma,),
 )
 
 
@@ -233,7 +232,7 @@ class ESDIRK(AbstractSolver):
         if _continuous_extension(self.tableau) is None:
             dense = hermite_dense(y, y1, f0, ks[-1], h)
         else:
-            dense = (y, h, jnp.stack(ks))
+            dense = (y, h, ks)
         stats = dict(
             num_jacobians=renew.astype(jnp.int32), num_factorizations=refactor.astype(jnp.int32)
         )
@@ -267,31 +266,54 @@ class ESDIRK(AbstractSolver):
         )
         scale = jax.lax.stop_gradient(scale)
         kappa = self.newton.tolerance(jax.lax.stop_gradient(y), scale)
-        ks = [f0]
-        nfev = jnp.asarray(0, jnp.int32)
-        ok = jnp.asarray(True)
-        theta_max = jnp.zeros_like(scale, shape=())
-        for c, row, alpha in zip(tab.c[1:], tab.a[1:], self.predictor, strict=True):
-            ti = t + c * h
-            base = _combine(y, h, row, ks)
-            guess = jax.lax.stop_gradient(_combine(y, h, alpha, ks))
+        # One traced stage body, scanned over the implicit stages (tracing each stage separately
+        # multiplied the compile time by the number of stages).
+        num = len(tab.c)
+        real = jnp.real(y).dtype
+        rows = np.zeros((num, num))
+        alphas = np.zeros((num, num))
+        for i in range(1, num):
+            rows[i, :i] = tab.a[i]
+            alphas[i, :i] = self.predictor[i - 1]
+        xs = (
+            jnp.arange(1, num),
+            jnp.asarray(tab.c[1:], real),
+            jnp.asarray(rows[1:], y.dtype),
+            jnp.asarray(alphas[1:], y.dtype),
+        )
 
-            def residual(z, ti=ti, base=base):
+        def stage(carry, x):
+            ks, eta, nfev, ok, theta_max = carry
+            i, c, row, alpha = x
+            ti = t + c * h
+            base = y + h * (row @ ks)
+            guess = jax.lax.stop_gradient(y + h * (alpha @ ks))
+
+            def residual(z):
                 return z - base - hgamma * fn(ti, z, args)
 
-            def newton(residual, z0, eta=eta):
-                z, it, eta, theta, converged = self.newton(residual, z0, solve, scale, eta, kappa)
+            def newton(residual, z0):
+                z, it, eta_, theta, converged = self.newton(residual, z0, solve, scale, eta, kappa)
                 # Auxiliary outputs must be floating point for custom_root's JVP rule.
-                return z, (it.astype(scale.dtype), eta, theta, converged.astype(scale.dtype))
+                return z, (it.astype(real), eta_, theta, converged.astype(real))
 
             z, aux = jax.lax.custom_root(residual, guess, newton, tangent_solve, has_aux=True)
             iters, eta, theta, converged = jax.lax.stop_gradient(aux)
-            ks.append((z - base) / safe_hgamma)
-            nfev = nfev + iters.astype(jnp.int32)
-            ok = ok & (converged > 0)
-            theta_max = jnp.maximum(theta_max, theta)
-        y1 = _combine(y, h, tab.b, ks)
+            ks = ks.at[i].set((z - base) / safe_hgamma)
+            carry = (
+                ks,
+                eta,
+                nfev + iters.astype(jnp.int32),
+                ok & (converged > 0),
+                jnp.maximum(theta_max, theta),
+            )
+            return carry, None
+
+        ks = jnp.zeros((num,) + y.shape, y.dtype).at[0].set(f0)
+        init = (ks, eta, jnp.asarray(0, jnp.int32), jnp.asarray(True), jnp.zeros((), real))
+        (ks, eta, nfev, ok, theta_max), _ = jax.lax.scan(stage, init, xs)
+        y1 = y + h * (jnp.asarray(tab.b, y.dtype) @ ks)
         # Shampine's filtered estimate (Hairer & Wanner IV.8): (I − hγJ)⁻¹ damps the stiff
         # components, whose raw estimate is dominated by Newton and round-off errors.
-        error = solve(_combine(jnp.zeros_like(y), h, tab.e, ks))
+        error = solve(h * (jnp.asarray(tab.e, y.dtype) @ ks))
         return y1, error, ks, nfev, ok, eta, theta_max
