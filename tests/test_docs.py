@@ -370,3 +370,12 @@ def test_docstring_example_runs(entry):
     namespace: dict = {"__name__": "__main__"}
     for code in re.findall(r"```python\n(.*?)```", entry.docstring, flags=re.DOTALL):
         exec(compile(code, f"<docstring of {entry.target}>", "exec"), namespace)
+
+
+def test_getting_started_shows_the_readme_setup_commands():
+    """The two set-up commands of the README appear, unchanged, in docs/getting-started.md."""
+    readme = [
+        ln.strip() for ln in (ROOT / "README.md").read_text().splitlines() if "pip install" in ln
+    ]
+    guide = (ROOT / "docs" / "getting-started.md").read_text()
+    assert len(readme) == 2 and all(f"    {command}\n" in guide for command in readme)
