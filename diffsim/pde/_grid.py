@@ -127,6 +127,17 @@ def interpolate(u: ArrayLike, grid: Grid, points: ArrayLike) -> Array:
     - `points`: the positions, a 1-D array.
 
     **Returns:** the interpolated values, shape `u.shape[:-1] + (len(points),)`.
+
+    **Example:** sensors at three points of a finer solution:
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    grid = pde.uniform_grid(100)
+    values = pde.interpolate(grid.x**2, grid, jnp.array([0.25, 0.5, 0.75]))
+    assert jnp.allclose(values, jnp.array([0.0625, 0.25, 0.5625]), atol=1e-4)
+    ```
     """
     if grid.ndim != 1:
         raise ValueError("interpolate: 1D grids only")

@@ -120,6 +120,18 @@ def spectral_laplacian(u: ArrayLike, grid: Grid) -> Array:
     - `grid`: the `Grid`.
 
     **Returns:** `∇²u`, shaped like `u`.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    grid = pde.uniform_grid((32, 32), 0.0, 2 * jnp.pi)
+    x, y = grid.coordinates()
+    lap = pde.spectral_laplacian(jnp.sin(x) * jnp.cos(2 * y), grid)
+    assert jnp.allclose(lap, -5 * jnp.sin(x) * jnp.cos(2 * y), atol=1e-4)
+    ```
     """
     return from_fourier(laplacian_symbol(grid) * to_fourier(u, grid), grid)
 
