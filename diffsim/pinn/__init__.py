@@ -12,6 +12,7 @@ from ._problem import Unknown as Unknown
 from ._sampling import SAMPLERS as SAMPLERS
 from ._sampling import AbstractSampler as AbstractSampler
 from ._sampling import Collocation as Collocation
+from ._sampling import Given as Given
 from ._sampling import LatinHypercube as LatinHypercube
 from ._sampling import ResidualAdaptive as ResidualAdaptive
 from ._sampling import Sobol as Sobol

@@ -13,38 +13,59 @@ class AbstractSampler(eqx.Module):
     """Draws `n` points in the box `[lower, upper]` (one entry per coordinate)."""
 
     @abc.abstractmethod
-    def unit(self, n: int, dim: int, seed: int) -> np.ndarray:
-        """`n` points in the unit cube `[0, 1)^dim`."""
-
     def sample(self, n: int, lower, upper, seed: int) -> np.ndarray:
         """`(n, dim)` float64 points in the box; the same `seed` gives the same points."""
-        lower, upper = np.asarray(lower, float), np.asarray(upper, float)
-        return lower + (upper - lower) * self.unit(n, lower.size, seed)
+
+
+def _scaled(unit: np.ndarray, lower, upper) -> np.ndarray:
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    return lower + (upper - lower) * unit
 
 
 class Uniform(AbstractSampler):
     """Independent uniform points (pseudo-random)."""
 
-    def unit(self, n, dim, seed):
-        return np.random.default_rng(seed).random((n, dim))
+    def sample(self, n, lower, upper, seed):
+        unit = np.random.default_rng(seed).random((n, np.size(lower)))
+        return _scaled(unit, lower, upper)
 
 
 class LatinHypercube(AbstractSampler):
     """Latin hypercube points (`scipy.stats.qmc`): every coordinate's `n` strata hit once, as
     in Raissi et al."""
 
-    def unit(self, n, dim, seed):
-        return qmc.LatinHypercube(d=dim, seed=seed).random(n)
+    def sample(self, n, lower, upper, seed):
+        return _scaled(qmc.LatinHypercube(d=np.size(lower), seed=seed).random(n), lower, upper)
 
 
 class Sobol(AbstractSampler):
     """Scrambled Sobol points (`scipy.stats.qmc`): low discrepancy; best balanced when `n` is
     a power of two."""
 
-    def unit(self, n, dim, seed):
+    def sample(self, n, lower, upper, seed):
         with warnings.catch_warnings():  # scipy warns when n is not a power of 2
             warnings.simplefilter("ignore", UserWarning)
-            return qmc.Sobol(d=dim, scramble=True, seed=seed).random(n)
+            unit = qmc.Sobol(d=np.size(lower), scramble=True, seed=seed).random(n)
+        return _scaled(unit, lower, upper)
+
+
+class Given(AbstractSampler):
+    """The same given points every time (e.g. the data points, as in Raissi et al.'s
+    identification); `n` must be their number."""
+
+    points: np.ndarray
+
+    def __init__(self, points):
+        self.points = np.asarray(points, float)
+
+    def sample(self, n, lower, upper, seed):
+        del seed
+        if n != len(self.points) or self.points.shape[1] != np.size(lower):
+            raise ValueError(
+                f"collocation: {len(self.points)} given points of dimension "
+                f"{self.points.shape[1]}, but {n} points of dimension {np.size(lower)} requested"
+            )
+        return self.points
 
 
 SAMPLERS = {"uniform": Uniform, "latin_hypercube": LatinHypercube, "sobol": Sobol}

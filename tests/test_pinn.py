@@ -1,0 +1,289 @@
+"""diffsim.pinn: loss terms, exact-derivative residuals, sampling, weighting, constraints,
+training (a smoke version of Raissi's Burgers problem), checkpoints and bad input."""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.stats import qmc
+
+from diffsim import nn, pde, pinn
+
+KEY = jax.random.PRNGKey(0)
+GRID = pde.uniform_grid(32, -1.0, 1.0)
+NU = 0.01 / np.pi
+
+
+def burgers_problem(**kwargs):
+    return pinn.PINNProblem(
+        pde.Burgers(GRID, pde.Dirichlet(0.0)),
+        (0.0, 1.0),
+        kwargs.pop("params", {"viscosity": NU}),
+        initial=lambda x: -jnp.sin(jnp.pi * x[0]),
+        **kwargs,
+    )
+
+
+class Exact(eqx.Module):
+    """A "network" that is an exact solution: the Fisher–KPP travelling front, taking the
+    PINN's scaled inputs z ∈ [-1, 1]² back to (t, x) ∈ [0, 1] × [-5, 5]."""
+
+    rate: float = 2.0
+
+    def __call__(self, z):
+        t, x = (z[0] + 1) / 2, 5 * z[1]
+        a, c = np.sqrt(self.rate / 6), 5 * np.sqrt(self.rate / 6)
+        return (1 + jnp.exp(a * (x - c * t))) ** -2
+
+
+def test_residual_of_an_exact_solution_is_zero():
+    model = pde.FisherKPP(pde.uniform_grid(16, -5.0, 5.0))
+    problem = pinn.PINNProblem(model, (0.0, 1.0), {"diffusivity": 1.0, "rate": 2.0})
+    trainable = pinn.Trainable(Exact(), {})
+    tx = jnp.asarray(qmc.LatinHypercube(d=2, seed=0).random(200) * [1, 10] - [0, 5])
+    r = problem.residuals(trainable, tx)
+    assert r.shape == (200,) and np.max(np.abs(r)) < 1e-14
+    wrong = pinn.PINNProblem(model, (0.0, 1.0), {"diffusivity": 1.0, "rate": 2.2})
+    assert np.max(np.abs(wrong.residuals(trainable, tx))) > 1e-3
+
+
+def test_loss_gradient_taylor_test():
+    """Gradient of the total loss (network and unknowns) against forward mode and by the
+    Taylor remainder's rate 2, float64."""
+    problem = burgers_problem(
+        params={}, unknowns={"viscosity": pinn.Unknown(0.01, "log")}, n_initial=8, n_boundary=4
+    )
+    net = nn.MLP(2, "scalar", 8, 2, "tanh", dtype="float64", key=KEY)
+    trainable = problem.init(net)
+    points = problem.points(0)
+    tx = jnp.asarray(pinn.LatinHypercube().sample(32, problem.lower, problem.upper, 1))
+    flat, unravel = jax.flatten_util.ravel_pytree(trainable)
+
+    def loss(theta):
+        tr = unravel(theta)
+        return (
+            jnp.mean(problem.residuals(tr, tx) ** 2)
+            + problem.initial_loss(tr, points)
+            + problem.boundary_loss(tr, points)
+        )
+
+    g = jax.grad(loss)(flat)
+    direction = jax.random.normal(jax.random.PRNGKey(1), flat.shape, flat.dtype)
+    forward = jax.jvp(loss, (flat,), (direction,))[1]  # forward mode agrees with reverse
+    np.testing.assert_allclose(g @ direction, forward, rtol=1e-12)
+    remainders = [
+        abs(loss(flat + h * direction) - loss(flat) - h * g @ direction) for h in (4e-3, 2e-3, 1e-3)
+    ]
+    rates = [math.log2(a / b) for a, b in zip(remainders, remainders[1:], strict=False)]
+    assert all(abs(r - 2) < 0.1 for r in rates), rates
+
+
+def test_float32_network_under_strict_promotion():
+    problem = burgers_problem(n_initial=4, n_boundary=2)
+    net = nn.MLP(2, "scalar", 8, 2, dtype="float32", key=KEY)
+    trainable = problem.init(net)
+    points = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32), problem.points(0))
+    tx = jnp.ones((5, 2), jnp.float32) * 0.5
+    with jax.numpy_dtype_promotion("strict"):
+        assert problem.residuals(trainable, tx).dtype == jnp.float32
+        assert problem.initial_loss(trainable, points).dtype == jnp.float32
+        assert problem.boundary_loss(trainable, points).dtype == jnp.float32
+
+
+def test_hard_constraints_hold_exactly():
+    problem = burgers_problem(hard=("initial", "boundary"))
+    net = nn.MLP(2, "scalar", 8, 2, dtype="float64", key=KEY)
+    fn = problem.field(problem.init(net))
+    x = jnp.linspace(-1, 1, 11)
+    np.testing.assert_allclose(
+        jax.vmap(lambda xi: fn(0.0, xi[None]))(x), -np.sin(np.pi * x), atol=1e-15
+    )
+    t = jnp.linspace(0, 1, 7)
+    for end in (-1.0, 1.0):
+        assert np.max(np.abs(jax.vmap(lambda ti, e=end: fn(ti, jnp.array([e])))(t))) < 1e-15
+    assert problem.initial_loss(problem.init(net), problem.points(0)) is None
+    assert problem.boundary_loss(problem.init(net), problem.points(0)) is None
+    with pytest.raises(ValueError, match="u0 to take the boundary values"):
+        pinn.PINNProblem(
+            pde.Burgers(GRID, pde.Dirichlet(0.0)),
+            (0.0, 1.0),
+            {"viscosity": NU},
+            initial=lambda x: jnp.cos(x[0]),
+            hard=("initial", "boundary"),
+        )
+
+
+def test_neumann_and_periodic_boundary_terms():
+    # u = cos(πx) e^-t: zero slope at ±1 (Neumann 0), and periodic on [-1, 1].
+    class Cosine(eqx.Module):
+        def __call__(self, z):
+            t = (z[0] + 1) / 2
+            return jnp.cos(jnp.pi * z[1]) * jnp.exp(-t)
+
+    for bc in (pde.Neumann(0.0), pde.Periodic()):
+        problem = pinn.PINNProblem(pde.Heat(GRID, bc), (0.0, 1.0), {"diffusivity": 1.0})
+        loss = problem.boundary_loss(pinn.Trainable(Cosine(), {}), problem.points(0))
+        assert float(loss) < 1e-28
+    problem = pinn.PINNProblem(pde.Heat(GRID, pde.Neumann(0.5)), (0.0, 1.0), {"diffusivity": 1.0})
+    loss = problem.boundary_loss(pinn.Trainable(Cosine(), {}), problem.points(0))
+    np.testing.assert_allclose(loss, 0.25, rtol=1e-12)
+
+
+def test_samplers_cover_the_box():
+    lower, upper = (0.0, -1.0), (1.0, 1.0)
+    for name, cls in pinn.SAMPLERS.items():
+        pts = cls().sample(256, lower, upper, seed=3)
+        assert pts.shape == (256, 2), name
+        assert np.all(pts >= lower) and np.all(pts <= upper), name
+        np.testing.assert_array_equal(pts, cls().sample(256, lower, upper, seed=3))
+        assert not np.array_equal(pts, cls().sample(256, lower, upper, seed=4)), name
+    lhs = pinn.LatinHypercube().sample(50, lower, upper, seed=0)
+    for axis in range(2):  # one point per stratum in every coordinate
+        strata = np.floor((lhs[:, axis] - lower[axis]) / (upper[axis] - lower[axis]) * 50)
+        assert sorted(strata) == list(range(50))
+    sobol = pinn.Sobol().sample(256, lower, upper, seed=0)
+    uniform = pinn.Uniform().sample(256, lower, upper, seed=0)
+    unit = lambda p: (p - lower) / np.subtract(upper, lower)  # noqa: E731
+    assert qmc.discrepancy(unit(sobol)) < qmc.discrepancy(unit(uniform))
+
+
+def test_residual_adaptive_refinement_concentrates_points():
+    rule = pinn.ResidualAdaptive(candidates=10, power=2.0, floor=0.1)
+    candidates = np.linspace(0, 1, 2000)[:, None]
+    residual = np.exp(-(((candidates[:, 0] - 0.8) / 0.02) ** 2))
+    chosen = rule.choose(candidates, residual, 200, seed=0)
+    near = np.mean(np.abs(chosen[:, 0] - 0.8) < 0.05)
+    assert near > 0.5  # vs 0.1 for uniform points
+    assert len(np.unique(chosen[:, 0])) == 200
+
+
+def test_causal_weights():
+    causal = pinn.Causal(epsilon=10.0, chunks=4)
+    t = jnp.array([0.1, 0.3, 0.6, 0.9])
+    squared = jnp.array([0.0, 1.0, 0.0, 0.0])
+    loss, w = causal.loss(squared, t, 0.0, 1.0)
+    np.testing.assert_allclose(w, [1, 1, np.exp(-10), np.exp(-10)], rtol=1e-12)
+    np.testing.assert_allclose(loss, 0.25, rtol=1e-12)
+    # The weights are not differentiated: d loss / d squared = w / (chunks · count).
+    g = jax.grad(lambda s: causal.loss(s, t, 0.0, 1.0)[0])(squared)
+    np.testing.assert_allclose(g, np.asarray(w) / 4, rtol=1e-12)
+
+
+def test_gradient_norm_balancing_update():
+    rule = pinn.GradNorm(momentum=0.5)
+    weights = rule.update({"residual": 1.0, "initial": 1.0}, {"residual": 9.0, "initial": 1.0})
+    np.testing.assert_allclose(weights["residual"], 0.5 + 0.5 * 10 / 9)
+    np.testing.assert_allclose(weights["initial"], 0.5 + 0.5 * 10)
+
+
+def test_unknowns_use_the_inverse_transforms():
+    u = pinn.Unknown(0.003, "log")
+    assert u.transform.forward(u.transform.inverse(0.003)) == pytest.approx(0.003, rel=1e-14)
+    assert float(u.transform.forward(-50.0)) > 0
+    bounded = pinn.Unknown(0.5, "none", 0.0, 1.0)
+    assert 0 < float(bounded.transform.forward(100.0)) <= 1
+    with pytest.raises(ValueError, match="unknown transform 'exp'"):
+        pinn.Unknown(1.0, "exp")
+    with pytest.raises(ValueError, match="outside"):
+        pinn.Unknown(2.0, "none", 0.0, 1.0)
+
+
+def test_burgers_smoke_training_and_checkpoint(tmp_path):
+    """CI smoke version of Raissi's forward problem: 2000 collocation points, 300 Adam and
+    700 L-BFGS steps, hard initial/boundary constraints. Measured rel. L2 error against
+    Cole–Hopf: 6.8e-2 (an untrained or mis-differentiated network is at ~1); the issue's
+    5e-2 needs more L-BFGS steps than a CI test can afford here."""
+    from experiments.burgers_cole_hopf import T_GRID, X_GRID, exact
+
+    problem = burgers_problem(n_initial=50, n_boundary=25, hard=("initial", "boundary"))
+    net = nn.MLP(2, "scalar", 20, 4, "tanh", dtype="float64", key=jax.random.PRNGKey(0))
+    lines = []
+    trained = pinn.train(
+        problem,
+        net,
+        collocation=pinn.Collocation(2000),
+        adam_steps=300,
+        learning_rate=5e-3,
+        lbfgs_steps=700,
+        callback=lambda p: lines.append(p.line()),
+        log_every=100,
+        checkpoint=tmp_path / "net.eqx",
+    )
+    assert trained.status == "ok"
+    tt, xx = np.meshgrid(T_GRID[::4], X_GRID[::4], indexing="ij")  # as measured
+    fn = problem.field(trained.trainable)
+    pred = jax.vmap(lambda t, x: fn(t, x[None]))(jnp.asarray(tt.ravel()), jnp.asarray(xx.ravel()))
+    ref = exact(tt, xx).ravel()
+    error = np.linalg.norm(pred - ref) / np.linalg.norm(ref)
+    assert error <= 1e-1, error
+    assert lines[0].startswith("adam      0  loss") and "residual" in lines[0]
+    assert any(line.startswith("lbfgs") for line in lines)
+    assert trained.history["loss"][-1] < trained.history["loss"][0]
+    restored = pinn.load(tmp_path / "net.eqx", problem.init(net))
+    x = jnp.array([0.3])
+    assert problem.field(restored)(0.5, x) == problem.field(trained.trainable)(0.5, x)
+
+
+def test_identification_moves_the_unknown():
+    """A few steps on data from u = sin(πx) e^{-νπ²t} (heat) pull ν toward the truth."""
+    nu = 0.1
+    rng = np.random.default_rng(0)
+    t, x = rng.uniform(0, 1, 300), rng.uniform(-1, 1, 300)
+    u = np.sin(np.pi * x) * np.exp(-nu * np.pi**2 * t)
+    problem = pinn.PINNProblem(
+        pde.Heat(GRID),
+        (0.0, 1.0),
+        unknowns={"diffusivity": pinn.Unknown(0.3, "log")},
+        data=pinn.Observations(jnp.asarray(t), jnp.asarray(x)[:, None], jnp.asarray(u), 0.0),
+    )
+    net = nn.MLP(2, "scalar", 16, 2, "tanh", dtype="float64", key=KEY)
+    trained = pinn.train(
+        problem,
+        net,
+        collocation=pinn.Collocation(500),
+        adam_steps=300,
+        learning_rate=1e-2,
+        lbfgs_steps=100,
+    )
+    assert abs(trained.params["diffusivity"] - nu) < 0.01
+
+
+def test_non_finite_loss_is_a_status():
+    problem = burgers_problem(params={"viscosity": jnp.nan}, n_initial=4, n_boundary=2)
+    net = nn.MLP(2, "scalar", 4, 1, dtype="float64", key=KEY)
+    trained = pinn.train(problem, net, collocation=pinn.Collocation(16), adam_steps=5)
+    assert trained.status.startswith("the loss became nan at Adam step 0")
+    assert np.all(np.isfinite(jax.flatten_util.ravel_pytree(trained.trainable)[0]))
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: pinn.Collocation(0), "collocation.n: needs at least 1 point"),
+        (
+            lambda: pinn.PINNProblem(pde.Burgers(GRID), (1.0, 1.0), {"viscosity": NU}),
+            "t_span: the time interval has zero width",
+        ),
+        (lambda: pde.uniform_grid(16, 1.0, 1.0), "need upper > lower"),
+        (
+            lambda: pinn.PINNProblem(pde.Wave(GRID, pde.Absorbing()), (0, 1), {"speed": 1.0}),
+            "Absorbing .* not accepted by a PINN",
+        ),
+        (
+            lambda: pinn.PINNProblem(
+                pde.NavierStokes2D(pde.uniform_grid((8, 8))), (0, 1), {"viscosity": 1.0}
+            ),
+            "no pointwise equation",
+        ),
+        (lambda: burgers_problem(params={"viscosity": NU, "speed": 1.0}), "params.speed: unknown"),
+        (lambda: burgers_problem(params={}), "params.viscosity: missing"),
+        (lambda: burgers_problem(hard=("everything",)), "hard: unknown constraint"),
+        (lambda: nn.MLP(2, 1, 8, 2, "tanhh", key=KEY), "unknown activation 'tanhh'"),
+    ],
+)
+def test_bad_input(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
