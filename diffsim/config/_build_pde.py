@@ -26,6 +26,7 @@ from ..inverse import (
 from ..inverse._user_models import check_names
 from ..pde import (
     Absorbing,
+    AbstractSemilinear,
     AdvectionDiffusion,
     Burgers,
     Dirichlet,
@@ -395,7 +396,7 @@ def _checked_step(config, options, assemble, values):
         model.check(u0, params)
     except ValueError as error:
         raise ValueError(f"model: {error}") from None
-    if name == "etdrk4" and not hasattr(model, "linear"):
+    if name == "etdrk4" and not isinstance(model, AbstractSemilinear):
         raise ValueError(
             f"solver.name: 'etdrk4' needs a semilinear model, not {config.model.equation!r}"
         )

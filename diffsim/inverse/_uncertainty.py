@@ -70,7 +70,10 @@ def estimate_uncertainty(
     residuals = np.asarray(problem.residuals(z) if residuals is None else residuals)
     names = problem.space.names
     num_free = len(names)
-    dof = problem.num_points - num_free
+    # Prior rows (a smoothness penalty) act as pseudo-observations of the unknowns: with them
+    # the Gauss-Newton posterior exists even with as many cells as data values.
+    num_prior = residuals.size - problem.observed.size
+    dof = problem.num_points + num_prior - num_free
     chi_square = float(residuals @ residuals)
     scale = chi_square / dof if (scale_covariance and dof > 0) else 1.0
 
@@ -101,7 +104,8 @@ def estimate_uncertainty(
         return singular("Error bars cannot be estimated: the Jacobian is not finite.")
     if dof <= 0:
         return singular(
-            f"Error bars cannot be estimated: {problem.num_points} data points for "
+            f"Error bars cannot be estimated: {problem.num_points} data points (and "
+            f"{num_prior} prior terms) for "
             f"{num_free} free parameters leave no degrees of freedom."
         )
     norms = np.linalg.norm(jac, axis=0)
