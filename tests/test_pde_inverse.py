@@ -223,14 +223,6 @@ def test_other_models_and_2d_grids_build_and_predict(model):
     )
     problem = build_problem(config)
     prediction, status = problem.predict(problem.space.initial_values())
-    assert (
-        int(status) == 0
-        and prediction.shape
-        == (2 * (3 if ndim == 2 else 2) // (2 if ndim == 2 else 1) * (1 if ndim == 1 else 1),)
-        or prediction.shape[0] == problem.observed.size
-    )
-    assert np.all(
-        np.isfinite(
-            np.asarray(problem.residuals(problem.space.to_internal(problem.space.initial_values())))
-        )
-    )
+    assert int(status) == 0 and prediction.shape == problem.observed.shape
+    z = problem.space.to_internal(problem.space.initial_values())
+    assert np.all(np.isfinite(np.asarray(problem.residuals(z))))
