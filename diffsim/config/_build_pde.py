@@ -43,7 +43,7 @@ from ..pde import (
     stable_step,
 )
 from ._build import make_parameter, solver_options
-from ._pde_schema import SIDES, PdeRunConfig
+from ._pde_schema import SIDES, FileInitialCondition, PdeRunConfig
 
 AXES = ("x", "y")
 FIXED_STEP_SOLVERS = ("euler", "heun", "rk4", "etdrk4")
@@ -231,6 +231,11 @@ def build_pde_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> PdePr
             )
     initial = spec.initial_condition
     initial = initial if isinstance(initial, dict) else {states[0]: initial}
+    from_file = {
+        state: _initial_from_file(value, state, base_dir)
+        for state, value in initial.items()
+        if isinstance(value, FileInitialCondition)
+    }
     for state in initial:
         if state not in states:
             raise ValueError(
@@ -239,7 +244,11 @@ def build_pde_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> PdePr
     missing = [s for s in states if s not in initial]
     if missing:
         raise ValueError(f"model.initial_condition.{missing[0]}: no initial condition given")
-    initial_values = {s: parse(v, f"model.initial_condition.{s}") for s, v in initial.items()}
+    initial_values = {
+        s: parse(v, f"model.initial_condition.{s}")
+        for s, v in initial.items()
+        if s not in from_file
+    }
     side_names = SIDES[grid.ndim]
     sides = _sides(config)
     boundary_values = {
@@ -255,6 +264,7 @@ def build_pde_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> PdePr
 
     def assemble_on(target: Grid):
         coordinates = target.coordinates()
+        on_target = {s: jnp.asarray(f(target)) for s, f in from_file.items()}
 
         def assemble(scalars, fields):
             env = dict(zip(AXES, (jnp.asarray(c) for c in coordinates), strict=False))
@@ -280,7 +290,9 @@ def build_pde_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> PdePr
                 else:
                     params[key] = jnp.asarray(value(env))
             u0 = [
-                jnp.broadcast_to(jnp.asarray(initial_values[s](env), float), target.shape)
+                on_target[s]
+                if s in on_target
+                else jnp.broadcast_to(jnp.asarray(initial_values[s](env), float), target.shape)
                 for s in states
             ]
             return model, (u0[0] if len(u0) == 1 else tuple(u0)), params
@@ -369,6 +381,33 @@ def build_pde_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> PdePr
         ),
         source=data.source,
     )
+
+
+def _initial_from_file(spec: FileInitialCondition, state: str, base_dir):
+    """`on(grid)`: a state's initial values on a grid, interpolated linearly from a file of
+    scattered or gridded points (read once, here)."""
+    path = Path(base_dir) / spec.file
+    column = spec.column or state
+    table = {}
+
+    def on(grid: Grid) -> np.ndarray:
+        if grid.ndim not in table:
+            table[grid.ndim] = load_sensor_data(path, AXES[: grid.ndim], (column,), {}, timed=False)
+        return _interpolate_snapshot(table[grid.ndim], grid)
+
+    return on
+
+
+def _interpolate_snapshot(data: SensorData, grid: Grid) -> np.ndarray:
+    if grid.ndim == 1:
+        order = np.argsort(data.coordinates[:, 0])
+        return np.interp(grid.x, data.coordinates[order, 0], data.values[order])
+    from scipy.interpolate import griddata
+
+    points = np.column_stack([c.reshape(-1) for c in grid.coordinates()])
+    values = griddata(data.coordinates, data.values, points, method="linear")
+    nearest = griddata(data.coordinates, data.values, points, method="nearest")
+    return np.where(np.isfinite(values), values, nearest).reshape(grid.shape)
 
 
 def _split(space, fixed, layouts, x):

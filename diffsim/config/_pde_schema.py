@@ -82,6 +82,14 @@ class BoundaryConfig(_Strict):
         return value
 
 
+class FileInitialCondition(_Strict):
+    """An initial condition read from a CSV/NPZ file with columns `x` (`y`) and the state's
+    name (`column` to use another), linearly interpolated onto the grid."""
+
+    file: str
+    column: str | None = None
+
+
 class PdeModelConfig(_Strict):
     """A PDE on a grid: the equation, discretization, boundary and initial conditions and the
     model's coefficients (numbers or expressions of x, y and the unknowns)."""
@@ -90,10 +98,17 @@ class PdeModelConfig(_Strict):
     grid: GridConfig
     discretization: Literal["finite_volume", "spectral"] = "finite_volume"
     boundary: BoundaryConfig | dict[str, BoundaryConfig] = BoundaryConfig(type="periodic")
-    initial_condition: Number | dict[str, Number]
+    initial_condition: Number | FileInitialCondition | dict[str, Number | FileInitialCondition]
     coefficients: dict[str, Number | list[Number]] = {}
     states: list[str] | None = None
     interpolation: Literal["linear", "spectral"] | None = None
+
+    @field_validator("initial_condition", mode="before")
+    @classmethod
+    def _file(cls, value):
+        if isinstance(value, dict) and "file" in value and set(value) <= {"file", "column"}:
+            return FileInitialCondition(**value)
+        return value
 
     @field_validator("equation")
     @classmethod

@@ -75,7 +75,12 @@ def _numbers(column: np.ndarray, path: Path, name: str) -> np.ndarray:
 
 
 def load_sensor_data(
-    path: str | Path, axes: Sequence[str], states: Sequence[str], columns: dict[str, str]
+    path: str | Path,
+    axes: Sequence[str],
+    states: Sequence[str],
+    columns: dict[str, str],
+    *,
+    timed: bool = True,
 ) -> SensorData:
     """Read sensor data from a CSV or NPZ file.
 
@@ -86,6 +91,7 @@ def load_sensor_data(
     **Arguments:**
     - `path`: the file; `axes`: the coordinate names; `states`: the model's state names.
     - `columns`: renames, `{"t": "time", "u": "velocity", ...}` (our name: the file's).
+    - `timed`: `False` for a snapshot without a `t` column (an initial condition): times 0.
 
     **Raises:** `DataError` naming the file and the problem.
     """
@@ -94,12 +100,13 @@ def load_sensor_data(
         raise DataError(f"{path}: data file not found")
     table = _table(path)
     name = lambda key: columns.get(key, key)
-    for key in ("t", *axes):
+    for key in ("t", *axes) if timed else axes:
         if name(key) not in table:
             raise DataError(
                 f"{path}: missing column {name(key)!r} (the file has: {', '.join(table)})"
             )
-    t = _numbers(table[name("t")], path, name("t"))
+    rows = len(next(iter(table.values())))
+    t = _numbers(table[name("t")], path, name("t")) if timed else np.zeros(rows)
     coords = np.stack([_numbers(table[name(a)], path, name(a)) for a in axes], axis=1)
     if name("variable") in table and name("value") in table:
         variables = np.asarray([str(v) for v in table[name("variable")]])
