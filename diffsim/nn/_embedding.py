@@ -47,9 +47,10 @@ class FourierFeatures(AbstractEmbedding):
 
 
 class PeriodicEmbedding(AbstractEmbedding):
-    """Periodic input axes as `cos(2πk x/P), sin(2πk x/P)`, `k = 1..harmonics`; other axes
-    pass through unchanged. A network on these features is periodic in those axes for any
-    weights, so periodic boundary conditions hold exactly (Dong & Ni 2021).
+    """Periodic input axes as `cos(2πk x/P), sin(2πk x/P)`, `k = 1..harmonics`.
+
+    Other axes pass through unchanged. A network on these features is periodic in those axes
+    for any weights, so periodic boundary conditions hold exactly (Dong & Ni 2021).
 
     **Arguments:** `periods`: a dict input axis → period `P`; `harmonics` (default 1).
     """

@@ -48,8 +48,9 @@ class _Network(eqx.Module):
 
 
 class MLP(_Network):
-    """A fully connected network `in_size → width × depth → out_size` on one input vector
-    (use `jax.vmap` for batches), computing in `dtype`.
+    """A fully connected network `in_size → width × depth → out_size`, in `dtype`.
+
+    It maps one input vector (use `jax.vmap` for batches).
 
     **Arguments:**
     - `in_size`, `out_size`: input and output sizes; `out_size="scalar"` returns a scalar.
@@ -108,10 +109,12 @@ class MLP(_Network):
 
 
 class ModifiedMLP(_Network):
-    """The "modified MLP" (Wang, Teng & Perdikaris 2021, "Understanding and mitigating
-    gradient pathologies in PINNs"): two encoders `U = σ(W_u x)`, `V = σ(W_v x)` gate every
-    hidden layer, `h ← (1 - z) ⊙ U + z ⊙ V` with `z = σ(W h)`, which carries the input's
-    information to every depth and trains PINNs of stiff problems better than a plain MLP.
+    """The "modified MLP" of Wang, Teng & Perdikaris (2021): an MLP gated by two encoders.
+
+    Two encoders `U = σ(W_u x)`, `V = σ(W_v x)` gate every hidden layer,
+    `h ← (1 - z) ⊙ U + z ⊙ V` with `z = σ(W h)`, which carries the input's information to
+    every depth and trains PINNs of stiff problems better than a plain MLP ("Understanding
+    and mitigating gradient pathologies in PINNs").
 
     **Arguments:** as `MLP` (all hidden layers have `width`).
     """

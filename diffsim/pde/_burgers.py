@@ -25,8 +25,9 @@ _DEFAULT_BC = Periodic()
 
 
 class Burgers(AbstractLocalPDE):
-    """Viscous Burgers (1D or 2D with the flux `u²/2` along every axis): finite volumes with
-    the Rusanov flux on MUSCL states, so shocks of the inviscid limit stay non-oscillatory.
+    """Viscous Burgers, 1D or 2D (the flux `u²/2` along every axis), by finite volumes.
+
+    The Rusanov flux on MUSCL states keeps shocks of the inviscid limit non-oscillatory.
 
     **Arguments:** `grid`, `bc` (default periodic), `limiter` (default `"van_leer"`).
 

@@ -20,8 +20,10 @@ from ._spectral import spectral_derivative
 
 
 class AbstractOperators(eqx.Module):
-    """Values and spatial derivatives of one state (`i` picks the state's component: the
-    i-th array of a tuple state; `0` for a single field)."""
+    """Values and spatial derivatives of one state, the terms a PDE's `equation` is made of.
+
+    `i` picks the state's component: the i-th array of a tuple state; `0` for a single field.
+    """
 
     @abc.abstractmethod
     def value(self, i: int = 0) -> Array:
@@ -50,8 +52,11 @@ class AbstractOperators(eqx.Module):
 
 
 class GridOperators(AbstractOperators):
-    """The operators on a `Grid` with boundary conditions: finite volumes (`spatial="fd"`,
-    with `limiter` for advection and conservation laws) or Fourier (`"spectral"`)."""
+    """The operators on a `Grid` with boundary conditions (the method of lines).
+
+    Finite volumes (`spatial="fd"`, with `limiter` for advection and conservation laws) or
+    Fourier (`"spectral"`).
+    """
 
     state: Array | tuple
     grid: Grid

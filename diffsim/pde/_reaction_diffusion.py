@@ -57,8 +57,9 @@ class FisherKPP(AbstractLocalPDE, AbstractSemilinear):
 
 
 class AllenCahn(AbstractLocalPDE, AbstractSemilinear):
-    """Allen–Cahn `u_t = ∇·(D ∇u) + r (u - u³)`: phase separation into `u = ±1` with thin
-    interfaces (width ~ `sqrt(D / r)`), a stiff benchmark for PINNs.
+    """Allen–Cahn `u_t = ∇·(D ∇u) + r (u - u³)`: phase separation into `u = ±1`.
+
+    Interfaces are thin (width ~ `sqrt(D / r)`): a stiff benchmark for PINNs.
 
     **Arguments:** `grid`, `bc` (default periodic), `spatial` (`"fd"` or `"spectral"`).
 

@@ -13,8 +13,9 @@ _DEFAULT_BC = Dirichlet(0.0)
 
 
 class Absorbing(AbstractBoundary):
-    """A first-order absorbing (Engquist–Majda) end for `Wave`: `u_t + c ∂u/∂n = 0`, which
-    lets a normally incident wave leave the box without reflection.
+    """A first-order absorbing (Engquist–Majda) end for `Wave`: `u_t + c ∂u/∂n = 0`.
+
+    It lets a normally incident wave leave the box without reflection.
 
     `Wave` sets `flux = -u_t / c` at the boundary on every evaluation; the ghost cells are then
     those of a Neumann condition with that outward derivative.

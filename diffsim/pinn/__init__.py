@@ -1,5 +1,7 @@
-"""Physics-informed neural networks: the residual of a `diffsim.pde` model, minimized by a
-`diffsim.nn` network (forward problems and coefficient identification)."""
+"""Physics-informed neural networks: a `diffsim.pde` model's residual minimized by a network.
+
+Forward problems and identification of PDE coefficients, with `diffsim.nn` networks.
+"""
 
 from ._ansatz import HARD_CONSTRAINTS as HARD_CONSTRAINTS
 from ._ansatz import Ansatz as Ansatz

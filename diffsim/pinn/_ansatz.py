@@ -9,6 +9,7 @@ import numpy as np
 from ..pde._boundary import Dirichlet, Periodic
 
 HARD_CONSTRAINTS = ("initial", "boundary")
+"""The conditions a PINN can impose exactly through its ansatz (see `Ansatz`)."""
 
 
 class Ansatz(eqx.Module):

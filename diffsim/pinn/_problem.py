@@ -17,9 +17,10 @@ from ._sampling import AbstractSampler, LatinHypercube
 
 
 class Unknown(eqx.Module):
-    """A PDE coefficient trained with the network, through a transform (as in the solver-based
-    fits: `"none"`, `"log"`, `"positive"`, with optional bounds; `diffsim.inverse`'s
-    `make_transform`).
+    """A PDE coefficient trained with the network, through a transform.
+
+    The transforms are those of the solver-based fits (`diffsim.inverse`'s `make_transform`):
+    `"none"`, `"log"`, `"positive"`, with optional bounds.
 
     **Arguments:** `initial` (the starting value), `transform`, `lower`, `upper`.
     """
@@ -35,8 +36,10 @@ class Unknown(eqx.Module):
 
 
 class Observations(eqx.Module):
-    """Measurements `u(t_i, x_i) = u_i` with noise standard deviation `sigma` (for the
-    uncertainty of identified coefficients); `x` is `(n, ndim)`."""
+    """Measurements `u(t_i, x_i) = u_i` with noise standard deviation `sigma`.
+
+    `x` is `(n, ndim)`; `sigma` scales the uncertainty of identified coefficients.
+    """
 
     t: Array
     x: Array

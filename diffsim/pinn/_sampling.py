@@ -6,7 +6,6 @@ import warnings
 
 import equinox as eqx
 import numpy as np
-from scipy.stats import qmc
 
 
 class AbstractSampler(eqx.Module):
@@ -31,18 +30,26 @@ class Uniform(AbstractSampler):
 
 
 class LatinHypercube(AbstractSampler):
-    """Latin hypercube points (`scipy.stats.qmc`): every coordinate's `n` strata hit once, as
-    in Raissi et al."""
+    """Latin hypercube points (`scipy.stats.qmc`), as in Raissi et al.
+
+    Every coordinate's `n` strata are hit once.
+    """
 
     def sample(self, n, lower, upper, seed):
+        from scipy.stats import qmc  # here: scipy.stats takes ~2 s to import
+
         return _scaled(qmc.LatinHypercube(d=np.size(lower), seed=seed).random(n), lower, upper)
 
 
 class Sobol(AbstractSampler):
-    """Scrambled Sobol points (`scipy.stats.qmc`): low discrepancy; best balanced when `n` is
-    a power of two."""
+    """Scrambled Sobol points (`scipy.stats.qmc`): low discrepancy.
+
+    Best balanced when `n` is a power of two.
+    """
 
     def sample(self, n, lower, upper, seed):
+        from scipy.stats import qmc  # here: scipy.stats takes ~2 s to import
+
         with warnings.catch_warnings():  # scipy warns when n is not a power of 2
             warnings.simplefilter("ignore", UserWarning)
             unit = qmc.Sobol(d=np.size(lower), scramble=True, seed=seed).random(n)
@@ -50,8 +57,10 @@ class Sobol(AbstractSampler):
 
 
 class Given(AbstractSampler):
-    """The same given points every time (e.g. the data points, as in Raissi et al.'s
-    identification); `n` must be their number."""
+    """The same given points every time, e.g. the data points (Raissi et al.'s identification).
+
+    `n` must be their number.
+    """
 
     points: np.ndarray
 
@@ -73,8 +82,9 @@ SAMPLERS = {"uniform": Uniform, "latin_hypercube": LatinHypercube, "sobol": Sobo
 
 
 class ResidualAdaptive(eqx.Module):
-    """Residual-based adaptive distribution (RAR-D, Wu et al. 2023): every `every` steps,
-    draw `candidates × n` points and keep `n` of them with probability
+    """Residual-based adaptive distribution of collocation points (RAR-D, Wu et al. 2023).
+
+    Every `every` steps, draw `candidates × n` points and keep `n` of them with probability
     `∝ |r|^power / mean(|r|^power) + floor`, so points gather where the residual is large
     while some stay spread out.
     """

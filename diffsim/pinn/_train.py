@@ -17,7 +17,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import scipy.optimize
 from jax.flatten_util import ravel_pytree
 
 from ._checkpoint import save
@@ -255,6 +254,8 @@ def train(
                 record(step, "lbfgs", unravel(jnp.asarray(theta, flat.dtype)), loss, values)
             maybe_checkpoint(step, unravel(jnp.asarray(theta, flat.dtype)))
             iteration[0] += 1
+
+        import scipy.optimize  # here: keeps `import diffsim` fast
 
         # Raissi et al.'s settings: long memory, stop only at round-off-level progress.
         result = scipy.optimize.minimize(

@@ -16,8 +16,10 @@ class Fixed(eqx.Module):
 
 
 class GradNorm(eqx.Module):
-    """Gradient-norm balancing (Wang, Sankaran, Wang & Perdikaris 2023, "An expert's guide to
-    training PINNs"): every `every` steps, `λ_i ← m λ_i + (1 - m) Σ_j ‖∇L_j‖ / ‖∇L_i‖`
+    """Gradient-norm balancing of the loss terms (Wang, Sankaran, Wang & Perdikaris 2023).
+
+    From "An expert's guide to training PINNs": every `every` steps,
+    `λ_i ← m λ_i + (1 - m) Σ_j ‖∇L_j‖ / ‖∇L_i‖`
     (gradients with respect to the network's weights), so no term's gradient dominates.
     """
 
@@ -38,10 +40,11 @@ class GradNorm(eqx.Module):
 
 
 class Causal(eqx.Module):
-    """Causal weighting (Wang, Sankaran & Perdikaris 2024, "Respecting causality"): the time
-    interval is cut into `chunks`; chunk `i`'s mean squared residual `L_i` counts with weight
-    `w_i = exp(-ε Σ_{k<i} L_k)` (not differentiated), so later times are trained only once
-    earlier ones fit. `min_weight()` tells how far causality has progressed.
+    """Causal weighting in time (Wang, Sankaran & Perdikaris 2024, "Respecting causality").
+
+    The time interval is cut into `chunks`; chunk `i`'s mean squared residual `L_i` counts
+    with weight `w_i = exp(-ε Σ_{k<i} L_k)` (not differentiated), so later times are trained
+    only once earlier ones fit; the last weight tells how far training has reached.
     """
 
     epsilon: float = 1.0
