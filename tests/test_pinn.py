@@ -251,6 +251,54 @@ def test_identification_moves_the_unknown():
     assert abs(trained.params["diffusivity"] - nu) < 0.01
 
 
+def test_coefficient_uncertainty_is_the_gauss_newton_block():
+    """With fewer network weights than rows, the Schur-complement standard errors equal the
+    square roots of the diagonal of (JᵀJ)⁻¹'s unknowns block; they scale with σ."""
+    rng = np.random.default_rng(1)
+    t, x = rng.uniform(0, 1, 40), rng.uniform(-1, 1, 40)
+    u = np.sin(np.pi * x) * np.exp(-0.1 * np.pi**2 * t)
+
+    def problem_with(sigma):
+        return pinn.PINNProblem(
+            pde.Burgers(GRID),
+            (0.0, 1.0),
+            unknowns={
+                "viscosity": pinn.Unknown(0.1, "log"),
+                "advection": pinn.Unknown(0.2),
+            },
+            data=pinn.Observations(jnp.asarray(t), jnp.asarray(x)[:, None], jnp.asarray(u), sigma),
+        )
+
+    problem = problem_with(0.01)
+    net = nn.MLP(2, "scalar", 3, 1, "tanh", dtype="float64", key=KEY)
+    trainable = problem.init(net)
+    tx = np.column_stack([t, x])[:30]
+    result = pinn.coefficient_uncertainty(problem, trainable, tx, chunk=4)
+    from diffsim.pinn._uncertainty import _weighted_rows
+
+    flat, unravel = jax.flatten_util.ravel_pytree(trainable)
+    jac = jax.jacfwd(lambda th: _weighted_rows(problem, unravel(th), jnp.asarray(tx), 0.01))(flat)
+    assert jac.shape[0] > jac.shape[1]
+    cov = np.linalg.inv(np.asarray(jac.T @ jac))
+    # Unknowns come last, in sorted order: advection, viscosity.
+    np.testing.assert_allclose(
+        result["advection"]["stderr_internal"], np.sqrt(cov[-2, -2]), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        result["viscosity"]["stderr_internal"], np.sqrt(cov[-1, -1]), rtol=1e-6
+    )
+    # Delta method through the log transform: stderr = value × stderr of log(value).
+    np.testing.assert_allclose(
+        result["viscosity"]["stderr"],
+        result["viscosity"]["value"] * result["viscosity"]["stderr_internal"],
+        rtol=1e-12,
+    )
+    doubled = pinn.coefficient_uncertainty(problem_with(0.02), trainable, tx, chunk=4)
+    np.testing.assert_allclose(
+        doubled["advection"]["stderr"], 2 * result["advection"]["stderr"], rtol=1e-9
+    )
+
+
 def test_non_finite_loss_is_a_status():
     problem = burgers_problem(params={"viscosity": jnp.nan}, n_initial=4, n_boundary=2)
     net = nn.MLP(2, "scalar", 4, 1, dtype="float64", key=KEY)

@@ -22,6 +22,7 @@ from ._sampling import Uniform as Uniform
 from ._train import Progress as Progress
 from ._train import Trained as Trained
 from ._train import train as train
+from ._uncertainty import coefficient_uncertainty as coefficient_uncertainty
 from ._weighting import Causal as Causal
 from ._weighting import Fixed as Fixed
 from ._weighting import GradNorm as GradNorm
