@@ -31,7 +31,7 @@ PAGES = sorted(
     [ROOT / "README.md", *(p for p in (ROOT / "docs").rglob("*.md") if "hooks" not in p.parts)]
 )
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-PYTHON_LIKE = re.compile(r"^(py|python|python3|pycon|ipython)\b")
+PYTHON_LIKE = re.compile(r"^(py|py3|python|python3|pycon|ipython)\b", re.IGNORECASE)
 
 # Pages whose code takes long (more than about half a minute): run with `pytest -m slow`.
 SLOW: set[str] = set()
