@@ -15,10 +15,14 @@ compilation included.
     python experiments/pinn_burgers.py forward [--seeds 0 1 2] [--collocation 10000]
         [--adam 1000] [--lbfgs 1000] [--quiet]
     python experiments/pinn_burgers.py identify [--noise 0.01] [--seeds 0] [--adam 1000]
-        [--lbfgs 1000] [--quiet]
+        [--lbfgs 1000] [--uncertainty] [--json PATH] [--quiet]
+
+`--uncertainty` adds Gauss–Newton standard errors of λ1, λ2 (`pinn.coefficient_uncertainty`);
+`--json` writes the last seed's figures (used by experiments/burgers_pinn_vs_solver.py).
 """
 
 import argparse
+import json
 import pathlib
 import time
 
@@ -136,9 +140,11 @@ def main(argv=None):
     parser.add_argument("--adam", type=int, default=1000)
     parser.add_argument("--lbfgs", type=int, default=1000)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--uncertainty", action="store_true")
+    parser.add_argument("--json", type=pathlib.Path, default=None)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    rows = []
+    rows, figures = [], {}
     for seed in args.seeds:
         start = time.perf_counter()
         if args.task == "forward":
@@ -147,7 +153,7 @@ def main(argv=None):
             )
             summary = f"rel L2 {error:.3e}"
         else:
-            (e1, e2), trained, _ = identify(
+            (e1, e2), trained, problem = identify(
                 args.noise, seed, args.adam, args.lbfgs, args.learning_rate, args.quiet
             )
             p = trained.params
@@ -155,7 +161,20 @@ def main(argv=None):
                 f"lambda1 {p['advection']:.6f} ({e1:.3f} %)  "
                 f"lambda2 {p['viscosity']:.6e} ({e2:.3f} %)"
             )
+            figures = {"lambda1": p["advection"], "lambda2": p["viscosity"]}
+            figures.update(lambda1_error_pct=e1, lambda2_error_pct=e2)
+        train_wall = time.perf_counter() - start
+        if args.task == "identify" and args.uncertainty:
+            se = pinn.coefficient_uncertainty(problem, trained.trainable, trained.collocation)
+            figures.update(
+                lambda1_stderr=se["advection"]["stderr"], lambda2_stderr=se["viscosity"]["stderr"]
+            )
+            summary += (
+                f"  stderr {se['advection']['stderr']:.2e} / {se['viscosity']['stderr']:.2e} "
+                f"({time.perf_counter() - start - train_wall:.0f} s)"
+            )
         wall = time.perf_counter() - start
+        figures.update(train_s=train_wall, total_s=wall, status=trained.status)
         rows.append(
             f"seed {seed}  {summary}  adam {trained.seconds['adam']:.0f} s  "
             f"lbfgs {trained.seconds['lbfgs']:.0f} s  total {wall:.0f} s  ({trained.status})"
@@ -166,6 +185,8 @@ def main(argv=None):
         f"lbfgs {args.lbfgs} (float64)"
     )
     print("\n".join(rows))
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=1))
 
 
 if __name__ == "__main__":
