@@ -24,14 +24,16 @@ compilation included.
 import argparse
 import json
 import pathlib
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffsim import nn, pde, pinn
-from experiments.burgers_cole_hopf import LAMBDA2, T_GRID, X_GRID, exact, samples
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # run as a script
+from diffsim import nn, pde, pinn  # noqa: E402
+from experiments.burgers_cole_hopf import LAMBDA2, T_GRID, X_GRID, exact, samples  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 DATA = pathlib.Path(__file__).resolve().parent.parent / "configs/data/burgers_identification.csv"
