@@ -118,18 +118,14 @@ class OdeProblem(AbstractProblem):
     def report_arrays(self, x_fit, x_start, *, points: int = 400) -> dict[str, np.ndarray]:
         """Data, noise levels and model curves on `points` times (NaN where a solve fails)."""
         fine = np.linspace(self.t0, float(self.data.ts[-1]), points)
-        curve = jax.jit(lambda x: self.predict_at(x, fine))
-        arrays = {
+        curves = jax.jit(jax.vmap(lambda x: self.predict_at(x, fine)))
+        values, status = curves(jnp.stack([jnp.asarray(x_start), jnp.asarray(x_fit)]))
+        values = np.where(np.asarray(status)[:, None, None] == 0, np.asarray(values), np.nan)
+        return {
             "ts": np.asarray(self.data.ts),
             "data": np.asarray(self.data.values),
             "sigma": np.asarray(self.sigma),
             "fine_ts": fine,
+            "curve_start": values[0],
+            "curve_fit": values[1],
         }
-        for key, x in (("curve_start", x_start), ("curve_fit", x_fit)):
-            values, status = curve(jnp.asarray(x))
-            arrays[key] = np.where(int(status) == 0, np.asarray(values), np.nan)
-        misfit = np.asarray(jax.jit(lambda x: self.misfit(x))(jnp.asarray(x_fit)))
-        arrays["normalized_residuals"] = np.where(np.isfinite(misfit), misfit, np.nan).reshape(
-            self.data.values.shape
-        )
-        return arrays

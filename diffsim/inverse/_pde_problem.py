@@ -166,14 +166,19 @@ class PdeProblem(AbstractProblem):
             "sigma": np.asarray(self.sigma),
             "output_ts": np.asarray(self.ts),
         }
-        run = jax.jit(lambda x: (self.predict(x), self.states(self.solution(x))))
+
+        def run(x):
+            solution = self.solution(x)
+            states = self.states(solution)
+            return self.sensors(states), solution.status, states[0]
+
+        run = jax.jit(run)
         for key, x in (("start", x_start), ("fit", x_fit)):
-            (prediction, status), states = run(jnp.asarray(x))
+            prediction, status, first_state = run(jnp.asarray(x))
             ok = int(status) == 0
             arrays[f"prediction_{key}"] = np.where(ok, np.asarray(prediction), np.nan)
             if key == "fit":
-                arrays["solution_fit"] = np.where(ok, np.asarray(states[0]), np.nan)
-        arrays["normalized_residuals"] = (arrays["prediction_fit"] - self.observed) / self.sigma
+                arrays["solution_fit"] = np.where(ok, np.asarray(first_state), np.nan)
         model, _, _ = self.assemble(*self.values(jnp.asarray(x_fit)))
         for i in range(model.grid.ndim):
             arrays[f"grid_axis{i}"] = model.grid.axis(i)

@@ -3,6 +3,8 @@
 import math
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ._fit import FitResult
@@ -26,6 +28,17 @@ class Result(eqx.Module):
 
     summary: dict
     arrays: dict
+
+
+def _normalized_residuals(problem: AbstractProblem, fit: FitResult) -> np.ndarray:
+    """`(model - data) / sigma` at the estimate, shaped like the data (NaN where missing or
+    where the model cannot be simulated); from the fit's own residuals when it kept them."""
+    residuals = fit.residuals
+    if residuals is None:
+        residuals = jax.jit(lambda x: problem.misfit(x))(jnp.asarray(fit.x))
+    size = problem.observed.size
+    misfit = np.asarray(residuals)[:size].reshape(problem.observed.shape)
+    return np.where(np.isfinite(misfit) & ~np.isnan(problem.observed), misfit, np.nan)
 
 
 def _number(value) -> float | None:
@@ -123,6 +136,8 @@ def make_result(
         "timings": timings,
     }
     arrays = dict(arrays)
+    if arrays:
+        arrays["normalized_residuals"] = _normalized_residuals(problem, fit)
     arrays["loss_history"] = fit.loss_history
     arrays["x_history"] = fit.x_history
     arrays["best_start"] = np.asarray(fit.best_start)
