@@ -1,0 +1,155 @@
+"""Sparse regression (SINDy): which few library terms make up a derivative or a learned term.
+
+Sequentially thresholded least squares (Brunton, Proctor & Kutz 2016) for a sweep of
+thresholds; for every target the threshold whose model has the lowest information criterion
+(AIC or BIC) is chosen.
+"""
+
+import math
+
+import equinox as eqx
+import numpy as np
+
+from ._library import TermLibrary
+
+CRITERIA = ("aic", "bic")
+# Residuals below this fraction of the target's norm are round-off: models that fit down to
+# it are ranked by their number of terms alone.
+_RESIDUAL_FLOOR = 1e-10
+
+
+def stlsq(theta: np.ndarray, target: np.ndarray, threshold: float, *, iterations: int = 20):
+    """Sequentially thresholded least squares for one target column.
+
+    Least squares on all terms; then repeatedly drop the terms whose coefficient is below
+    `threshold` in magnitude and refit on the rest, until the set of terms stops changing.
+
+    **Returns:** the coefficients, shape `(len(terms),)` (zeros for dropped terms).
+    """
+    keep = np.ones(theta.shape[1], dtype=bool)
+    xi = np.zeros(theta.shape[1])
+    for _ in range(iterations):
+        xi = np.zeros(theta.shape[1])
+        if keep.any():
+            xi[keep] = np.linalg.lstsq(theta[:, keep], target, rcond=None)[0]
+        small = np.abs(xi) < threshold
+        if not np.any(small & keep):
+            break
+        keep &= ~small
+    xi[~keep] = 0.0
+    return xi
+
+
+def information_criterion(rss: float, count: int, num: int, scale: float, kind: str) -> float:
+    """AIC `N ln(RSS/N) + 2k` or BIC `N ln(RSS/N) + k ln N` of a least-squares model with `k`
+    terms (`RSS` floored at round-off of the target's scale)."""
+    rss = max(rss, (_RESIDUAL_FLOOR * scale) ** 2)
+    penalty = 2.0 if kind == "aic" else math.log(num)
+    return num * math.log(rss / num) + penalty * count
+
+
+class SparseModel(eqx.Module):
+    """The outcome of `sparse_regression`: which terms, with which coefficients.
+
+    **Fields:**
+    - `terms`: the library's term names; `targets`: the names of the regressed quantities.
+    - `coefficients`: shape `(len(terms), len(targets))`; zero for terms not chosen.
+    - `thresholds`: the swept thresholds; `criterion`: `"aic"` or `"bic"`.
+    - `scores`: the criterion per threshold and target, shape `(len(thresholds), len(targets))`.
+    - `counts`: the number of terms per threshold and target (same shape).
+    - `chosen`: the threshold chosen for each target.
+    """
+
+    terms: tuple[str, ...] = eqx.field(static=True)
+    targets: tuple[str, ...] = eqx.field(static=True)
+    coefficients: np.ndarray
+    thresholds: np.ndarray
+    criterion: str = eqx.field(static=True)
+    scores: np.ndarray
+    counts: np.ndarray
+    chosen: np.ndarray
+
+    def active(self, target: str) -> dict[str, float]:
+        """`{term: coefficient}` of the terms chosen for `target`."""
+        column = self.coefficients[:, self.targets.index(target)]
+        return {t: float(c) for t, c in zip(self.terms, column, strict=True) if c != 0.0}
+
+    def expression(self, target: str, *, digits: int = 6) -> str:
+        """The recovered right-hand side of `target` as text, e.g. `-0.9*x*y` (`0` if none)."""
+        text = ""
+        for term, c in self.active(target).items():
+            sign = "-" if c < 0 else "+"
+            factor = f"{abs(c):.{digits}g}" + ("" if term == "1" else f"*{term}")
+            text += f" {sign} {factor}" if text else ("-" if c < 0 else "") + factor
+        return text or "0"
+
+    def __str__(self) -> str:
+        return "\n".join(f"{target} = {self.expression(target)}" for target in self.targets)
+
+
+def sparse_regression(
+    ys,
+    targets,
+    library: TermLibrary,
+    *,
+    names=None,
+    thresholds=None,
+    criterion: str = "aic",
+) -> SparseModel:
+    """Find the sparse combination of `library` terms of `ys` that makes each column of
+    `targets` (derivatives, or a learned term evaluated along a trajectory).
+
+    **Arguments:**
+    - `ys`: states, shape `(N, n)` in the order of `library.states`.
+    - `targets`: what to explain, shape `(N, m)`.
+    - `library`: the candidate terms.
+    - `names`: the `m` target names (default `f1`, `f2`, ...).
+    - `thresholds`: the thresholds to sweep; default 40 values spaced logarithmically from
+      `1e-4` to 1 times the largest least-squares coefficient.
+    - `criterion`: `"aic"` or `"bic"`: the score that picks each target's threshold (lowest
+      wins; ties go to the larger threshold, the sparser model).
+
+    **Returns:** a `SparseModel` (print it for the recovered terms).
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion: unknown criterion {criterion!r} (use aic or bic)")
+    theta = library(ys)
+    targets = np.asarray(targets, dtype=float)
+    if targets.ndim == 1:
+        targets = targets[:, None]
+    if targets.shape[0] != theta.shape[0]:
+        raise ValueError(f"targets: expected {theta.shape[0]} rows, got {targets.shape[0]}")
+    names = (
+        tuple(names) if names is not None else tuple(f"f{i + 1}" for i in range(targets.shape[1]))
+    )
+    if len(names) != targets.shape[1]:
+        raise ValueError(f"names: expected {targets.shape[1]} names, got {len(names)}")
+    if thresholds is None:
+        largest = np.max(np.abs(np.linalg.lstsq(theta, targets, rcond=None)[0]))
+        thresholds = largest * np.logspace(-4, 0, 40)
+    thresholds = np.sort(np.asarray(thresholds, dtype=float))
+    num = theta.shape[0]
+    fits = np.zeros((len(thresholds), theta.shape[1], targets.shape[1]))
+    scores = np.zeros((len(thresholds), targets.shape[1]))
+    for i, threshold in enumerate(thresholds):
+        for j in range(targets.shape[1]):
+            xi = stlsq(theta, targets[:, j], threshold)
+            rss = float(np.sum((theta @ xi - targets[:, j]) ** 2))
+            scale = float(np.linalg.norm(targets[:, j]))
+            fits[i, :, j] = xi
+            scores[i, j] = information_criterion(
+                rss, int(np.count_nonzero(xi)), num, scale, criterion
+            )
+    # Lowest score; among equal scores, the largest threshold.
+    best = len(thresholds) - 1 - np.argmin(scores[::-1], axis=0)
+    coefficients = np.stack([fits[best[j], :, j] for j in range(targets.shape[1])], axis=1)
+    return SparseModel(
+        terms=library.terms,
+        targets=names,
+        coefficients=coefficients,
+        thresholds=thresholds,
+        criterion=criterion,
+        scores=scores,
+        counts=np.count_nonzero(fits, axis=1),
+        chosen=thresholds[best],
+    )
