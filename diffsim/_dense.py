@@ -40,7 +40,7 @@ class DenseInterpolation(eqx.Module):
         """The solution at `t` (a scalar or an array of times; a leading axis for arrays)."""
         t = jnp.asarray(t, self.t_grid.dtype)
 
-        used = jnp.arange(self.t_grid.shape[0]) < self.num_steps
+        used = jnp.arange(self.t_grid.shape[0], dtype=jnp.int32) < self.num_steps
         starts = jnp.where(used, self.t_grid, jnp.inf)  # unused slots sort last
 
         def one(t):

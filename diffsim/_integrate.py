@@ -242,14 +242,14 @@ def _solve(rhs, y0, ts, params, method, controller, adjoint, event, options):
     num_out = len(ts)
     ys = traj.ys
     if options.throw:
-        failed = jnp.all(jnp.asarray(SUCCESSES) != status)
+        failed = jnp.all(jnp.asarray(SUCCESSES, jnp.int32) != status)
         ys = eqx.branched_error_if(ys, failed, status, MESSAGES)
 
     num_ev = problem.num_events
     event_ts = jnp.zeros(0, ts.dtype)
     event_ys = ys[num_out:]
     if event is not None:
-        found = jnp.arange(num_ev) < traj.num_events
+        found = jnp.arange(num_ev, dtype=jnp.int32) < traj.num_events
         t_ev = jnp.where(found, traj.event_ts, jnp.nan)
         t_star, event_ys = event_outputs(event, fn, dynamic, t_ev, ys[num_out:])
         event_ts = sign * t_star

@@ -144,7 +144,14 @@ class Problem(eqx.Module):
             ys = ys.at[jnp.asarray(rows)[k]].set(jnp.where(alive, st.y1, jnp.nan))
             self._report(t + h)
             out = (t, h, st.dense) if self.dense else None
-            carry = (y_next, state, ys, status, _add_work(work, st), alive_steps + alive)
+            carry = (
+                y_next,
+                state,
+                ys,
+                status,
+                _add_work(work, st),
+                alive_steps + alive.astype(jnp.int32),
+            )
             return carry, out
 
         ys = jnp.full((num_out + self.num_events + 1,) + y0.shape, jnp.nan, y0.dtype)
@@ -251,8 +258,9 @@ class Problem(eqx.Module):
                 t_prev, t_stop = ts[i - 1], ts[i]
                 count = steps_in(t_stop - t_prev, self.dt)
                 h = (t_stop - t_prev) / count
-                t = t_prev + c["j"] * h
-                hits = c["j"] + 1 >= count
+                j = c["j"].astype(dtype)
+                t = t_prev + j * h
+                hits = j + 1 >= count
             st = self.step(t, y, h, args, c["state"])
             finite = jnp.all(jnp.isfinite(st.y1))
             status = c["status"]
@@ -304,7 +312,7 @@ class Problem(eqx.Module):
                     .at[slot - num_out]
                     .set(jnp.where(room, t_e, c["event_ts"][slot - num_out]))
                 )
-                new["num_events"] = c["num_events"] + room
+                new["num_events"] = c["num_events"] + room.astype(jnp.int32)
                 new["g"] = jnp.where(accept, g1, c["g"])
                 if event.terminal:
                     t_limit = jnp.where(found, t_e, t1)
@@ -339,7 +347,7 @@ class Problem(eqx.Module):
             new["state"] = jax.tree.map(
                 lambda a, b: jnp.where(accept, a, b), st.next_state, st.retry_state
             )
-            new["accepted"] = k + accept
+            new["accepted"] = k + accept.astype(jnp.int32)
             new["status"] = status.astype(jnp.int32)
             if record or self.dense:
                 s = jnp.minimum(k, slots - 1)

@@ -132,8 +132,8 @@ def reverse_sweep(step, emit, num_steps, outputs, y0, args, snapshots: int, dens
         )
         pop = do_reverse & (start == c["fine"] - 1)
         return dict(
-            fine=c["fine"] - do_reverse,
-            top=jnp.where(do_reverse, top - pop, top + 1),
+            fine=c["fine"] - do_reverse.astype(jnp.int32),
+            top=jnp.where(do_reverse, top - pop.astype(jnp.int32), top + 1),
             snap_y=snap_y,
             snap_k=snap_k,
             lam=lam,
