@@ -330,25 +330,18 @@ def build_pde_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> PdePr
 
     ts, time_index = _output_times(data.times, config.data.t0)
     state_index = np.asarray([states.index(v) for v in data.variables])
-    sensors = sensor_operator(
-        grid, periodic, data.coordinates, time_index, state_index, interpolation
-    )
+
+    def sample_on(target: Grid):
+        return sensor_operator(
+            target, periodic, data.coordinates, time_index, state_index, interpolation
+        )
+
+    sensors = sample_on(grid)
     observed = np.asarray(data.values, float)
     if config.data.synthetic is not None:
+        fine = grid.refine(config.data.synthetic.refine)
         observed, sigma = _synthesize(
-            config,
-            space,
-            fixed,
-            layouts,
-            assemble_on,
-            grid,
-            periodic,
-            options,
-            data,
-            ts,
-            time_index,
-            state_index,
-            interpolation,
+            config, space, fixed, fine, assemble_on(fine), sample_on(fine), options, ts, state_index
         )
     elif data.sigma is not None:
         sigma = np.asarray(data.sigma)
@@ -527,21 +520,7 @@ def _sensor_layout(config: PdeRunConfig, grid: Grid, states) -> SensorData:
     )
 
 
-def _synthesize(
-    config,
-    space,
-    fixed,
-    layouts,
-    assemble_on,
-    grid,
-    periodic,
-    options,
-    data,
-    ts,
-    time_index,
-    state_index,
-    interpolation,
-):
+def _synthesize(config, space, fixed, fine, assemble, sampler, options, ts, state_index):
     """Simulate the truth on a grid `refine` times finer, sample it and add noise."""
     spec = config.data.synthetic
     missing = [p for p in space.parameters if p.true is None]
@@ -550,7 +529,6 @@ def _synthesize(
             f"fields.{missing[0].group}" if missing[0].group else f"parameters.{missing[0].name}"
         )
         raise ValueError(f"{where}.true: synthetic data needs the true value of every unknown")
-    fine = grid.refine(spec.refine)
     scalars = {k: jnp.asarray(v) for k, v in fixed.items()}
     for p in space.parameters:
         if p.group is None:
@@ -559,7 +537,6 @@ def _synthesize(
         name: jnp.asarray(_field_values(f.true, fine, where=f"fields.{name}.true"))
         for name, f in config.fields.items()
     }
-    assemble = assemble_on(fine)
     model, u0, params = assemble(scalars, fields)
     dt = None
     if options.dt is not None:
@@ -577,9 +554,6 @@ def _synthesize(
             + status_message(int(solution.status))
         )
     states = solution.ys if isinstance(solution.ys, (tuple, list)) else (solution.ys,)
-    sampler = sensor_operator(
-        fine, periodic, data.coordinates, time_index, state_index, interpolation
-    )
     clean = np.asarray(sampler(tuple(states)))
     sigma = np.ones_like(clean)
     for index in np.unique(state_index):

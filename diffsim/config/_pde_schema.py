@@ -12,6 +12,7 @@ from ._schema import (
     ParameterConfig,
     SolverConfig,
     TimeGrid,
+    _FileConfig,
     _RunBase,
     _Strict,
 )
@@ -177,17 +178,9 @@ class PdeSyntheticData(_Strict):
     seed: int = 0
 
 
-class PdeFileData(_Strict):
+class PdeFileData(_FileConfig):
     """Sensor data from a CSV/NPZ file (long: t, x[, y], variable, value[, sigma]; or wide:
     t, x[, y] and one column per state); `columns` renames (our name: the file's)."""
-
-    path: str
-    columns: dict[str, str] = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _path_only(cls, value):
-        return {"path": value} if isinstance(value, str) else value
 
 
 class PdeDataConfig(_Strict):

@@ -106,17 +106,22 @@ class SyntheticDataConfig(_Strict):
     dt: Positive | None = None
 
 
-class FileDataConfig(_Strict):
-    """Data read from a CSV or NPZ file (path relative to the config file)."""
+class _FileConfig(_Strict):
+    """A data file (path relative to the config file); a bare string is the path."""
 
     path: str
-    time_column: str = "t"
     columns: dict[str, str] = {}
 
     @model_validator(mode="before")
     @classmethod
     def _path_only(cls, value):
         return {"path": value} if isinstance(value, str) else value
+
+
+class FileDataConfig(_FileConfig):
+    """Data read from a CSV or NPZ file (path relative to the config file)."""
+
+    time_column: str = "t"
 
 
 class DataConfig(_Strict):

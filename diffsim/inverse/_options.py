@@ -32,9 +32,8 @@ class SolverOptions(eqx.Module):
         """A copy with some fields changed (e.g. tighter tolerances for synthetic data)."""
         return dataclasses.replace(self, **changes)
 
-    def solve_ode(self, rhs, y0, ts, params) -> Solution:
-        """`diffsim.solve_ode` with these options; never raises on failure (read `status`)."""
-        return solve_ode(
+    def _solve(self, solve, rhs, y0, ts, params) -> Solution:
+        return solve(
             rhs,
             y0,
             ts,
@@ -48,18 +47,10 @@ class SolverOptions(eqx.Module):
             throw=False,
         )
 
+    def solve_ode(self, rhs, y0, ts, params) -> Solution:
+        """`diffsim.solve_ode` with these options; never raises on failure (read `status`)."""
+        return self._solve(solve_ode, rhs, y0, ts, params)
+
     def solve_pde(self, model, u0, ts, params) -> Solution:
         """`diffsim.pde.solve` with these options (shape checks, an unstable `dt` refused)."""
-        return pde_solve(
-            model,
-            u0,
-            ts,
-            params,
-            solver=self.solver,
-            rtol=self.rtol,
-            atol=self.atol,
-            dt=self.dt,
-            max_steps=self.max_steps,
-            adjoint=self.adjoint,
-            throw=False,
-        )
+        return self._solve(pde_solve, model, u0, ts, params)
