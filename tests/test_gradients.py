@@ -216,3 +216,14 @@ def test_complex_state_gradients(adjoint):
     # As JAX differentiates Re(y0 e^c) directly (its convention for complex inputs): e^c.
     g = jax.grad(loss, argnums=1)(p, y0)
     np.testing.assert_allclose(g, [np.exp(0.3 + 2.0j)], rtol=1e-8)
+
+
+def test_direct_on_a_fixed_grid_supports_jacfwd():
+    def final(p, adjoint):
+        return diffsim.solve_ode(
+            lotka_volterra, LV_Y0, TS, p, solver="rk4", dt=0.05, adjoint=adjoint
+        ).ys[-1]
+
+    np.testing.assert_allclose(
+        jax.jacfwd(final)(LV_P, "direct"), jax.jacfwd(final)(LV_P, "forward"), rtol=1e-12
+    )
