@@ -95,6 +95,7 @@ def sparse_regression(
     names=None,
     thresholds=None,
     criterion: str = "aic",
+    normalize: bool = True,
 ) -> SparseModel:
     """Find the sparse combination of `library` terms of `ys` that makes each column of
     `targets` (derivatives, or a learned term evaluated along a trajectory).
@@ -108,12 +109,17 @@ def sparse_regression(
       `1e-4` to 1 times the largest least-squares coefficient.
     - `criterion`: `"aic"` or `"bic"`: the score that picks each target's threshold (lowest
       wins; ties go to the larger threshold, the sparser model).
+    - `normalize`: threshold the coefficients of library columns scaled to unit RMS, so that
+      terms of different magnitudes compete fairly (the reported coefficients are unscaled).
 
     **Returns:** a `SparseModel` (print it for the recovered terms).
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion: unknown criterion {criterion!r} (use aic or bic)")
     theta = library(ys)
+    scales = np.sqrt(np.mean(theta**2, axis=0)) if normalize else np.ones(theta.shape[1])
+    scales = np.where(scales > 0, scales, 1.0)
+    theta = theta / scales
     targets = np.asarray(targets, dtype=float)
     if targets.ndim == 1:
         targets = targets[:, None]
@@ -143,6 +149,7 @@ def sparse_regression(
     # Lowest score; among equal scores, the largest threshold.
     best = len(thresholds) - 1 - np.argmin(scores[::-1], axis=0)
     coefficients = np.stack([fits[best[j], :, j] for j in range(targets.shape[1])], axis=1)
+    coefficients = coefficients / scales[:, None]
     return SparseModel(
         terms=library.terms,
         targets=names,
