@@ -58,6 +58,7 @@ from . import ad as ad
 from . import config as config
 from . import inverse as inverse
 from . import models as models
+from . import neural as neural
 from . import nn as nn
 from . import pde as pde
 from . import report as report
