@@ -241,3 +241,22 @@ def test_initial_condition_from_a_file(tmp_path, capsys):
     args = ["configs/pde_heat_diffusivity.yaml", "--validate", "--set"]
     assert main([*args, "model.initial_condition={file: missing.csv}"]) == 2
     assert "missing.csv: data file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "spectral"])
+@pytest.mark.parametrize("shape", [(16,), (8, 6)])
+def test_sensors_keep_float32_under_strict_promotion(interpolation, shape):
+    grid = Grid(shape, (0.0,) * len(shape), (1.0,) * len(shape))
+    points = RNG.uniform(0.1, 0.9, (5, len(shape)))
+    operator = sensor_operator(
+        grid, (True,) * len(shape), points, np.zeros(5, int), np.zeros(5, int), interpolation
+    )
+    field = jnp.asarray(RNG.standard_normal((1, *shape)), jnp.float32)
+    with jax.numpy_dtype_promotion("strict"):
+        values = operator((field,))
+    assert values.dtype == jnp.float32
+    expected = operator((field.astype(jnp.float64),))
+    np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-5)
+    layout = FieldLayout("f", 0, grid, np.eye(grid.size), smoothness=0.5)
+    with jax.numpy_dtype_promotion("strict"):
+        assert layout.penalty(field.reshape(-1)).dtype == jnp.float32

@@ -44,7 +44,7 @@ class FieldLayout(eqx.Module):
         f = z[self.start : self.start + self.size].reshape(self.grid.shape)
         volume = self.grid.cell_volume
         parts = [
-            jnp.sqrt(self.smoothness * volume) / h * jnp.diff(f, axis=axis).reshape(-1)
+            (self.smoothness * volume) ** 0.5 / h * jnp.diff(f, axis=axis).reshape(-1)
             for axis, h in enumerate(self.grid.spacing)
         ]
         return jnp.concatenate(parts)
@@ -117,7 +117,7 @@ class PdeProblem(AbstractProblem):
         fields = {}
         for layout in self.fields:
             coarse = x[layout.start : layout.start + layout.size]
-            fields[layout.name] = jnp.asarray(layout.to_solver) @ coarse
+            fields[layout.name] = jnp.asarray(layout.to_solver, coarse.dtype) @ coarse
             in_field.update(range(layout.start, layout.start + layout.size))
         for i, p in enumerate(self.space.parameters):
             if i not in in_field:

@@ -64,19 +64,20 @@ class SensorOperator(eqx.Module):
     weights: tuple[np.ndarray, ...]
 
     def __call__(self, states: tuple[Array, ...]) -> Array:
-        """The sensor values (shape `(N,)`) of `states` (one `(T, *grid)` array per state)."""
+        """The sensor values (shape `(N,)`) of `states` (one `(T, *grid)` array per state), in
+        the states' dtype."""
         stacked = jnp.stack(states) if len(states) > 1 else states[0][None]
         fields = stacked[jnp.asarray(self.state_index), jnp.asarray(self.time_index)]
+        weights = [jnp.asarray(w, fields.dtype) for w in self.weights]
         if len(self.indices) == 1:
-            (ix,), (wx,) = self.indices, self.weights
-            picked = jnp.take_along_axis(fields, jnp.asarray(ix), axis=1)
-            return jnp.sum(picked * wx, axis=1)
-        (ix, iy), (wx, wy) = self.indices, self.weights
+            picked = jnp.take_along_axis(fields, jnp.asarray(self.indices[0]), axis=1)
+            return jnp.sum(picked * weights[0], axis=1)
 
         def one(field, ix, iy, wx, wy):
             return wx @ field[ix][:, iy] @ wy
 
-        return jax.vmap(one)(fields, jnp.asarray(ix), jnp.asarray(iy), wx, wy)
+        ix, iy = (jnp.asarray(i) for i in self.indices)
+        return jax.vmap(one)(fields, ix, iy, *weights)
 
 
 def sensor_operator(
