@@ -11,26 +11,16 @@ from jaxtyping import Array, PyTree
 from .._controller import rms_norm
 from ._base import AbstractSolver, Step, hermite_dense, hermite_interpolate
 from ._linear import AbstractLinearSolver, DenseLU
-from ._tableau import KVAERNO5, ButcherTableau
-
-# Stage predictors `z_i ≈ y + h Σ_j α_ij k_j` for Kværnø 5(4), as used by diffrax (kvaerno5.py,
-# which documents their derivation in devdocs/predictor_dirk.md).
-_KVAERNO5_PREDICTOR = (
-    (1.0,),
-    (-1.366025403784441, 2.3660254037844357),
-    (-0.19650552613122207, 0.8113579546496623, 0.38514757148155954),
-    (0.10375304369958693, 0.937994698066431, -0.04174774176601781, 0.0),
-    (-0.17281112873898072, 0.6235784481025847, 0.5492326806363959, 0.0, 0.0),
-    KVAERNO5.a[5] + (KVAERNO5.gamma,),
-)
+from ._tableau import ButcherTableau
 
 
 def _default_predictor(tab: ButcherTableau):
-    """Kværnø 5's own predictor; otherwise explicit Euler to stage 2 and, for stage `i > 2`,
-    the value of stage `i - 1` (`α_i = (a_{i-1}, γ)`)."""
-    if tab == KVAERNO5:
-        return _KVAERNO5_PREDICTOR
-    rows = [(tab.c[1],)]
+    """Starting values of the stages, `z_i ≈ y + h Σ_j α_ij k_j`: the step's start for stage 2
+    and the value of stage `i − 1` for stage `i > 2` (`α_i = (a_{i−1}, γ)`). Extrapolating with
+    the stage derivatives (explicit Euler, or diffrax's Kværnø predictors) saves little and
+    throws stiff components off the slow manifold at large steps, where Newton with an old
+    Jacobian then diverges."""
+    rows = [(0.0,)]
     rows += [tuple(tab.a[i - 1]) + (tab.gamma,) for i in range(2, len(tab.c))]
     return tuple(rows)
 
@@ -62,10 +52,10 @@ class NewtonStage(eqx.Module):
         rel = jnp.clip(rel, eps, 1.0)
         return jnp.maximum(10 * eps / rel, jnp.minimum(self.kappa, jnp.sqrt(rel)))
 
-    def __call__(self, residual, z0, solve, scale, eta0, kappa):
-        """`(z, iterations, η, θ, converged)` (θ: the last observed contraction, 0 if none)."""
+    def __call__(self, residual, z0, solve, scale, eta0, kappa, floor):
+        """`(z, iterations, η, θ, converged)` (θ: the last observed contraction, 0 if none);
+        an update below `floor` (round-off of the state, in the error norm) has converged."""
         max_iters = self.max_iters
-        floor = _ROUNDOFF * jnp.finfo(scale.dtype).eps * rms_norm(z0 / scale)
 
         def cond(c):
             return c[5] == 0
@@ -76,12 +66,12 @@ class NewtonStage(eqx.Module):
             size = rms_norm(dz / scale)
             size = jnp.where(jnp.isfinite(size), size, jnp.inf)
             theta = size / prev
-            eta = jnp.where(it > 0, theta / (1 - theta), eta)
+            diverged = ~jnp.isfinite(size) | ((it > 0) & (theta >= 0.99))
+            eta = jnp.where(it > 0, theta / (1 - jnp.minimum(theta, 0.99)), eta)
             z = z + dz
             it = it + 1
-            converged = (eta * size <= kappa) | (size <= floor)
-            failed = ~jnp.isfinite(size) | ((it > 1) & (theta >= 0.99))
-            failed = failed | (it >= max_iters)
+            converged = ~diverged & ((eta * size <= kappa) | (size <= floor))
+            failed = diverged | (it >= max_iters)
             status = jnp.where(converged, 1, jnp.where(failed, 2, 0)).astype(jnp.int32)
             theta = jnp.where(it > 1, theta, jnp.zeros_like(theta))
             return z, it, size, eta, theta, status
@@ -224,7 +214,10 @@ class ESDIRK(AbstractSolver):
         )
         common = dict(jac=jac, factors=factors, hgamma=hgamma_f, eta=eta)
         next_state = ESDIRKState(
-            f0=ks[-1], jac_fresh=jnp.asarray(False), need_jac=theta > self.jac_theta, **common
+            f0=ks[-1],
+            jac_fresh=jnp.asarray(False),
+            need_jac=(theta > self.jac_theta) | ~ok,
+            **common,
         )
         # A rejected step is retried from the same point: a failed Newton iteration with an
         # old Jacobian first gets a fresh one.
@@ -265,11 +258,12 @@ class ESDIRK(AbstractSolver):
             fn, frozen_args, jac, factors, hgamma_factored
         )
         scale = jax.lax.stop_gradient(scale)
+        real = scale.dtype
         kappa = self.newton.tolerance(jax.lax.stop_gradient(y), scale)
+        floor = _ROUNDOFF * jnp.finfo(real).eps * rms_norm(jax.lax.stop_gradient(y) / scale)
         # One traced stage body, scanned over the implicit stages (tracing each stage separately
         # multiplied the compile time by the number of stages).
         num = len(tab.c)
-        real = jnp.real(y).dtype
         rows = np.zeros((num, num))
         alphas = np.zeros((num, num))
         for i in range(1, num):
@@ -293,7 +287,9 @@ class ESDIRK(AbstractSolver):
                 return z - base - hgamma * fn(ti, z, args)
 
             def newton(residual, z0):
-                z, it, eta_, theta, converged = self.newton(residual, z0, solve, scale, eta, kappa)
+                z, it, eta_, theta, converged = self.newton(
+                    residual, z0, solve, scale, eta, kappa, floor
+                )
                 # Auxiliary outputs must be floating point for custom_root's JVP rule.
                 return z, (it.astype(real), eta_, theta, converged.astype(real))
 

@@ -29,18 +29,27 @@ def _real_map(g, like):
     return lambda u: _to_real(g(_from_real(u, like)))
 
 
-def _gmres(matvec, b, tol, restart, maxiter, precondition=None):
+def _gmres(matvec, b, tol, restart, maxiter, strict):
+    """GMRES to relative residual `tol`. `strict`: NaN where it does not get there (a Newton
+    iteration must not mistake a stalled linear solve for a converged update); otherwise the
+    best it reached (the gradient's solves of ill-conditioned systems, where round-off of the
+    residual itself exceeds `tol`, as a direct solve's would)."""
+    norm = jnp.linalg.norm(b)
+    unit = norm > 0  # GMRES divides by |b|: solve for b/|b|, and x = 0 for b = 0
+    scale = jnp.where(unit, norm, jnp.ones_like(norm))
     x, _ = jssl.gmres(
         matvec,
-        b,
+        b / scale,
         tol=tol,
         atol=0.0,
         restart=restart,
         maxiter=maxiter,
-        M=precondition,
         solve_method="incremental",
     )
-    return x
+    if strict:
+        reached = jnp.linalg.norm(matvec(x) - b / scale) <= 10 * tol
+        x = jnp.where(reached, x, jnp.nan)
+    return jnp.where(unit, x * scale, jnp.zeros_like(x))
 
 
 def _matrix(linear, like):
@@ -176,16 +185,25 @@ class GMRES(AbstractLinearSolver):
         def solve(b):
             r = _to_real(b)
             x = _gmres(
-                lambda v: v - hgamma * jvp(v), r, self.newton_rtol, self.restart, self.maxiter
+                lambda v: v - hgamma * jvp(v),
+                r,
+                self.newton_rtol,
+                self.restart,
+                self.maxiter,
+                strict=True,
             )
             return _from_real(x, b)
 
         return solve
 
     def tangent_solve(self, fn, args, jac, factors, hgamma):
+        tol = self._tol(jnp.real(jac[1]).dtype)
+
+        def gmres(matvec, r):
+            return _gmres(matvec, r, tol, self.restart, self.maxiter, strict=False)
+
         def solve(g, b):
-            r = _to_real(b)
-            x = _gmres(_real_map(g, b), r, self._tol(r.dtype), self.restart, self.maxiter)
+            x = jax.lax.custom_linear_solve(_real_map(g, b), _to_real(b), gmres, gmres)
             return _from_real(x, b)
 
         return solve
