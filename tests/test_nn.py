@@ -98,8 +98,7 @@ def test_fourier_features_sized():
     assert np.std(emb.matrix) == pytest.approx(2.0, rel=0.2)
 
 
-@pytest.mark.parametrize("cls", [nn.MLP, nn.ModifiedMLP])
-@pytest.mark.parametrize("factorization", [None, (1.0, 0.1)])
+@pytest.mark.parametrize("cls, factorization", [(nn.MLP, None), (nn.ModifiedMLP, (1.0, 0.1))])
 def test_gradients_against_finite_differences(cls, factorization):
     emb = nn.FourierFeatures(2, 4, dtype="float64", key=jax.random.PRNGKey(3))
     net = cls(

@@ -62,6 +62,7 @@ def test_loss_gradient_taylor_test():
     tx = jnp.asarray(pinn.LatinHypercube().sample(32, problem.lower, problem.upper, 1))
     flat, unravel = jax.flatten_util.ravel_pytree(trainable)
 
+    @jax.jit
     def loss(theta):
         tr = unravel(theta)
         return (
@@ -227,6 +228,7 @@ def test_burgers_smoke_training_and_checkpoint(tmp_path):
     assert problem.field(restored)(0.5, x) == problem.field(trained.trainable)(0.5, x)
 
 
+@pytest.mark.slow
 def test_identification_moves_the_unknown():
     """A few steps on data from u = sin(πx) e^{-νπ²t} (heat) pull ν toward the truth."""
     nu = 0.1
