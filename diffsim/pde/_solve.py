@@ -19,9 +19,14 @@ def make_solver(model: AbstractPDE, solver):
 
 
 def stable_step(model: AbstractPDE, u0, params, solver) -> float | None:
-    """The largest fixed step an explicit or exponential solver is stable with (an estimate
-    from the linearised spectrum); `inf` for implicit solvers; `None` when it depends on
-    traced values (inside `jit`/`grad`) and cannot be computed."""
+    """The largest stable fixed step of an explicit or exponential solver (an estimate).
+
+    Estimated from the linearised spectrum of `model` at `u0` and the stability region of
+    `solver`.
+
+    **Returns:** the step; `inf` for implicit solvers; `None` when it depends on traced values
+    (inside `jit`/`grad`) and cannot be computed.
+    """
     method = make_solver(model, solver)
     real, imaginary = model.rates(u0, params)
     if real is None or imaginary is None:
