@@ -1,6 +1,8 @@
-"""Neural and universal differential equations, and sparse regression from networks back to
-equations: train a right-hand side that is or contains a `diffsim.nn` network on windows of
-trajectories (or by multiple shooting), then find the few library terms it stands for."""
+"""Neural and universal differential equations, and sparse regression back to equations.
+
+Train a right-hand side that is or contains a `diffsim.nn` network on windows of trajectories
+(or by multiple shooting), then find the few library terms it stands for.
+"""
 
 from ._library import TermLibrary as TermLibrary
 from ._loss import DEFAULT_OPTIONS as DEFAULT_OPTIONS

@@ -10,7 +10,9 @@ from ..inverse._expressions import FUNCTIONS, parse_expression
 
 
 class TermLibrary(eqx.Module):
-    """Every monomial of `states` up to `degree` (the constant `1` included), then every
+    """Candidate terms: monomials of the states up to a degree, and functions of each state.
+
+    Every monomial of `states` up to `degree` (the constant `1` included), then every
     one-argument function of `functions` applied to every state (`sin(x)`, `exp(y)`, ...).
 
     Term names are expressions of the whitelist parser, so a recovered equation is text that

@@ -9,8 +9,11 @@ from ._windows import Windows
 
 NORMS = ("l2", "l1")
 DEFAULT_OPTIONS = SolverOptions(solver="tsit5", rtol=1e-6, atol=1e-8, adjoint="checkpoint")
-"""The solver settings of neural ODE training unless given: tsit5, rtol 1e-6, atol 1e-8, and
-checkpointed gradients (memory O(sqrt(steps)), exact gradients of the discrete solve)."""
+"""The solver settings of neural ODE training unless given (tsit5, checkpointed gradients).
+
+tsit5 at rtol 1e-6, atol 1e-8; checkpointed gradients: memory O(sqrt(steps)), exact gradients
+of the discrete solve.
+"""
 
 
 def predict_windows(rhs, params, windows: Windows, options: SolverOptions = DEFAULT_OPTIONS):
@@ -35,8 +38,10 @@ def predict_windows(rhs, params, windows: Windows, options: SolverOptions = DEFA
 def window_loss(
     rhs, params, windows: Windows, options: SolverOptions = DEFAULT_OPTIONS, *, norm: str = "l2"
 ) -> Array:
-    """Mean squared (`norm="l2"`) or absolute (`"l1"`) prediction error over all windows;
-    `inf` when a solve fails, so that training skips the step rather than using garbage."""
+    """Mean squared (`norm="l2"`) or absolute (`"l1"`) prediction error over all windows.
+
+    `inf` when a solve fails, so that training skips the step rather than using garbage.
+    """
     if norm not in NORMS:
         raise ValueError(f"norm: unknown norm {norm!r} (use one of {', '.join(NORMS)})")
     ys, status = predict_windows(rhs, params, windows, options)

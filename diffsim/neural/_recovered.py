@@ -9,8 +9,10 @@ from ._sparse import SparseModel
 
 
 def coefficient_name(target: str, term: str) -> str:
-    """The parameter name of `term`'s coefficient in `target`'s equation, e.g. `x_x_y` for
-    `x*y` in `x`, `x_x2` for `x**2`, `x_1` for the constant."""
+    """The parameter name of `term`'s coefficient in `target`'s equation.
+
+    E.g. `x_x_y` for `x*y` in `x`, `x_x2` for `x**2`, `x_1` for the constant.
+    """
     slug = re.sub(r"\W+", "_", term.replace("**", "")).strip("_")
     return f"{target}_{slug}"
 

@@ -29,8 +29,11 @@ class Segments(eqx.Module):
 
 
 def shooting_segments(ts: ArrayLike, ys: ArrayLike, length: int) -> Segments:
-    """Cut one trajectory (`(T,)`, `(T, n)`) or several (`(R, T)`, `(R, T, n)`) into
-    segments of `length` samples; `T - 1` must be a multiple of `length - 1`."""
+    """Cut trajectories into segments of `length` samples that share their end points.
+
+    One trajectory (`(T,)`, `(T, n)`) or several (`(R, T)`, `(R, T, n)`); `T - 1` must be a
+    multiple of `length - 1`.
+    """
     num = jnp.shape(ts)[-1]
     if length < 2 or (num - 1) % (length - 1):
         raise ValueError(
@@ -49,8 +52,10 @@ def shooting_loss(
     *,
     continuity: float = 1.0,
 ) -> Array:
-    """Mean squared error of every segment solved from its own start, plus `continuity`
-    times the mean squared jump between a segment's end and the next segment's start.
+    """Multiple-shooting loss: segment misfits plus a penalty on the jumps between segments.
+
+    Mean squared error of every segment solved from its own start, plus `continuity` times
+    the mean squared jump between a segment's end and the next segment's start.
 
     Train `(params, starts)` together (`starts` from `segments.initial_states()`); each
     segment is short, so gradients do not explode on chaotic series, and the penalty makes

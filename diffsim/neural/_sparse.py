@@ -41,8 +41,10 @@ def stlsq(theta: np.ndarray, target: np.ndarray, threshold: float, *, iterations
 
 
 def information_criterion(rss: float, count: int, num: int, scale: float, kind: str) -> float:
-    """AIC `N ln(RSS/N) + 2k` or BIC `N ln(RSS/N) + k ln N` of a least-squares model with `k`
-    terms (`RSS` floored at round-off of the target's scale)."""
+    """AIC `N ln(RSS/N) + 2k` or BIC `N ln(RSS/N) + k ln N` of a least-squares model.
+
+    `k` is the number of terms; `RSS` is floored at round-off of the target's scale.
+    """
     rss = max(rss, (_RESIDUAL_FLOOR * scale) ** 2)
     penalty = 2.0 if kind == "aic" else math.log(num)
     return num * math.log(rss / num) + penalty * count
@@ -97,8 +99,9 @@ def sparse_regression(
     criterion: str = "aic",
     normalize: bool = True,
 ) -> SparseModel:
-    """Find the sparse combination of `library` terms of `ys` that makes each column of
-    `targets` (derivatives, or a learned term evaluated along a trajectory).
+    """Find the few `library` terms of `ys` that make up each column of `targets`.
+
+    Targets are derivatives, or a learned term evaluated along a trajectory.
 
     **Arguments:**
     - `ys`: states, shape `(N, n)` in the order of `library.states`.

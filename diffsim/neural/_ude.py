@@ -12,8 +12,9 @@ from ._trajectory_problem import REFIT_OPTIONS, trajectory_problem
 
 
 class UniversalODE(eqx.Module):
-    """`dy/dt = equation(t, y, physical, network)`: a hybrid model whose `params` are
-    `{"physical": {name: value}, "network": network}`, all trained together.
+    """A universal ODE `dy/dt = equation(t, y, physical, network)`: known terms plus a network.
+
+    Its `params` are `{"physical": {name: value}, "network": network}`, all trained together.
 
     **Arguments:**
     - `equation`: `equation(t, y, physical, network) -> dy/dt`, e.g. for Lotka–Volterra with

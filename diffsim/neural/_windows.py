@@ -55,9 +55,11 @@ def sample_windows(ts: ArrayLike, ys: ArrayLike, length: int, count: int, *, key
 
 
 def all_windows(ts: ArrayLike, ys: ArrayLike, length: int) -> Windows:
-    """Every trajectory cut into consecutive windows of `length` samples that share their end
-    points (the last window may start earlier so that it ends at the last sample): a
-    deterministic batch covering all the data, e.g. for the L-BFGS phase of `train`."""
+    """Every trajectory cut into consecutive windows of `length` samples.
+
+    Windows share their end points (the last one may start earlier so that it ends at the last
+    sample): a deterministic batch covering all the data, e.g. for the L-BFGS phase of `train`.
+    """
     ts, ys = _check(ts, ys, length)
     num = ts.shape[1]
     starts = np.arange(0, num - 1, length - 1)
