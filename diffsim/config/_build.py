@@ -141,18 +141,21 @@ def _initial_state(config: OdeRunConfig, model: ODEModel, symbols: tuple[str, ..
     return function, used
 
 
-def build_ode_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> OdeProblem:
+def build_ode_problem(
+    config: OdeRunConfig, base_dir: str | Path = ".", *, model: ODEModel | None = None
+) -> OdeProblem:
     """Build the `OdeProblem` a config describes, loading or simulating its data.
 
     **Arguments:**
     - `config`: a validated `OdeRunConfig`.
     - `base_dir`: the folder that relative data paths are relative to (the config's folder).
+    - `model`: the model to use instead of the one `config.model` names (a UDE's).
 
     **Returns:** the problem; for synthetic data, `problem.data` holds the simulated values.
 
     **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
     """
-    model = build_model(config)
+    model = build_model(config) if model is None else model
     entries = _collect_parameters(config, model)
     parameters = tuple(p for p, _ in entries)
     space = parameter_space(parameters, paths=tuple(w for _, w in entries))

@@ -28,6 +28,7 @@ from ..pde import (
     Absorbing,
     AbstractSemilinear,
     AdvectionDiffusion,
+    AllenCahn,
     Burgers,
     Dirichlet,
     FisherKPP,
@@ -89,28 +90,23 @@ def _model_factory(config: PdeRunConfig, periodic):
         names = tuple(spec.coefficients)
         states = tuple(spec.states)
         return (lambda g, bc: UserPDE(function, g, bc, names, states)), names, (), states
-    classes = {
-        "heat": lambda g, bc: Heat(g, bc, spatial=spatial),
-        "fisher_kpp": lambda g, bc: FisherKPP(g, bc, spatial=spatial),
-        "gray_scott": lambda g, bc: GrayScott(g, bc, spatial=spatial),
-        "advection_diffusion": None if spectral else AdvectionDiffusion,
-        "wave": None if spectral else Wave,
-        "burgers": (lambda g, bc: SpectralBurgers(g)) if spectral else Burgers,
-        "navier_stokes": (lambda g, bc: NavierStokes2D(g)) if spectral else None,
+    with_spatial = lambda cls: (cls, lambda g, bc: cls(g, bc, spatial=spatial))
+    makers = {
+        "heat": with_spatial(Heat),
+        "fisher_kpp": with_spatial(FisherKPP),
+        "gray_scott": with_spatial(GrayScott),
+        "allen_cahn": with_spatial(AllenCahn),
+        "advection_diffusion": (AdvectionDiffusion, None if spectral else AdvectionDiffusion),
+        "wave": (Wave, None if spectral else Wave),
+        "burgers": (SpectralBurgers, lambda g, bc: SpectralBurgers(g))
+        if spectral
+        else (Burgers, Burgers),
+        "navier_stokes": (NavierStokes2D, (lambda g, bc: NavierStokes2D(g)) if spectral else None),
     }
-    make = classes[equation]
+    cls, make = makers[equation]
     if make is None:
         kind = "spectral" if spectral else "finite_volume"
         raise ValueError(f"model.discretization: {equation!r} has no {kind} discretization")
-    cls = {
-        "heat": Heat,
-        "fisher_kpp": FisherKPP,
-        "gray_scott": GrayScott,
-        "advection_diffusion": AdvectionDiffusion,
-        "wave": Wave,
-        "burgers": SpectralBurgers if spectral else Burgers,
-        "navier_stokes": NavierStokes2D,
-    }[equation]
     if equation == "navier_stokes" and ndim != 2:
         raise ValueError("model.grid: navier_stokes needs a 2D grid")
     return make, tuple(cls.parameters), tuple(cls.optional), tuple(cls.state_names)

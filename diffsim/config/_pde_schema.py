@@ -24,6 +24,7 @@ EQUATIONS = (
     "wave",
     "fisher_kpp",
     "gray_scott",
+    "allen_cahn",
     "navier_stokes",
 )
 SIDES = {1: ("left", "right"), 2: ("left", "right", "bottom", "top")}

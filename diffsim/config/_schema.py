@@ -13,6 +13,7 @@ from pydantic import (
 )
 
 from ..inverse._jacobian_mode import GRADIENT_MODES, mode_adjoint_conflict
+from ..nn import ACTIVATIONS
 
 SOLVERS = ("euler", "heun", "rk4", "bosh3", "dopri5", "tsit5", "kvaerno5", "stiff", "etdrk4")
 ADJOINTS = ("auto", "direct", "checkpoint", "backsolve", "forward")
@@ -206,6 +207,17 @@ class ReportConfig(_Strict):
     taylor_test: bool = True
 
 
+class NeuralConfig(_Strict):
+    """The network of a universal ODE, called as `nn(inputs)[i]` in `model.equations`."""
+
+    inputs: Annotated[list[str], Field(min_length=1)]
+    outputs: Annotated[int, Field(ge=1)]
+    width: Annotated[int, Field(ge=1)] = 5
+    depth: Annotated[int, Field(ge=1)] = 3
+    activation: Literal[tuple(ACTIVATIONS)] = "tanh"
+    seed: int = 0
+
+
 class _RunBase(_Strict):
     """What every run has, whatever its model kind."""
 
@@ -226,6 +238,7 @@ class OdeRunConfig(_RunBase):
     observations: dict[str, ObservationConfig]
     data: DataConfig
     solver: SolverConfig = SolverConfig()
+    neural: NeuralConfig | None = None
 
     @field_validator("observations", mode="before")
     @classmethod
