@@ -10,19 +10,31 @@ from ._embedding import AbstractEmbedding
 from ._linear import AbstractLinear, FactorizedLinear, Linear, check_initialization
 
 
-def _check_sizes(name, in_size, out_size, width, depth):
+def _sizes(name, in_size, out_size, width, depth, activation, init, embedding) -> list[int]:
+    """Check the arguments; the layer sizes `features, width × depth, out`."""
     for key, value in (("in_size", in_size), ("width", width), ("depth", depth)):
         if int(value) < 1:
             raise ValueError(f"{name}: {key} must be at least 1, got {value}")
     if out_size != "scalar" and int(out_size) < 1:
         raise ValueError(f"{name}: out_size must be at least 1 or 'scalar', got {out_size!r}")
+    get_activation(activation)
+    check_initialization(init)
+    features = in_size if embedding is None else embedding.out_size(in_size)
+    return [features] + [width] * depth + [1 if out_size == "scalar" else out_size]
 
 
-def _layer(in_size, out_size, init, factorization, dtype, key) -> AbstractLinear:
-    if factorization is None:
-        return Linear(in_size, out_size, init=init, dtype=dtype, key=key)
-    mean, std = factorization
-    return FactorizedLinear(in_size, out_size, init=init, mean=mean, std=std, dtype=dtype, key=key)
+def _layers(sizes, init, factorization, dtype, key) -> tuple[AbstractLinear, ...]:
+    """Dense layers between consecutive `sizes` (plain, or with weight factorization)."""
+    dtype = jnp.dtype(dtype).name
+    keys = jax.random.split(key, len(sizes) - 1)
+    layers = []
+    for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True):
+        if factorization is None:
+            layers.append(Linear(a, b, init=init, dtype=dtype, key=k))
+        else:
+            mean, std = factorization
+            layers.append(FactorizedLinear(a, b, init=init, mean=mean, std=std, dtype=dtype, key=k))
+    return tuple(layers)
 
 
 class _Network(eqx.Module):
@@ -85,17 +97,8 @@ class MLP(_Network):
         dtype: str = "float32",
         key: PRNGKeyArray,
     ):
-        _check_sizes("MLP", in_size, out_size, width, depth)
-        get_activation(activation)
-        check_initialization(init)
-        dtype = jnp.dtype(dtype).name
-        features = in_size if embedding is None else embedding.out_size(in_size)
-        sizes = [features] + [width] * depth + [1 if out_size == "scalar" else out_size]
-        keys = jax.random.split(key, len(sizes) - 1)
-        self.layers = tuple(
-            _layer(a, b, init, factorization, dtype, k)
-            for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
-        )
+        sizes = _sizes("MLP", in_size, out_size, width, depth, activation, init, embedding)
+        self.layers = _layers(sizes, init, factorization, dtype, key)
         self.embedding = embedding
         self.out_size = out_size
         self.activation = activation
@@ -139,22 +142,12 @@ class ModifiedMLP(_Network):
         dtype: str = "float32",
         key: PRNGKeyArray,
     ):
-        _check_sizes("ModifiedMLP", in_size, out_size, width, depth)
-        get_activation(activation)
-        check_initialization(init)
-        dtype = jnp.dtype(dtype).name
-        features = in_size if embedding is None else embedding.out_size(in_size)
-        sizes = [features] + [width] * depth + [1 if out_size == "scalar" else out_size]
+        sizes = _sizes("ModifiedMLP", in_size, out_size, width, depth, activation, init, embedding)
         key_u, key_v, key = jax.random.split(key, 3)
-        self.encoders = (
-            _layer(features, width, init, factorization, dtype, key_u),
-            _layer(features, width, init, factorization, dtype, key_v),
+        self.encoders = tuple(
+            _layers(sizes[:1] + [width], init, factorization, dtype, k)[0] for k in (key_u, key_v)
         )
-        keys = jax.random.split(key, len(sizes) - 1)
-        self.layers = tuple(
-            _layer(a, b, init, factorization, dtype, k)
-            for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
-        )
+        self.layers = _layers(sizes, init, factorization, dtype, key)
         self.embedding = embedding
         self.out_size = out_size
         self.activation = activation

@@ -1,5 +1,7 @@
 """Reaction–diffusion models: Fisher–KPP fronts, Allen–Cahn phases and Gray–Scott patterns."""
 
+import abc
+
 import equinox as eqx
 
 from ._boundary import Boundaries, Neumann, Periodic, boundaries
@@ -14,7 +16,40 @@ _INSULATED = Neumann(0.0)
 _PERIODIC = Periodic()
 
 
-class FisherKPP(AbstractLocalPDE, AbstractSemilinear):
+class _ScalarReactionDiffusion(AbstractLocalPDE, AbstractSemilinear):
+    """`u_t = ∇·(D ∇u) + R(u)` for one field: what Fisher–KPP and Allen–Cahn share.
+
+    Subclasses give the reaction `R` as `nonlinear` and its largest slope as `slope(rate)`.
+    """
+
+    grid: eqx.AbstractVar[Grid]
+    bcs: eqx.AbstractVar[Boundaries]
+    spatial: eqx.AbstractVar[str]
+    parameters = {"diffusivity": FIELD, "rate": FIELD}
+    optional = ()
+    state_names = ("u",)
+
+    @abc.abstractmethod
+    def slope(self, rate: float) -> float:
+        """A bound on `|dR/du|` for the rate's largest magnitude (explicit step limits)."""
+
+    def equation(self, t, ops, params):
+        return ops.diffusion(params["diffusivity"]) + self.nonlinear(t, ops.value(), params)
+
+    def operators(self, u, params):
+        return GridOperators(u, self.grid, self.bcs, self.spatial)
+
+    def linear(self, params):
+        name = type(self).__name__
+        return diffusion_operator(name, self.grid, self.bcs, self.spatial, params["diffusivity"])
+
+    def rates(self, u, params):
+        r = concrete_max_abs(params["rate"])
+        d = diffusion_rate(self.grid, self.spatial, params["diffusivity"])
+        return (None if d is None or r is None else d + self.slope(r)), 0.0
+
+
+class FisherKPP(_ScalarReactionDiffusion):
     """Fisher–KPP `u_t = ∇·(D ∇u) + r u (1 - u)`: logistic growth that invades as a front.
 
     **Arguments:** `grid`, `bc` (default zero-flux `Neumann(0.0)`), `spatial` (`"fd"` or
@@ -26,9 +61,6 @@ class FisherKPP(AbstractLocalPDE, AbstractSemilinear):
     grid: Grid
     bcs: Boundaries
     spatial: str = eqx.field(static=True)
-    parameters = {"diffusivity": FIELD, "rate": FIELD}
-    optional = ()
-    state_names = ("u",)
 
     def __init__(self, grid: Grid, bc=_INSULATED, spatial: str = "fd"):
         self.grid = grid
@@ -36,27 +68,14 @@ class FisherKPP(AbstractLocalPDE, AbstractSemilinear):
         self.spatial = spatial
         check_discretisation("FisherKPP", spatial, self.bcs)
 
-    def equation(self, t, ops, params):
-        return ops.diffusion(params["diffusivity"]) + self.nonlinear(t, ops.value(), params)
-
-    def operators(self, u, params):
-        return GridOperators(u, self.grid, self.bcs, self.spatial)
-
-    def linear(self, params):
-        return diffusion_operator(
-            "FisherKPP", self.grid, self.bcs, self.spatial, params["diffusivity"]
-        )
-
     def nonlinear(self, t, u, params):
         return params["rate"] * u * (1 - u)
 
-    def rates(self, u, params):
-        r = concrete_max_abs(params["rate"])
-        d = diffusion_rate(self.grid, self.spatial, params["diffusivity"])
-        return (None if d is None or r is None else d + r), 0.0
+    def slope(self, rate):
+        return rate
 
 
-class AllenCahn(AbstractLocalPDE, AbstractSemilinear):
+class AllenCahn(_ScalarReactionDiffusion):
     """Allen–Cahn `u_t = ∇·(D ∇u) + r (u - u³)`: phase separation into `u = ±1`.
 
     Interfaces are thin (width ~ `sqrt(D / r)`): a stiff benchmark for PINNs.
@@ -69,9 +88,6 @@ class AllenCahn(AbstractLocalPDE, AbstractSemilinear):
     grid: Grid
     bcs: Boundaries
     spatial: str = eqx.field(static=True)
-    parameters = {"diffusivity": FIELD, "rate": FIELD}
-    optional = ()
-    state_names = ("u",)
 
     def __init__(self, grid: Grid, bc=_PERIODIC, spatial: str = "fd"):
         self.grid = grid
@@ -79,25 +95,12 @@ class AllenCahn(AbstractLocalPDE, AbstractSemilinear):
         self.spatial = spatial
         check_discretisation("AllenCahn", spatial, self.bcs)
 
-    def equation(self, t, ops, params):
-        return ops.diffusion(params["diffusivity"]) + self.nonlinear(t, ops.value(), params)
-
-    def operators(self, u, params):
-        return GridOperators(u, self.grid, self.bcs, self.spatial)
-
-    def linear(self, params):
-        return diffusion_operator(
-            "AllenCahn", self.grid, self.bcs, self.spatial, params["diffusivity"]
-        )
-
     def nonlinear(self, t, u, params):
         return params["rate"] * (u - u * u * u)
 
-    def rates(self, u, params):
-        r = concrete_max_abs(params["rate"])
-        d = diffusion_rate(self.grid, self.spatial, params["diffusivity"])
+    def slope(self, rate):
         # d/du of r (u - u³) is r (1 - 3u²): at most r in value for |u| <= 1, 2r beyond.
-        return (None if d is None or r is None else d + 2 * r), 0.0
+        return 2 * rate
 
 
 class GrayScott(AbstractLocalPDE, AbstractSemilinear):
