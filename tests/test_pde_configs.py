@@ -144,3 +144,23 @@ def test_wide_and_long_sensor_files_give_the_same_problem(tmp_path):
     np.testing.assert_array_equal(wide.observed, long.observed)
     np.testing.assert_array_equal(wide.coordinates, long.coordinates)
     assert wide.num_points == 3 and np.all(long.sigma == 0.01)
+
+
+def test_pde_runs_use_every_fit_method_and_multistart(tmp_path):
+    """The same estimate by L-BFGS from two vmapped starts as by Levenberg-Marquardt."""
+    _, reference = _run(
+        CONFIGS / "pde_heat_diffusivity.yaml", tmp_path / "lm", "report.plots=false"
+    )
+    code, result = _run(
+        CONFIGS / "pde_heat_diffusivity.yaml",
+        tmp_path / "lbfgs",
+        "fit.method=lbfgs",
+        "fit.max_steps=100",
+        "fit.multistart.count=2",
+        "report.plots=false",
+    )
+    assert code == 0 and result["multistart"]["count"] == 2
+    expected = reference["parameters"]["diffusivity"]
+    got = result["parameters"]["diffusivity"]
+    assert abs(got["estimate"] - expected["estimate"]) < 0.01 * expected["stderr"]
+    assert got["stderr"] == pytest.approx(expected["stderr"], rel=1e-3)
