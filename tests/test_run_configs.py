@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from diffsim.runner import DEFAULT_CONFIG
 from diffsim.run import main
+from diffsim.runner import DEFAULT_CONFIG
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 FAST = ["--quiet", "--no-cache", "--set", "report.plots=false", "--set", "report.taylor_test=false"]
