@@ -164,3 +164,16 @@ def test_pde_runs_use_every_fit_method_and_multistart(tmp_path):
     got = result["parameters"]["diffusivity"]
     assert abs(got["estimate"] - expected["estimate"]) < 0.01 * expected["stderr"]
     assert got["stderr"] == pytest.approx(expected["stderr"], rel=1e-3)
+
+
+def test_ode_and_pde_runs_share_one_result_schema(tmp_path):
+    extras = ("report.plots=false", "report.taylor_test=false")
+    _, ode = _run(CONFIGS / "lotka_volterra.yaml", tmp_path / "ode", *extras)
+    _, pde = _run(CONFIGS / "pde_heat_diffusivity.yaml", tmp_path / "pde", *extras)
+    assert set(ode) == set(pde) and (ode["kind"], pde["kind"]) == ("ode", "pde")
+    for result in (ode, pde):
+        names = result["covariance"]["names"]
+        covariance = np.asarray(result["covariance"]["matrix"], float)
+        stderr = [result["parameters"][n]["stderr"] for n in names]
+        np.testing.assert_allclose(np.sqrt(np.diag(covariance)), stderr, rtol=1e-12)
+        assert set(result["parameters"][names[0]]) == set(ode["parameters"]["alpha"])

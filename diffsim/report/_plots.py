@@ -105,11 +105,21 @@ def _space_time(summary, arrays, save):
             shading="nearest",
             cmap="RdBu_r",
         )
-        axes[0].plot(times, coords[:, 0], "k.", ms=1.5, alpha=0.5, label="sensors")
+        first = arrays["variables"] == 0
+        axes[0].scatter(
+            times[first],
+            coords[first, 0],
+            c=data[first],
+            s=7,
+            cmap="RdBu_r",
+            norm=image.norm,
+            edgecolors="black",
+            linewidths=0.2,
+        )
         figure.colorbar(image, ax=axes[0])
         axes[0].set_xlabel("t")
         axes[0].set_ylabel("x")
-        axes[0].set_title(f"fitted {summary['model']['states'][0]}(x, t) and sensors")
+        axes[0].set_title(f"fit {summary['model']['states'][0]}(x, t); data at the sensors (dots)")
     else:
         scatter = axes[0].scatter(times, coords[:, 0], c=data, s=6, cmap="RdBu_r")
         figure.colorbar(scatter, ax=axes[0])
