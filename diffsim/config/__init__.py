@@ -10,9 +10,9 @@ from ..inverse import AbstractProblem
 from ._build import build_model as build_model
 from ._build import build_ode_problem as build_ode_problem
 from ._build import solver_options as solver_options
+from ._build_pde import build_pde_problem as build_pde_problem
 from ._build_ude import build_ude_problem as build_ude_problem
 from ._build_ude import uses_network as uses_network
-from ._build_pde import build_pde_problem as build_pde_problem
 from ._load import ConfigError as ConfigError
 from ._load import dump_config as dump_config
 from ._load import load_config as load_config

@@ -4,6 +4,7 @@ Train a right-hand side that is or contains a `diffsim.nn` network on windows of
 (or by multiple shooting), then find the few library terms it stands for.
 """
 
+from ._equations import ude_from_equations as ude_from_equations
 from ._library import TermLibrary as TermLibrary
 from ._loss import DEFAULT_OPTIONS as DEFAULT_OPTIONS
 from ._loss import predict_windows as predict_windows
@@ -23,6 +24,7 @@ from ._trajectory_problem import REFIT_OPTIONS as REFIT_OPTIONS
 from ._trajectory_problem import trajectory_problem as trajectory_problem
 from ._ude import UniversalODE as UniversalODE
 from ._ude import physical_uncertainty as physical_uncertainty
+from ._ude_problem import UdeProblem as UdeProblem
 from ._windows import Windows as Windows
 from ._windows import all_windows as all_windows
 from ._windows import sample_windows as sample_windows
