@@ -129,7 +129,7 @@ def _import_function(reference: str):
     return function
 
 
-def _unknowns(config: PdeRunConfig, grid: Grid, periodic):
+def _unknowns(config: PdeRunConfig, grid: Grid):
     """The scalar and field unknowns as `Parameter`s, with the field layouts."""
     check_names(list(config.parameters), where="parameters", kind="parameter")
     check_names(list(config.fields), where="fields", kind="field")
@@ -188,7 +188,7 @@ def build_pde_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> PdePr
     grid = Grid(spec.grid.shape, lower, upper)
     periodic = _periodic(config)
     make, model_parameters, optional, states = _model_factory(config, periodic)
-    entries, coarse_grids = _unknowns(config, grid, periodic)
+    entries, coarse_grids = _unknowns(config, grid)
     parameters = tuple(p for p, _ in entries)
     space = parameter_space(parameters, paths=tuple(w for _, w in entries))
     fixed = {p.name: p.init for p in parameters if p.fixed and p.group is None}
