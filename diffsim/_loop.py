@@ -109,13 +109,18 @@ class Problem(eqx.Module):
         j = np.arange(len(interval)) - np.repeat(np.cumsum(counts) - counts, counts)
         return interval, j
 
-    def grid_time(self, k):
-        """`(t_k, h_k)` of flat step `k` on the fixed grid, from integers."""
+    def grid_times(self):
+        """`(t_k, h_k)` of every flat step of the fixed grid, from integers."""
         interval, j = self.grid_arrays()
         counts = np.asarray(self.counts, np.int64)
-        i = jnp.asarray(interval)[k]
-        h = (self.ts[i + 1] - self.ts[i]) / jnp.asarray(counts, self.ts.dtype)[i]
-        return self.ts[i] + jnp.asarray(j, self.ts.dtype)[k] * h, h
+        widths = (self.ts[1:] - self.ts[:-1]) / jnp.asarray(counts, self.ts.dtype)
+        h = widths[interval]
+        return self.ts[interval] + jnp.asarray(j, self.ts.dtype) * h, h
+
+    def grid_time(self, k):
+        """`(t_k, h_k)` of flat step `k` on the fixed grid."""
+        t, h = self.grid_times()
+        return t[k], h[k]
 
     def solve_fixed_grid(self, y0, args) -> Trajectory:
         interval, j = self.grid_arrays()
@@ -123,57 +128,54 @@ class Problem(eqx.Module):
         num_out = len(self.ts)
         ends = j == counts[interval] - 1
         # Row of the output each step writes (num_out + E: a discarded row).
-        rows = np.where(ends, interval + 1, num_out + self.num_events)
+        rows = np.where(ends, interval + 1, num_out + self.num_events).astype(np.int32)
         n = len(interval)
         state0 = self.solver.init(self.fn, self.ts[0], y0, args)
+        index_zeros = (jnp.int32(0),) * y0.ndim
 
-        def body(carry, k):
-            y, state, ys, status, work, alive_steps = carry
-            t, h = self.grid_time(k)
+        def body(carry, x):
+            y, state, ys, converged, work = carry
+            t, h, row = x
             st = self.step(t, y, h, args, state)
-            good = st.converged & jnp.all(jnp.isfinite(st.y1))
-            failure = jnp.where(st.converged, RESULTS.nonfinite_state, RESULTS.newton_failed)
-            status = jnp.where((status == RESULTS.successful) & ~good, failure, status).astype(
-                jnp.int32
-            )
-            alive = status == RESULTS.successful
-            # After a failure the state stops (finite, so no NaN reaches the reverse pass) and
-            # later outputs are NaN.
-            y_next = jnp.where(alive, st.y1, y)
-            state = jax.tree.map(lambda a, b: jnp.where(alive, a, b), st.next_state, state)
-            ys = ys.at[jnp.asarray(rows)[k]].set(jnp.where(alive, st.y1, jnp.nan))
+            # A dynamic_update_slice (not a scatter) is updated in place by XLA.
+            ys = jax.lax.dynamic_update_slice(ys, st.y1[None], (row, *index_zeros))
             self._report(t + h)
             out = (t, h, st.dense) if self.dense else None
-            carry = (
-                y_next,
-                state,
-                ys,
-                status,
-                _add_work(work, st),
-                alive_steps + alive.astype(jnp.int32),
-            )
+            carry = (st.y1, st.next_state, ys, converged & st.converged, _add_work(work, st))
             return carry, out
 
         ys = jnp.full((num_out + self.num_events + 1,) + y0.shape, jnp.nan, y0.dtype)
-        zero = jnp.asarray(0, jnp.int32)
         work = self._zero_work(self.ts[0], y0, self.ts[0], args, state0, 0)
-        init = (y0, state0, ys.at[0].set(y0), zero + RESULTS.successful, work, zero)
-        (_, _, ys, status, work, alive_steps), per_step = jax.lax.scan(body, init, jnp.arange(n))
-        stats = _stats(
-            jnp.asarray(n, jnp.int32), alive_steps, work, _init_fevals(self, self.ts[0], y0, args)
-        )
+        init = (y0, state0, ys.at[0].set(y0), jnp.asarray(True), work)
+        t, h = self.grid_times()
+        (_, _, ys, converged, work), per_step = jax.lax.scan(body, init, (t, h, jnp.asarray(rows)))
+        # Outputs up to the first non-finite one were reached; the rest are NaN and, for the
+        # reverse passes, never reached (so no NaN flows back into the reached ones).
+        finite = jnp.all(jnp.isfinite(ys[:num_out].reshape(num_out, -1)), axis=1)
+        reached = jnp.cumprod(finite.astype(jnp.int32)).astype(bool)
         out_k = np.full(num_out, -1, np.int32)
         out_k[1:] = np.cumsum(counts) - 1
-        out_k = jnp.where(jnp.asarray(out_k) < alive_steps, jnp.asarray(out_k), -2)
+        out_k = jnp.where(reached, jnp.asarray(out_k), -2)
+        status = jnp.where(
+            converged,
+            jnp.where(jnp.all(reached), RESULTS.successful, RESULTS.nonfinite_state),
+            RESULTS.newton_failed,
+        ).astype(jnp.int32)
+        replayed = (jnp.max(out_k) + 1).astype(jnp.int32)
+        stats = _stats(
+            jnp.asarray(n, jnp.int32), replayed, work, _init_fevals(self, self.ts[0], y0, args)
+        )
+        nan_rows = jnp.concatenate([~reached, jnp.zeros(self.num_events, bool)])
+        ys = jnp.where(nan_rows.reshape((-1,) + (1,) * y0.ndim), jnp.nan, ys[: len(nan_rows)])
         return Trajectory(
-            ys=ys[: num_out + self.num_events],
+            ys=ys,
             status=status,
             stats=stats,
             out_k=out_k,
             out_theta=jnp.ones(num_out, self.ts.dtype),
             grid=None,
             event_ts=jnp.zeros(0, self.ts.dtype),
-            num_events=zero,
+            num_events=jnp.asarray(0, jnp.int32),
             dense=per_step,
         )
 

@@ -227,3 +227,24 @@ def test_fixed_step_single_output_time():
     np.testing.assert_array_equal(sol.ys, LV_Y0[None])
     adaptive = diffsim.solve_ode(lotka_volterra, LV_Y0, [0.5], LV_P)
     np.testing.assert_array_equal(adaptive.ys, LV_Y0[None])
+
+
+def test_fixed_grid_gradients_of_reached_outputs_after_a_blow_up():
+    def loss(k, adjoint):
+        sol = diffsim.solve_ode(
+            lambda t, y, k: k * y**2,
+            jnp.array([1.0]),
+            BLOW_UP_TS,
+            k,
+            solver="rk4",
+            dt=1e-3,
+            throw=False,
+            adjoint=adjoint,
+        )
+        return jnp.sum(jnp.where(jnp.isfinite(sol.ys), sol.ys, 0.0)), sol.status
+
+    (g_fwd, status) = jax.grad(loss, has_aux=True)(1.0, "forward")
+    assert status == RESULTS.nonfinite_state
+    g_ckpt, _ = jax.grad(loss, has_aux=True)(1.0, "checkpoint")
+    np.testing.assert_allclose(g_ckpt, g_fwd, rtol=1e-10)
+    np.testing.assert_allclose(g_fwd, 0.2 / 0.64 + 0.4 / 0.36 + 0.9 / 0.01, rtol=1e-4)
