@@ -217,10 +217,10 @@ def test_stiff_gradients_agree_with_jacfwd(adjoint):
     np.testing.assert_allclose(grad, ref, rtol=1e-8)
     # Central differences of an adaptive solve: the step grid moves with the parameters, which
     # adds noise of about rtol / h (the fixed-step Taylor test below is the sharp check).
-    h = 1e-4
+    h = 1e-3
     loss = jax.jit(lambda logk: _pair_loss(logk, "forward", **options))
     fd = [(loss(_LOGK + h * e) - loss(_LOGK - h * e)) / (2 * h) for e in np.eye(2)]
-    np.testing.assert_allclose(grad, fd, rtol=1e-5)
+    np.testing.assert_allclose(grad, fd, rtol=1e-4)
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,9 @@ class ESDIRKState(NamedTuple):
     consistent with the Newton values, where `f(t, y)` would amplify their error by `hJ`);
     `jac`, `factors`: the Jacobian and the factorisation of `I − hγ J` made with `hgamma`
     (NaN: none yet); `jac_fresh`: `jac` was evaluated at this step's start; `need_jac`: evaluate
-    it there before the step; `eta`: Newton's last contraction factor `θ/(1−θ)`.
+    it there before the step; `eta`: Newton's last contraction factor `θ/(1−θ)`;
+    `previous`: the last accepted step's dense output `(y, h, ks)`, whose extrapolation starts
+    the stages when `extrapolate` (not at the first step, nor when retrying a failed Newton).
     """
 
     f0: Array
@@ -133,14 +135,16 @@ class ESDIRKState(NamedTuple):
     jac_fresh: Array
     need_jac: Array
     eta: Array
+    previous: tuple
+    extrapolate: Array
 
 
 class ESDIRK(AbstractSolver):
     """An explicit-first-stage, singly diagonally implicit Runge–Kutta method.
 
     Each implicit stage solves `z = base + hγ f(t_i, z)` by simplified Newton iterations
-    (`newton`) with the matrix `I − hγ J` from `linear_solver`, starting from a predictor
-    extrapolated from the earlier stages. The stage derivative is taken from the Newton values,
+    (`newton`) with the matrix `I − hγ J` from `linear_solver`, each starting from the value
+    of the stage before. The stage derivative is taken from the Newton values,
     `k_i = (z_i − base_i)/(hγ)`, not as `f(t_i, z_i)`, which would amplify the Newton error of
     stiff components by `hγ‖J‖`. The error estimate is filtered by `(I − hγJ)⁻¹` (Shampine).
 
@@ -191,6 +195,12 @@ class ESDIRK(AbstractSolver):
             jac_fresh=jnp.asarray(True),
             need_jac=jnp.asarray(False),
             eta=jnp.asarray(1.0, real),
+            previous=(
+                y0,
+                jnp.zeros((), real),
+                jnp.zeros((len(self.tableau.c),) + y0.shape, y0.dtype),
+            ),
+            extrapolate=jnp.asarray(False),
         )
 
     def step(self, fn, t, y, h, args, state: ESDIRKState, scale) -> Step:
@@ -210,18 +220,27 @@ class ESDIRK(AbstractSolver):
         eta0 = jnp.maximum(state.eta, jnp.finfo(hgamma.dtype).eps) ** 0.8
         f0 = state.f0
         y1, error, ks, nfev, ok, eta, theta = self.stages(
-            fn, t, y, h, args, f0, scale, jac, factors, hgamma_f, eta0
+            fn, t, y, h, args, f0, scale, jac, factors, hgamma_f, eta0, state
         )
         common = dict(jac=jac, factors=factors, hgamma=hgamma_f, eta=eta)
         next_state = ESDIRKState(
             f0=ks[-1],
             jac_fresh=jnp.asarray(False),
             need_jac=(theta > self.jac_theta) | ~ok,
+            previous=jax.lax.stop_gradient((y, h, ks)),
+            extrapolate=jnp.asarray(True),
             **common,
         )
         # A rejected step is retried from the same point: a failed Newton iteration with an
         # old Jacobian first gets a fresh one.
-        retry_state = ESDIRKState(f0=f0, jac_fresh=fresh, need_jac=~ok & ~fresh, **common)
+        retry_state = ESDIRKState(
+            f0=f0,
+            jac_fresh=fresh,
+            need_jac=~ok & ~fresh,
+            previous=state.previous,
+            extrapolate=state.extrapolate & ok,
+            **common,
+        )
         if _continuous_extension(self.tableau) is None:
             dense = hermite_dense(y, y1, f0, ks[-1], h)
         else:
@@ -241,7 +260,7 @@ class ESDIRK(AbstractSolver):
         weights = jnp.asarray(beta, theta.dtype) @ powers
         return y + h * (weights.astype(ks.dtype) @ ks)
 
-    def stages(self, fn, t, y, h, args, f0, scale, jac, factors, hgamma_factored, eta):
+    def stages(self, fn, t, y, h, args, f0, scale, jac, factors, hgamma_factored, eta, state):
         """The stages of one step from `f0 = f(t, y)` with the given Jacobian and factorisation
         (made with `hgamma_factored`).
 
@@ -281,7 +300,11 @@ class ESDIRK(AbstractSolver):
             i, c, row, alpha = x
             ti = t + c * h
             base = y + h * (row @ ks)
-            guess = jax.lax.stop_gradient(y + h * (alpha @ ks))
+            guess = y + h * (alpha @ ks)
+            if extension:
+                extrapolated = self.interpolate(state.previous, 1 + c * h / safe_previous_h)
+                guess = jnp.where(state.extrapolate, extrapolated, guess)
+            guess = jax.lax.stop_gradient(guess)
 
             def residual(z):
                 return z - base - hgamma * fn(ti, z, args)
@@ -305,6 +328,9 @@ class ESDIRK(AbstractSolver):
             )
             return carry, None
 
+        extension = _continuous_extension(tab) is not None
+        previous_h = state.previous[1]
+        safe_previous_h = jnp.where(previous_h == 0, jnp.ones_like(previous_h), previous_h)
         ks = jnp.zeros((num,) + y.shape, y.dtype).at[0].set(f0)
         init = (ks, eta, jnp.asarray(0, jnp.int32), jnp.asarray(True), jnp.zeros((), real))
         (ks, eta, nfev, ok, theta_max), _ = jax.lax.scan(stage, init, xs)
