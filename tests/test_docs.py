@@ -34,7 +34,7 @@ FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 PYTHON_LIKE = re.compile(r"^(py|py3|python|python3|pycon|ipython)\b", re.IGNORECASE)
 
 # Pages whose code takes long (more than about half a minute): run with `pytest -m slow`.
-SLOW: set[str] = set()
+SLOW: set[str] = {"docs/neural.md"}  # trains networks: about a minute
 
 # What a page's code must print or leave in its namespace, beyond running without an error.
 PRINTS = {
