@@ -61,6 +61,7 @@ from . import models as models
 from . import neural as neural
 from . import nn as nn
 from . import pde as pde
+from . import pinn as pinn
 from . import report as report
 from . import runner as runner
 from .config import build_problem as build_problem
@@ -70,4 +71,3 @@ from .inverse import OdeProblem as OdeProblem
 from .inverse import PdeProblem as PdeProblem
 from .inverse import fit as fit
 from .models import ODEModel as ODEModel
-from . import pinn as pinn

@@ -36,6 +36,7 @@ SOLVERS: dict[str, AbstractSolver] = {
     "kvaerno5": ESDIRK(KVAERNO5),
     "stiff": ESDIRK(KVAERNO5),
 }
+"""The built-in solvers by name (`solve_ode(..., solver=NAME)`); `stiff` is `kvaerno5`."""
 
 
 def get_solver(solver: "str | AbstractSolver") -> AbstractSolver:
