@@ -2,8 +2,8 @@
 
 import jax.numpy as jnp
 
-from ._base import AbstractSolver, Step, hermite_dense, hermite_interpolate
-from ._tableau import ButcherTableau
+from ._base import Step, hermite_dense, hermite_interpolate
+from ._tableau import AbstractRungeKutta, ButcherTableau
 
 
 def _combine(y, h, weights, ks):
@@ -14,7 +14,7 @@ def _combine(y, h, weights, ks):
     return y + h * sum(terms[1:], terms[0])
 
 
-class ExplicitRK(AbstractSolver):
+class ExplicitRK(AbstractRungeKutta):
     """An explicit Runge–Kutta method given by its Butcher tableau.
 
     The solver state is `f(t, y)`, the first stage of the next step: for first-same-as-last
@@ -24,14 +24,6 @@ class ExplicitRK(AbstractSolver):
     """
 
     tableau: ButcherTableau
-
-    @property
-    def order(self) -> int:
-        return self.tableau.order
-
-    @property
-    def error_order(self) -> int | None:
-        return None if self.tableau.e is None else self.tableau.error_order
 
     def init(self, fn, t0, y0, args):
         return fn(t0, y0, args)

@@ -9,9 +9,9 @@ import numpy as np
 from jaxtyping import Array, PyTree
 
 from .._controller import rms_norm
-from ._base import AbstractSolver, Step, hermite_dense, hermite_interpolate
+from ._base import Step, hermite_dense, hermite_interpolate
 from ._linear import AbstractLinearSolver, DenseLU
-from ._tableau import ButcherTableau
+from ._tableau import AbstractRungeKutta, ButcherTableau
 
 
 def _default_predictor(tab: ButcherTableau):
@@ -139,7 +139,7 @@ class ESDIRKState(NamedTuple):
     extrapolate: Array
 
 
-class ESDIRK(AbstractSolver):
+class ESDIRK(AbstractRungeKutta):
     """An explicit-first-stage, singly diagonally implicit Runge–Kutta method.
 
     Each implicit stage solves `z = base + hγ f(t_i, z)` by simplified Newton iterations
@@ -169,14 +169,6 @@ class ESDIRK(AbstractSolver):
     newton: NewtonStage = NewtonStage()
     jac_theta: float = eqx.field(static=True, default=0.01)
     refactor_ratio: float = eqx.field(static=True, default=0.2)
-
-    @property
-    def order(self) -> int:
-        return self.tableau.order
-
-    @property
-    def error_order(self) -> int | None:
-        return None if self.tableau.e is None else self.tableau.error_order
 
     @property
     def predictor(self):

@@ -4,6 +4,8 @@ import equinox as eqx
 import numpy as np
 from numpy.polynomial import polynomial as P
 
+from ._base import AbstractSolver
+
 
 class ButcherTableau(eqx.Module):
     """Coefficients of an s-stage Runge–Kutta method.
@@ -227,3 +229,17 @@ KVAERNO5 = ButcherTableau(
     error_order=4,
     gamma=0.26,
 )
+
+
+class AbstractRungeKutta(AbstractSolver):
+    """A Runge–Kutta solver: its orders are those of its Butcher `tableau`."""
+
+    tableau: eqx.AbstractVar[ButcherTableau]
+
+    @property
+    def order(self) -> int:
+        return self.tableau.order
+
+    @property
+    def error_order(self) -> int | None:
+        return None if self.tableau.e is None else self.tableau.error_order
