@@ -19,6 +19,8 @@ SOLVERS = ("euler", "heun", "rk4", "bosh3", "dopri5", "tsit5", "kvaerno5", "stif
 ADJOINTS = ("auto", "direct", "checkpoint", "backsolve", "forward")
 Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
+Seed = Annotated[int, Field(ge=0, lt=2**63)]
+"""A random seed: 0 <= seed < 2**63."""
 
 
 class _Strict(BaseModel):
@@ -80,6 +82,15 @@ class ObservationConfig(_Strict):
     sigma: NonNegative | None = None
     sigma_relative: NonNegative = 0.0
 
+    @model_validator(mode="after")
+    def _some_noise(self):
+        if self.sigma == 0 and self.sigma_relative == 0:
+            raise ValueError(
+                "sigma: 0 means noise-free data, which no fit can weight (chi-square would "
+                "divide by zero); give the noise standard deviation, or leave sigma out"
+            )
+        return self
+
 
 class TimeGrid(_Strict):
     """Evenly spaced times `start, ..., stop` (`num` points)."""
@@ -100,7 +111,7 @@ class SyntheticDataConfig(_Strict):
     `sigma` / `sigma_relative`); solved more accurately than the fit by default."""
 
     times: TimeGrid | list[float]
-    seed: int = 0
+    seed: Seed = 0
     noise: bool = True
     rtol: Positive | None = None
     atol: Positive | None = None
@@ -170,7 +181,7 @@ class MultistartConfig(_Strict):
 
     count: Annotated[int, Field(ge=1)] = 1
     spread: Positive = 0.5
-    seed: int = 0
+    seed: Seed = 0
 
 
 class FitConfig(_Strict):
@@ -215,19 +226,26 @@ class NeuralConfig(_Strict):
     width: Annotated[int, Field(ge=1)] = 5
     depth: Annotated[int, Field(ge=1)] = 3
     activation: Literal[tuple(ACTIVATIONS)] = "tanh"
-    seed: int = 0
+    seed: Seed = 0
 
 
 class _RunBase(_Strict):
     """What every run has, whatever its model kind."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] = "run"
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)] = "run"
     description: str = ""
-    seed: int = 0
+    seed: Seed = 0
     parameters: dict[str, ParameterConfig] = {}
     gradient: GradientConfig = GradientConfig()
     fit: FitConfig = FitConfig()
     report: ReportConfig = ReportConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder(cls, value):
+        if set(value) == {"."}:
+            raise ValueError("a run name cannot be '.' or '..' (it names a folder under runs/)")
+        return value
 
 
 class OdeRunConfig(_RunBase):

@@ -5,7 +5,9 @@ The rule by sizes is the lesson's (`diffsim.ad` re-exports it)."""
 import equinox as eqx
 
 GRADIENT_MODES = ("auto", "forward", "reverse")
-REVERSE_ONLY_ADJOINTS = ("backsolve", "checkpoint")
+#: Adjoints with only a reverse-mode derivative (a custom VJP). `direct` is one on adaptive
+#: steps (on a fixed grid it is JAX's own loop, but the choice is made before the grid is known).
+REVERSE_ONLY_ADJOINTS = ("backsolve", "checkpoint", "direct")
 
 
 class ModeChoice(eqx.Module):
@@ -63,8 +65,8 @@ def count_of(number: int, noun: str) -> str:
 def mode_adjoint_conflict(mode: str, adjoint: str) -> str | None:
     """Why gradient `mode` cannot differentiate through the ODE `adjoint`, or `None` if it can.
 
-    The `backsolve` and `checkpoint` adjoints define only a reverse-mode derivative (a custom
-    VJP), so forward mode through them is impossible.
+    The `backsolve`, `checkpoint` and (adaptive) `direct` adjoints define only a reverse-mode
+    derivative (a custom VJP), so forward mode through them is impossible.
     """
     if mode == "forward" and adjoint in REVERSE_ONLY_ADJOINTS:
         return (
@@ -80,7 +82,7 @@ def choose_gradient_mode(
     """Pick `"forward"` or `"reverse"` mode for a Jacobian of shape `(num_outputs, num_inputs)`.
 
     `auto` follows `mode_for_sizes` (forward when there are no more inputs than
-    outputs), except that the ODE adjoint can decide: `backsolve` and `checkpoint` support
+    outputs), except that the ODE adjoint can decide: `backsolve`, `checkpoint`, `direct` support
     reverse mode only, and `forward` computes forward sensitivities in either mode, so forward
     mode is the cheaper one around it.
 

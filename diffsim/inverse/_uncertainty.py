@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._jacobian_mode import choose_gradient_mode
 from ._problem import AbstractProblem
 
 RANK_TOLERANCE = 1e-10
@@ -40,6 +41,16 @@ def unavailable_uncertainty(
     return Uncertainty(nan, np.full(num_free, np.nan), nan, True, message, condition, scale)
 
 
+def residual_jacobian(problem: AbstractProblem, z) -> np.ndarray:
+    """`d residuals / dz` at `z`, compiled, in the mode the problem's adjoint allows (forward
+    mode cannot differentiate through the `checkpoint` and `backsolve` adjoints)."""
+    mode, _ = choose_gradient_mode(
+        problem.space.size, problem.num_residuals, "auto", problem.options.adjoint
+    )
+    jacobian = jax.jacfwd if mode == "forward" else jax.jacrev
+    return np.asarray(jax.jit(jacobian(lambda z: problem.residuals(z)))(jnp.asarray(z)))
+
+
 def estimate_uncertainty(
     problem: AbstractProblem,
     z: np.ndarray,
@@ -67,7 +78,9 @@ def estimate_uncertainty(
     **Returns:** an `Uncertainty`.
     """
     z = jnp.asarray(z)
-    residuals = np.asarray(problem.residuals(z) if residuals is None else residuals)
+    if residuals is None:
+        residuals = jax.jit(lambda z: problem.residuals(z))(z)  # a problem is unhashable
+    residuals = np.asarray(residuals)
     names = problem.space.names
     num_free = len(names)
     # Prior rows (a smoothness penalty) act as pseudo-observations of the unknowns: with them
@@ -86,7 +99,7 @@ def estimate_uncertainty(
             "(the residuals are not finite)."
         )
     if jacobian is None:
-        jacobian = jax.jacfwd(problem.residuals)(z)
+        jacobian = residual_jacobian(problem, z)
     slope = np.asarray(problem.space.derivative(z))
     values = np.asarray(problem.space.to_values(z))
     at_bound = [

@@ -1,0 +1,113 @@
+"""Every optimizer with every gradient strategy writes the full run folder and report.
+
+A small model (two linear states, one rate and one initial value unknown) and few steps: the
+grid checks that nothing between the fit and the report breaks (issue: Adam/L-BFGS/optax fits
+crashed in the report; Adam with the checkpoint adjoint crashed in the error bars).
+"""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from diffsim.run import main
+
+CONFIG = {
+    "name": "grid",
+    "model": {"equations": {"y": "-k * y", "z": "k * y - 0.3 * z"}},
+    "parameters": {"k": {"init": 0.6, "true": 0.8, "transform": "log"}},
+    "initial_state": {"y": {"init": 1.7, "true": 2.0}, "z": 0.0},
+    "observations": {"y": {"sigma": 0.04}, "z": {"sigma": 0.04}},
+    "data": {"synthetic": {"times": {"start": 0, "stop": 4, "num": 16}, "seed": 7}},
+    "solver": {"rtol": 1e-8, "atol": 1e-10},
+    "fit": {"max_steps": 25, "learning_rate": 0.05},
+    "report": {"points": 40, "dpi": 40},
+}
+METHODS = ["levenberg_marquardt", "gauss_newton", "lbfgs", "adam", "optax.adabelief"]
+ADJOINTS = ["auto", "direct", "checkpoint", "forward", "backsolve"]
+# Each method and each adjoint at least once (the reported crashes included); the full grid
+# is marked slow.
+FAST = [
+    ("levenberg_marquardt", "direct"),
+    ("gauss_newton", "backsolve"),
+    ("lbfgs", "auto"),
+    ("adam", "checkpoint"),
+    ("optax.adabelief", "forward"),
+]
+FILES = [
+    "config.yaml",
+    "env.json",
+    "metrics.jsonl",
+    "result.json",
+    "arrays.npz",
+    "report.md",
+    "report.html",
+    "fit.png",
+    "residuals.png",
+    "loss.png",
+    "parameters.png",
+]
+
+
+def _run(tmp_path, method, adjoint):
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    out = tmp_path / "run"
+    code = main(
+        [
+            str(path),
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-cache",
+            "--set",
+            f"fit.method={method}",
+            "--set",
+            f"gradient.adjoint={adjoint}",
+        ]
+    )
+    return code, out
+
+
+def _check_run_folder(code, out, method):
+    for name in FILES:
+        assert (out / name).is_file(), name
+    result = json.loads((out / "result.json").read_text())
+    assert code == (0 if result["success"] else 1)
+    assert result["method"] == method
+    stderr = [p["stderr"] for p in result["parameters"].values() if not p["fixed"]]
+    assert np.all(np.isfinite(stderr)) and np.all(np.asarray(stderr) > 0)
+    covariance = np.asarray(result["covariance"]["matrix"], float)
+    np.testing.assert_allclose(covariance, covariance.T)
+    np.testing.assert_allclose(np.sqrt(np.diag(covariance)), stderr)
+    assert result["gradient"]["taylor_test"]["passed"]
+    losses = np.load(out / "arrays.npz")["loss_history"][:, 0]
+    assert losses[-1] < 0.5 * losses[0]
+    report = (out / "report.md").read_text()
+    assert "## Parameters" in report and "![Data and fitted model](fit.png)" in report
+    return result
+
+
+@pytest.mark.parametrize(("method", "adjoint"), FAST)
+def test_method_and_adjoint_write_the_full_report(tmp_path, method, adjoint):
+    code, out = _run(tmp_path, method, adjoint)
+    result = _check_run_folder(code, out, method)
+    if adjoint != "auto":
+        assert result["gradient"]["adjoint"] == adjoint
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adjoint", ADJOINTS)
+@pytest.mark.parametrize("method", METHODS)
+def test_full_grid_writes_the_full_report(tmp_path, method, adjoint):
+    _check_run_folder(*_run(tmp_path, method, adjoint), method)
+
+
+def test_sigma_zero_is_refused_in_one_line(tmp_path, capsys):
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump({**CONFIG, "observations": {"y": {"sigma": 0}}}))
+    assert main([str(path), "--validate"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: observations.y: sigma: 0 means noise-free data")
+    assert "\n" not in error
