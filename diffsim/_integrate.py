@@ -12,7 +12,7 @@ from ._adjoint import ADJOINTS, AbstractAdjoint, choose_adjoint
 from ._controller import PIController
 from ._dense import DenseInterpolation, SaveAt
 from ._events import Event, event_outputs
-from ._loop import Problem, steps_in
+from ._loop import MAX_STEPS, Problem, steps_in
 from ._rhs import flatten_rhs
 from ._solution import MESSAGES, SUCCESSES, Solution
 from ._solver import AbstractSolver, get_solver
@@ -48,8 +48,10 @@ def _check_options(rtol, atol, dt, max_steps, controller):
         _check_number(name, value)
     if dt is not None and not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
         raise ValueError(f"`dt` must be a positive number or None, got {dt!r}")
-    if not (isinstance(max_steps, int) and max_steps >= 1):
-        raise ValueError(f"`max_steps` must be a positive integer, got {max_steps!r}")
+    if not (isinstance(max_steps, int) and 1 <= max_steps <= MAX_STEPS):
+        raise ValueError(
+            f"`max_steps` must be a positive integer up to {MAX_STEPS} (int32), got {max_steps!r}"
+        )
 
 
 def _as_state(y0):
@@ -164,7 +166,15 @@ def solve_ode(
     counts = None
     if dt is not None and ts_np is not None and event is None and len(ts_np) > 1:
         widths = np.abs(np.diff(ts_np.astype(real)))
-        counts = tuple(int(c) for c in steps_in(widths, dt, xp=np))
+        with np.errstate(over="ignore"):
+            steps = steps_in(widths, dt, xp=np)
+        if not np.sum(steps, dtype=float) <= MAX_STEPS:
+            raise ValueError(
+                f"`dt` = {dt:g} over the output times (span {np.sum(widths):g}) takes "
+                f"{np.sum(steps, dtype=float):.3g} steps, more than the {MAX_STEPS} a solve can "
+                "count (int32); use a larger `dt`"
+            )
+        counts = tuple(int(c) for c in steps)
     if dt is not None and ts_np is None:
         warnings.warn(
             "solve_ode: `ts` is traced (built inside jit/grad?), so the fixed-step solve runs "

@@ -21,6 +21,9 @@ from ._progress import progress_meter
 from ._solution import RESULTS
 from ._solver import AbstractSolver, Step
 
+MAX_STEPS = 2**31 - 1
+"""Most steps one solve can take: step counters and indices are int32."""
+
 
 def steps_in(width, dt, xp=jnp):
     """Equal steps no longer than `dt` covering `width`, in the dtype of `width`: a width that
@@ -228,9 +231,12 @@ class Problem(eqx.Module):
             steps=jnp.asarray(0, jnp.int32),
             accepted=jnp.asarray(0, jnp.int32),
             work=self._zero_work(ts[0], y0, h0, args, state0, nfev0),
-            status=jnp.where(increasing, RESULTS.successful, RESULTS.invalid_times).astype(
-                jnp.int32
-            ),
+            # A non-finite initial state fails at once (not after max_steps rejected steps).
+            status=jnp.where(
+                increasing,
+                jnp.where(jnp.all(jnp.isfinite(y0)), RESULTS.successful, RESULTS.nonfinite_state),
+                RESULTS.invalid_times,
+            ).astype(jnp.int32),
             t_grid=jnp.zeros(slots, dtype),
             h_grid=jnp.zeros(slots, dtype),
             dense=dense_buf,

@@ -82,6 +82,13 @@ def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
 
     jax.config.update("jax_enable_x64", True)
 
+    from .runner import sigterm_interrupts
+
+    with sigterm_interrupts():
+        return _main(args, argv, started)
+
+
+def _main(args, argv, started: float) -> int:
     from .config import ConfigError, build_problem, load_yaml, read_config_data, validate_config
     from .inverse import DataError
     from .runner import (
@@ -89,21 +96,28 @@ def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
         Progress,
         RunFolder,
         RunFolderError,
+        check_before_build,
         check_fit_settings,
+        check_problem,
         enable_compilation_cache,
+        interruption,
         run,
     )
 
     progress = Progress(enabled=False if args.quiet else None)
     try:
+        if args.out is not None and not args.out.strip():
+            raise RunFolderError("--out: the folder name is empty")
         if args.config is None:
             base_dir, data = Path.cwd(), load_yaml(DEFAULT_CONFIG)
         else:
             base_dir, data = Path(args.config).resolve().parent, read_config_data(args.config)
         config = validate_config(data, args.overrides)
+        check_before_build(config)
         if not args.no_cache:
             enable_compilation_cache()
         problem = build_problem(config, base_dir)
+        check_problem(config, problem)
         check_fit_settings(config, problem)
         if args.validate:
             model = problem.describe()["model"]["name"]
@@ -116,7 +130,7 @@ def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
     except (ConfigError, DataError, RunFolderError, ValueError, TypeError) as error:
         return _fail(str(error))
     except KeyboardInterrupt:
-        return _fail("interrupted before the fit started")
+        return _fail(f"{interruption()} before the fit started; nothing was written")
 
     progress.message(f"run folder: {folder.path}")
     try:
@@ -129,8 +143,8 @@ def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
             started=started,
             argv=sys.argv if argv is None else ["python", "-m", "diffsim.run", *argv],
         )
-    except KeyboardInterrupt:  # a second Ctrl-C while the report was being written
-        print(f"interrupted; files written so far are in {folder.path}", file=sys.stderr)
+    except KeyboardInterrupt:  # a second Ctrl-C (or SIGTERM) while the report was written
+        print(f"{interruption()}; files written so far are in {folder.path}", file=sys.stderr)
         return 1
     if not args.quiet:
         verdict = "converged" if report["success"] else "NOT converged"

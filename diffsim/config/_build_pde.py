@@ -1,7 +1,6 @@
 """Turn a validated PDE run config into a `PdeProblem`: grid, model, coefficient and initial
 condition expressions, unknowns (scalars, fields), sensor data (a file, or simulated)."""
 
-import importlib
 import math
 import re
 from pathlib import Path
@@ -23,7 +22,7 @@ from ..inverse import (
     parse_expression,
     sensor_operator,
 )
-from ..inverse._user_models import check_names
+from ..inverse._user_models import check_names, import_function
 from ..pde import (
     Absorbing,
     AbstractSemilinear,
@@ -117,16 +116,7 @@ def _import_function(reference: str):
     dotted = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
     if not dotted.match(module_name) or not attribute.isidentifier():
         raise ValueError(f"model.equation: expected 'package.module:function', got {reference!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ValueError(
-            f"model.equation: cannot import module {module_name!r} ({error})"
-        ) from None
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise ValueError(f"model.equation: module {module_name!r} has no function {attribute!r}")
-    return function
+    return import_function(module_name, attribute, where="model.equation")
 
 
 def _unknowns(config: PdeRunConfig, grid: Grid):

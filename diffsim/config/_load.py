@@ -32,9 +32,59 @@ def _unique_mapping(loader, node, deep=False):
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
+MAX_CONFIG_BYTES = 2**20 * 10
+"""Largest config file read (a config names its data files; it does not hold data)."""
+MAX_NODES = 100_000
+"""Most YAML nodes a document may expand to, aliases counted at every use (an "alias bomb"
+of a few lines expands to billions)."""
+
+
+def _expanded_size(node, sizes: dict, open_: set) -> int:
+    """The number of nodes `node` stands for once every alias is expanded (memoized per node)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        raise yaml.composer.ComposerError(
+            None, None, "an alias refers to a node that contains it", node.start_mark
+        )
+    open_.add(key)
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    else:
+        children = node.value if isinstance(node, yaml.SequenceNode) else []
+    for child in children:
+        size += _expanded_size(child, sizes, open_)
+        if size > MAX_NODES:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"aliases expand to more than {MAX_NODES} values (an alias bomb?)",
+                node.start_mark,
+            )
+    open_.discard(key)
+    sizes[key] = size
+    return size
+
+
 def load_yaml(text: str):
-    """Parse YAML text with the safe loader, refusing duplicate keys."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)
+    """Parse YAML text with the safe loader, refusing duplicate keys and documents whose
+    aliases expand to more than `MAX_NODES` values.
+
+    **Raises:** `yaml.YAMLError` (with the line and column of the problem).
+    """
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, {}, set())
+        return loader.construct_document(node)
+    except RecursionError:
+        raise yaml.YAMLError("the document is nested too deeply") from None
+    finally:
+        loader.dispose()
 
 
 def format_validation_error(error: pydantic.ValidationError) -> str:
@@ -64,7 +114,7 @@ def parse_override(text: str) -> tuple[list[str], object]:
     if not sep or not all(parts):
         raise ConfigError(f"--set {text!r}: expected key.path=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
     return parts, value
@@ -93,6 +143,12 @@ def read_config_data(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: the config file has {size / 2**20:.0f} MiB, more than "
+            f"{MAX_CONFIG_BYTES // 2**20} MiB (put measurements in a data file: data.file)"
+        )
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
@@ -102,7 +158,7 @@ def read_config_data(path: str | Path) -> dict:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "invalid YAML"
+        problem = getattr(error, "problem", None) or str(error) or "invalid YAML"
         raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
     if data is None:
         raise ConfigError(f"{path}: the config file is empty")

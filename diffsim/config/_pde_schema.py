@@ -10,6 +10,7 @@ from ._schema import (
     NonNegative,
     ObservationConfig,
     ParameterConfig,
+    Seed,
     SolverConfig,
     TimeGrid,
     _FileConfig,
@@ -176,7 +177,7 @@ class PdeSyntheticData(_Strict):
     sensors: dict[str, AxisPoints | list[float]]
     refine: Annotated[int, Field(ge=1, le=16)] = 3
     noise: NonNegative = 0.01
-    seed: int = 0
+    seed: Seed = 0
 
 
 class PdeFileData(_FileConfig):

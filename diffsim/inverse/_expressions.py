@@ -144,7 +144,17 @@ def _compile(node: ast.AST, allowed, used: set[str], text: str, where: str) -> C
         value = node.value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail(f"only numbers are allowed as literals, not {value!r}")
-        constant = float(value)
+        try:
+            constant = float(value)
+        except OverflowError:
+            constant = math.inf
+        if not math.isfinite(constant):
+            shown = (
+                str(value)
+                if len(str(value)) <= 20
+                else f"{str(value)[:12]}... ({len(str(value))} digits)"
+            )
+            fail(f"the number {shown} is too large for float64")
         return lambda env: constant
     if isinstance(node, ast.Name):
         name = node.id

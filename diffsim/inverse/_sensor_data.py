@@ -2,14 +2,13 @@
 
 import csv
 import math
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import equinox as eqx
 import numpy as np
 
-from ._data import DataError
+from ._data import DataError, csv_header, open_npz
 
 
 class SensorData(eqx.Module):
@@ -32,15 +31,14 @@ class SensorData(eqx.Module):
 def _table(path: Path) -> dict[str, np.ndarray]:
     """Every column of a CSV (text kept as text where not numeric) or NPZ file."""
     if path.suffix.lower() == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                return {name: np.asarray(archive[name]) for name in archive.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as error:
-            raise DataError(f"{path}: cannot read the NPZ file ({error})") from None
+        return open_npz(path)
     if path.suffix.lower() != ".csv":
         raise DataError(f"{path}: unsupported data file type {path.suffix!r} (use .csv or .npz)")
     try:
-        text = path.read_text()
+        with open(path, encoding="utf-8-sig", newline="") as stream:
+            csv_header(stream, path)  # refuses a duplicate column name
+            stream.seek(0)
+            text = stream.read()
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"{path}: cannot read the file ({error})") from None
     rows = [

@@ -1,8 +1,11 @@
 """Models written by users: equations as text, or a Python function named `module:function`."""
 
+import functools
 import importlib
 import re
+import traceback
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import jax.numpy as jnp
 
@@ -99,17 +102,65 @@ def model_from_function(
     check_names(tuple(parameters), where=where, kind="parameter")
     if not states:
         raise ValueError(f"{where}: a function model needs model.states")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ValueError(f"{where}: cannot import module {module_name!r} ({error})") from None
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise ValueError(f"{where}: module {module_name!r} has no function {attribute!r}")
+    function = import_function(module_name, attribute, where=where)
+
+    def vector_field(t, y, params):
+        dy = jnp.asarray(function(t, y, params))
+        if jnp.iscomplexobj(dy) and not jnp.iscomplexobj(y):
+            raise UserModelError(
+                f"{where}: {reference} returns complex values ({dy.dtype}) for a real state"
+            )
+        return dy
+
     return ODEModel(
         name=attribute,
         states=tuple(states),
         parameters=tuple(parameters),
-        vector_field=lambda t, y, params: jnp.asarray(function(t, y, params)),
+        vector_field=vector_field,
         description=f"Python function {reference}",
     )
+
+
+class UserModelError(ValueError):
+    """A user's Python model failed: its module cannot be imported or its function raised."""
+
+
+def describe_exception(error: BaseException) -> str:
+    """`raised TypeError: message (file.py, line 12)`: one line, where the user's code failed."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
+    if isinstance(error, SyntaxError) and error.lineno is not None:
+        where = f" ({Path(error.filename or '?').name}, line {error.lineno})"
+        message = error.msg
+    else:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"raised {type(error).__name__}{': ' if message else ''}{message[:200]}{where}"
+
+
+def import_function(module_name: str, attribute: str, *, where: str):
+    """`module_name.attribute`, imported, wrapped so that an exception it raises becomes a
+    `UserModelError` naming `where` and the function; a module that cannot be imported,
+    raises while importing or lacks the function gives a `UserModelError` too."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UserModelError(f"{where}: cannot import module {module_name!r} ({error})") from None
+    except Exception as error:  # a syntax error or an exception in the user's module
+        raise UserModelError(
+            f"{where}: importing module {module_name!r} {describe_exception(error)}"
+        ) from None
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise UserModelError(f"{where}: module {module_name!r} has no function {attribute!r}")
+    reference = f"{module_name}:{attribute}"
+
+    @functools.wraps(function)
+    def guarded(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except UserModelError:
+            raise
+        except Exception as error:  # the user's code: name it, whatever it raised
+            raise UserModelError(f"{where}: {reference} {describe_exception(error)}") from None
+
+    return guarded

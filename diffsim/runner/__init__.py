@@ -12,8 +12,16 @@ from ._cache import (
 from ._clock import process_start as process_start
 from ._default import DEFAULT_CONFIG as DEFAULT_CONFIG
 from ._environment import environment_info as environment_info
+from ._limits import MAX_STEPS as MAX_STEPS
+from ._limits import LimitError as LimitError
+from ._limits import check_before_build as check_before_build
+from ._limits import check_problem as check_problem
+from ._limits import memory_limit as memory_limit
 from ._progress import Progress as Progress
 from ._run import check_fit_settings as check_fit_settings
 from ._run import run as run
 from ._run_folder import RunFolder as RunFolder
 from ._run_folder import RunFolderError as RunFolderError
+from ._signals import Terminated as Terminated
+from ._signals import interruption as interruption
+from ._signals import sigterm_interrupts as sigterm_interrupts

@@ -7,10 +7,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from .._solution import status_message
 from ..config import RunConfig, dump_config
 from ..inverse import (
     AbstractProblem,
     FitResult,
+    OdeProblem,
+    PdeProblem,
     Result,
     StepInfo,
     estimate_uncertainty,
@@ -21,12 +24,12 @@ from ..inverse import (
     taylor_test_flat,
     unavailable_uncertainty,
 )
+from ..inverse._methods import FAILED_START
 from ..report import write_report
 from ._environment import environment_info
 from ._progress import Progress
 from ._run_folder import RunFolder
-
-_CTRL_C = "Interrupted by the user (Ctrl-C)"
+from ._signals import CTRL_C, interruption
 
 
 def _fit_settings(config: RunConfig) -> dict:
@@ -84,7 +87,7 @@ def _taylor_check(problem: AbstractProblem, result: FitResult) -> dict:
 
 def _write_interrupted_before_fit(folder: RunFolder, config: RunConfig, started: float) -> dict:
     """`result.json` and `report.md` for a run stopped before the fit made a first step."""
-    message = f"{_CTRL_C} while compiling, before the first fit step; no estimate was made."
+    message = f"{interruption()} while compiling, before the first fit step; no estimate was made."
     report = {
         "name": config.name,
         "success": False,
@@ -100,6 +103,24 @@ def _write_interrupted_before_fit(folder: RunFolder, config: RunConfig, started:
         "The config and environment are in `config.yaml` and `env.json`.\n",
     )
     return report
+
+
+def start_failure_cause(problem: OdeProblem | PdeProblem, x) -> str:
+    """Why the model cannot be simulated at the unknown values `x`, in one sentence: a
+    non-finite initial state, the solver's status (with the time span it had to cover), or
+    non-finite predictions."""
+    solution = problem.solution(jax.numpy.asarray(x))
+    first = [np.asarray(leaf)[0] for leaf in jax.tree.leaves(solution.ys)]
+    if not all(np.all(np.isfinite(y)) for y in first):
+        return "the initial state is not finite (NaN or inf) at the starting point."
+    status = int(solution.status)
+    ts = np.asarray(solution.ts)
+    if status != 0:
+        return f"{status_message(status)} (solving from t = {ts[0]:g} to {ts[-1]:g})"
+    prediction, _ = problem.predict(jax.numpy.asarray(x))
+    if not np.all(np.isfinite(np.asarray(prediction))):
+        return "the model's predictions at the data points are not finite."
+    return "the weighted residuals are not finite (check the noise levels sigma)."
 
 
 def _save_arrays(folder: RunFolder, arrays: dict) -> None:
@@ -190,6 +211,10 @@ def run(
     progress.close()
 
     message, interrupted = result.message, result.interrupted
+    if interrupted:
+        message = message.replace(CTRL_C, interruption())
+    elif result.code == FAILED_START and isinstance(problem, (OdeProblem, PdeProblem)):
+        message += " Cause: " + start_failure_cause(problem, result.starts_x0[result.best_start])
     taylor, uncertainty, arrays = None, None, {}
     phase = "running the Taylor test"
     try:
@@ -208,10 +233,10 @@ def run(
             arrays = problem.report_arrays(result.x, result.starts_x0[result.best_start])
     except KeyboardInterrupt:
         interrupted = True
-        message += f" {_CTRL_C} while {phase}; the report lacks what was not done by then."
+        message += f" {interruption()} while {phase}; the report lacks what was not done by then."
     if uncertainty is None:
         uncertainty = unavailable_uncertainty(
-            len(names), "Error bars were not estimated: the run was interrupted (Ctrl-C)."
+            len(names), f"Error bars were not estimated: {interruption()}."
         )
     adjoint, adjoint_reason = problem.adjoint_choice()
     outcome = make_result(
@@ -243,7 +268,7 @@ def run(
     except KeyboardInterrupt:
         summary = dict(outcome.summary)
         summary["success"], summary["interrupted"] = False, True
-        summary["message"] = message + f" {_CTRL_C} while drawing the plots."
+        summary["message"] = message + f" {interruption()} while drawing the plots."
         outcome = Result(summary=summary, arrays=outcome.arrays)
         write_report(outcome, folder.path, config.report, plots=False)
     folder.write_json("result.json", outcome.summary)

@@ -43,11 +43,22 @@ class RunFolder:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise RunFolderError(f"--out {self.path}: cannot create the folder ({error})") from None
+            reason = error.strerror or str(error)
+            raise RunFolderError(
+                f"--out {self.path}: cannot create the folder ({reason})"
+            ) from None
+        if not os.access(self.path, os.W_OK | os.X_OK):
+            raise RunFolderError(f"--out {self.path}: the folder is not writable")
 
     @staticmethod
     def default_path(name: str, root: str | Path = "runs") -> Path:
-        """`runs/<name>/<timestamp>/`, with a suffix if that folder already exists."""
+        """`runs/<name>/<timestamp>/`, with a suffix if that folder already exists.
+
+        **Raises:** `RunFolderError` when `name` is not one plain folder name (empty, `.`,
+        `..`, or with a path separator), which would put the run outside `root`.
+        """
+        if not name or set(name) == {"."} or "/" in name or "\\" in name or "\0" in name:
+            raise RunFolderError(f"name: {name!r} cannot name a folder under {root}/")
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = Path(root) / name / stamp
         suffix = 1

@@ -1,0 +1,162 @@
+"""Limits checked before any work starts: step counts, batch sizes, grid sizes and memory.
+
+A config that would overflow a step counter, or allocate more memory than the machine has,
+is refused with one line naming the key, the limit and how to raise it, instead of failing
+(or swapping) minutes later.
+"""
+
+import math
+import os
+
+import jax
+import numpy as np
+
+from .._loop import MAX_STEPS, steps_in
+from ..config import PdeRunConfig, RunConfig
+from ..config._schema import ParameterConfig
+from ..inverse import AbstractProblem, OdeProblem, PdeProblem
+
+_BYTES_PER_CELL = 8 * 32
+"""Rough bytes per grid cell of a PDE solve: float64 states, solver stages and buffers."""
+
+
+class LimitError(ValueError):
+    """A config asks for more steps, starts, data points or memory than allowed."""
+
+
+def memory_limit() -> tuple[int, str]:
+    """The most bytes a run may plan to use, and where that figure comes from.
+
+    `$DIFFSIM_MAX_MEMORY_GB` when set, else half of the machine's physical memory.
+    """
+    given = os.environ.get("DIFFSIM_MAX_MEMORY_GB")
+    if given:
+        try:
+            return int(float(given) * 2**30), "DIFFSIM_MAX_MEMORY_GB"
+        except ValueError:
+            raise LimitError(f"DIFFSIM_MAX_MEMORY_GB={given!r}: not a number") from None
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 16 * 2**30
+    return total // 2, "half of this machine's memory"
+
+
+def _check_memory(where: str, needed: float, what: str) -> None:
+    limit, source = memory_limit()
+    if needed > limit:
+        raise LimitError(
+            f"{where}: {what} need about {needed / 2**30:.3g} GiB, more than the limit of "
+            f"{limit / 2**30:.3g} GiB ({source}; raise it with DIFFSIM_MAX_MEMORY_GB)"
+        )
+
+
+def fixed_step_count(times, dt: float) -> float:
+    """Steps a fixed-step solve takes through `times` (as `solve_ode` splits each interval)."""
+    widths = np.abs(np.diff(np.asarray(times, dtype=float)))
+    with np.errstate(over="ignore"):
+        return float(np.sum(steps_in(widths, dt, xp=np)))
+
+
+def check_steps(where: str, times, dt: float | None) -> None:
+    """Refuse a fixed step `dt` that needs more than `MAX_STEPS` steps through `times`."""
+    if dt is None or len(times) < 2:
+        return
+    count = fixed_step_count(times, dt)
+    if count > MAX_STEPS:
+        span = float(np.max(times) - np.min(times))
+        raise LimitError(
+            f"{where}: a step of {dt:g} over the time span {span:g} takes {count:.3g} steps, "
+            f"more than the {MAX_STEPS} a solve can count (int32); use a larger step"
+        )
+    _check_memory(where, 24 * count, f"{count:.3g} fixed steps")
+
+
+def _synthetic_times(spec) -> np.ndarray:
+    times = spec.times
+    if isinstance(times, list):
+        return np.asarray(times, dtype=float)
+    return np.asarray([times.start, times.stop], dtype=float)
+
+
+def _num_times(spec) -> int:
+    return len(spec.times) if isinstance(spec.times, list) else spec.times.num
+
+
+def _free_unknowns(config: RunConfig) -> int:
+    free = [p for p in config.parameters.values() if not p.fixed]
+    if isinstance(config, PdeRunConfig):
+        return len(free) + len(config.fields)
+    states = [s for s in config.initial_state.values() if isinstance(s, ParameterConfig)]
+    return len(free) + sum(not s.fixed for s in states) + (config.neural is not None)
+
+
+def check_before_build(config: RunConfig) -> None:
+    """What can be checked from the config alone, before data are read or simulated.
+
+    **Raises:** `LimitError` naming the key: nothing to estimate; a step count above
+    `MAX_STEPS`; synthetic data, a PDE grid or a multi-start batch larger than the memory limit.
+    """
+    if _free_unknowns(config) == 0:
+        raise LimitError(
+            "parameters: nothing to estimate: every parameter and initial state is fixed "
+            "(give at least one an 'init' without 'fixed: true')"
+        )
+    solver, synthetic = config.solver, config.data.synthetic
+    if solver.max_steps > MAX_STEPS:
+        raise LimitError(
+            f"solver.max_steps: {solver.max_steps} is more than the {MAX_STEPS} steps a solve "
+            "can count (int32)"
+        )
+    if synthetic is None:
+        return
+    num = _num_times(synthetic)
+    pde = isinstance(config, PdeRunConfig)
+    observed = len(config.observations) or 1
+    if pde:
+        sensors = [len(a) if isinstance(a, list) else a.num for a in synthetic.sensors.values()]
+        observed *= math.prod(sensors)
+    _check_memory("data.synthetic.times", num * observed * 8 * 8, f"{num} output times")
+    times = _synthetic_times(synthetic)
+    t0 = config.data.t0 if config.data.t0 is not None else times[0]
+    times = np.concatenate([[t0], times])
+    if pde:
+        refine = synthetic.refine
+        cells = math.prod(config.model.grid.shape) * refine ** len(config.model.grid.shape)
+        _check_memory(
+            "model.grid.cells" if refine == 1 else "data.synthetic.refine",
+            cells * _BYTES_PER_CELL,
+            f"{cells:.3g} cells of the synthetic-data grid ({refine}x finer than the model's)",
+        )
+        if solver.dt is not None:
+            check_steps("solver.dt", times, solver.dt)
+            check_steps("data.synthetic.refine", times, solver.dt / refine)
+        return
+    check_steps("solver.dt", times, solver.dt)
+    dt = synthetic.dt or (solver.dt / 10 if solver.dt is not None else None)
+    check_steps("data.synthetic.dt" if synthetic.dt else "solver.dt", times, dt)
+
+
+def check_problem(config: RunConfig, problem: AbstractProblem) -> None:
+    """What needs the built problem: fixed-step counts through the data times, the memory of
+    the batched multi-start fit, and that the model can be traced at the starting values.
+
+    **Raises:** `LimitError` naming the key.
+    """
+    if isinstance(problem, OdeProblem):
+        times = np.concatenate([[problem.t0], np.asarray(problem.data.ts)])
+        check_steps("solver.dt", times, problem.options.dt)
+    elif isinstance(problem, PdeProblem):
+        key = "solver.dt" if config.solver.dt is not None else "solver.dt (chosen for stability)"
+        check_steps(key, np.asarray(problem.ts), problem.options.dt)
+    count = config.fit.multistart.count
+    size, residuals = problem.space.size, problem.num_residuals
+    per_start = 8 * (residuals * (size + 3) + 4 * size * (size + 4))
+    _check_memory(
+        "fit.multistart.count",
+        count * per_start,
+        f"{count} starts (batched Jacobians of {residuals} residuals x {size} unknowns)",
+    )
+    # Trace (not run) the loss once: a user's Python model that raises does so here, with a
+    # `UserModelError` naming it, before any file is written.
+    jax.eval_shape(problem.chi_square, problem.space.to_internal(problem.space.initial_values()))
