@@ -9,6 +9,7 @@ import numpy as np
 
 from ._fit import FitResult
 from ._problem import AbstractProblem
+from ._quality import assess_fit
 from ._statistics import fit_statistics
 from ._uncertainty import Uncertainty
 
@@ -20,8 +21,9 @@ class Result(eqx.Module):
     - `summary`: the content of `result.json`: `name`, `title`, `description`, `kind`
       (`"ode"`/`"pde"`), `model`, `method`, `success`, `message`, `interrupted`, `num_steps`,
       `parameters` (scalars: estimate, stderr, init, true, ...), `fields` (per cell: estimate,
-      stderr, true), `statistics`, `correlation` and `covariance` (`names`, `matrix`),
-      `uncertainty`, `gradient`, `multistart`, `data`, `timings`.
+      stderr, true), `statistics`, `quality` (the verdict of `assess_fit`: a converged fit
+      judged poor has `success` false and the reason in `message`), `correlation` and
+      `covariance` (`names`, `matrix`), `uncertainty`, `gradient`, `multistart`, `data`, `timings`.
     - `arrays`: what the plots draw (data, predictions, fitted fields; see the problems'
       `report_arrays`), saved as `arrays.npz`.
     """
@@ -102,6 +104,13 @@ def make_result(
         )
     names = list(space.names)
     described = problem.describe()
+    statistics = fit_statistics(fit.chi_square, problem.num_points, space.size)
+    residuals = _normalized_residuals(problem, fit)
+    quality = assess_fit(statistics, residuals, space, fit.x, uncertainty)
+    success = fit.success and not interrupted
+    if success and quality["verdict"] == "poor":
+        success = False
+        message = f"{message} {quality['reasons'][0]}"
     summary = {
         "name": name,
         "title": title,
@@ -109,13 +118,14 @@ def make_result(
         "kind": described["kind"],
         "model": described["model"],
         "method": fit.method,
-        "success": fit.success and not interrupted,
+        "success": success,
         "message": message,
         "interrupted": interrupted,
         "num_steps": fit.num_steps,
         "parameters": parameters,
         "fields": fields,
-        "statistics": fit_statistics(fit.chi_square, problem.num_points, space.size),
+        "statistics": statistics,
+        "quality": quality,
         "correlation": {"names": names, "matrix": uncertainty.correlation},
         "covariance": {"names": names, "matrix": uncertainty.covariance},
         "uncertainty": {
@@ -137,7 +147,7 @@ def make_result(
     }
     arrays = dict(arrays)
     if arrays:
-        arrays["normalized_residuals"] = _normalized_residuals(problem, fit)
+        arrays["normalized_residuals"] = residuals
     arrays["loss_history"] = fit.loss_history
     arrays["x_history"] = fit.x_history
     arrays["best_start"] = np.asarray(fit.best_start)

@@ -22,6 +22,9 @@ class Uncertainty(eqx.Module):
     - `message`: an explanation for reports (empty when the error bars are fine).
     - `condition_number`: largest over smallest singular value of the scaled Jacobian.
     - `scale`: the factor `s^2` applied (reduced chi-square, or 1).
+    - `singular_values`: singular values of the column-normalized Jacobian, largest first
+      (empty when it was not computed).
+    - `directions`: `(P, P)`: row `k` is the parameter combination of singular value `k`.
     """
 
     covariance: np.ndarray
@@ -31,14 +34,22 @@ class Uncertainty(eqx.Module):
     message: str
     condition_number: float
     scale: float
+    singular_values: np.ndarray = eqx.field(default_factory=lambda: np.zeros(0))
+    directions: np.ndarray = eqx.field(default_factory=lambda: np.zeros((0, 0)))
 
 
 def unavailable_uncertainty(
-    num_free: int, message: str, *, condition: float = np.nan, scale: float = np.nan
+    num_free: int,
+    message: str,
+    *,
+    condition: float = np.nan,
+    scale: float = np.nan,
+    svd: tuple = (np.zeros(0), np.zeros((0, 0))),
 ) -> Uncertainty:
-    """An `Uncertainty` without error bars (all NaN), with `message` saying why."""
+    """An `Uncertainty` without error bars (all NaN), with `message` saying why (and the
+    singular values and directions `svd` when they were computed)."""
     nan = np.full((num_free, num_free), np.nan)
-    return Uncertainty(nan, np.full(num_free, np.nan), nan, True, message, condition, scale)
+    return Uncertainty(nan, np.full(num_free, np.nan), nan, True, message, condition, scale, *svd)
 
 
 def residual_jacobian(problem: AbstractProblem, z) -> np.ndarray:
@@ -90,8 +101,8 @@ def estimate_uncertainty(
     chi_square = float(residuals @ residuals)
     scale = chi_square / dof if (scale_covariance and dof > 0) else 1.0
 
-    def singular(message, condition=np.inf):
-        return unavailable_uncertainty(num_free, message, condition=condition, scale=scale)
+    def singular(message, condition=np.inf, svd=(np.zeros(0), np.zeros((0, 0)))):
+        return unavailable_uncertainty(num_free, message, condition=condition, scale=scale, svd=svd)
 
     if not np.all(np.isfinite(residuals)):
         return singular(
@@ -137,9 +148,10 @@ def estimate_uncertainty(
             "Error bars cannot be estimated: the Jacobian is singular (condition number "
             f"{condition:.1e}); the data cannot separate {', '.join(involved)}.",
             condition,
+            (s, vt),
         )
     inverse = (vt.T / s**2) @ vt
     covariance = scale * inverse / np.outer(norms, norms)
     stderr = np.sqrt(np.diag(covariance))
     correlation = covariance / np.outer(stderr, stderr)
-    return Uncertainty(covariance, stderr, correlation, False, "", condition, scale)
+    return Uncertainty(covariance, stderr, correlation, False, "", condition, scale, s, vt)

@@ -2,6 +2,7 @@
 
 import math
 
+from ._pinn import pinn_sections
 from ._plots import PLOTS
 
 
@@ -100,16 +101,39 @@ def _field_rows(fields: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _quality_lines(quality: dict) -> list[str]:
+    """The verdict, its reasons, and the numbers of the tests behind it."""
+    runs = quality["runs_test"]
+    autocorrelation = ", ".join(_number(v, 2) for v in quality["autocorrelation"])
+    lines = [f"**Verdict:** {quality['verdict']}."]
+    lines += [
+        f"**{reason}**" if quality["verdict"] == "poor" else reason for reason in quality["reasons"]
+    ]
+    lines.append(
+        f"Chi-square test p = {_number(quality['chi_square_pvalue'], 3)}; runs test: "
+        f"{_number(runs['runs'], 4)} runs of residual signs, {_number(runs['expected'], 4)} "
+        f"expected, p = {_number(runs['pvalue'], 3)}; lag-1 autocorrelation of the residuals: "
+        f"{autocorrelation or 'n/a'}."
+    )
+    return lines
+
+
 def report_sections(report: dict, images: dict[str, str], options) -> list[tuple]:
     """The report as `(heading, kind, content)` sections.
 
     `kind` is `"lines"` (paragraphs), `"table"` (`(header, rows)`), `"pre"` (preformatted
     text) or `"images"` (`[(caption, file name)]`).
     """
+    quality = report.get("quality")
+    poor = quality is not None and quality["verdict"] == "poor"
     status = (
         "converged"
         if report["success"]
-        else ("interrupted" if report["interrupted"] else "did not converge")
+        else (
+            "interrupted"
+            if report["interrupted"]
+            else ("converged to a poor fit" if poor else "did not converge")
+        )
     )
     stats = report["statistics"]
     summary = [
@@ -146,6 +170,7 @@ def report_sections(report: dict, images: dict[str, str], options) -> list[tuple
         )
     header = ["parameter", "value", "stderr", "stderr %", "init", "true", "(value-true)/stderr"]
     sections.append(("Parameters", "table", (header, rows)))
+    sections += pinn_sections(report)
     if report["fields"]:
         sections.append(("Fields", "table", _field_rows(report["fields"])))
         notes = {field["stderr_note"] for field in report["fields"].values()}
@@ -167,6 +192,8 @@ def report_sections(report: dict, images: dict[str, str], options) -> list[tuple
         ],
     ]
     sections.append(("Fit statistics", "table", (["statistic", "value"], stat_rows)))
+    if quality is not None:
+        sections.append(("Fit quality", "lines", _quality_lines(quality)))
 
     threshold = options.correlation_threshold
     pairs = correlated_pairs(report, threshold)
