@@ -11,6 +11,7 @@ from ._build import build_model as build_model
 from ._build import build_ode_problem as build_ode_problem
 from ._build import solver_options as solver_options
 from ._build_pde import build_pde_problem as build_pde_problem
+from ._build_pinn import build_pinn_problem as build_pinn_problem
 from ._build_ude import build_ude_problem as build_ude_problem
 from ._build_ude import uses_network as uses_network
 from ._load import ConfigError as ConfigError
@@ -25,12 +26,15 @@ from ._schema import OdeRunConfig as OdeRunConfig
 
 
 def build_problem(config, base_dir: str | Path = ".") -> AbstractProblem:
-    """The problem a validated config describes (`OdeProblem` or `PdeProblem`).
+    """The problem a validated config describes (`OdeProblem`, `PdeProblem`, a UDE's
+    `UdeProblem`, or with `model.solve_with: pinn` a `PinnInverseProblem`).
 
     Its data are loaded or simulated; relative data paths are relative to `base_dir`.
 
     **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
     """
+    if isinstance(config, PdeRunConfig) and config.model.solve_with == "pinn":
+        return build_pinn_problem(config, base_dir)
     if isinstance(config, PdeRunConfig):
         return build_pde_problem(config, base_dir)
     if uses_network(config):

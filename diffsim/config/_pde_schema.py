@@ -5,11 +5,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..nn import ACTIVATIONS, INITIALIZATIONS
 from ._schema import (
     FitConfig,
     NonNegative,
     ObservationConfig,
     ParameterConfig,
+    Positive,
     Seed,
     SolverConfig,
     TimeGrid,
@@ -105,6 +107,7 @@ class PdeModelConfig(_Strict):
     coefficients: dict[str, Number | list[Number]] = {}
     states: list[str] | None = None
     interpolation: Literal["linear", "spectral"] | None = None
+    solve_with: Literal["grid", "pinn"] = "grid"
 
     @field_validator("initial_condition", mode="before")
     @classmethod
@@ -200,8 +203,129 @@ class PdeDataConfig(_Strict):
         return self
 
 
+Count = Annotated[int, Field(ge=1)]
+Terms = Literal["residual", "initial", "boundary", "data"]
+
+
+class PinnNetworkConfig(_Strict):
+    """The network `u_θ(t, x[, y])` of a PINN (see `diffsim.nn`): `mlp` or `modified_mlp`,
+    with an optional input embedding (`fourier`: `features` random Fourier features of
+    frequency `scale`; `periodic`: `harmonics` per periodic axis, exact periodicity) and
+    random weight `factorization` `[mean, std]`."""
+
+    kind: Literal["mlp", "modified_mlp"] = "mlp"
+    width: Count = 20
+    depth: Count = 4
+    activation: Literal[tuple(ACTIVATIONS)] = "tanh"
+    init: Literal[tuple(INITIALIZATIONS)] = "glorot"
+    embedding: Literal["none", "fourier", "periodic"] = "none"
+    features: Count = 32
+    scale: Positive = 1.0
+    harmonics: Count = 5
+    factorization: tuple[float, Positive] | None = None
+    dtype: Literal["float32", "float64"] = "float32"
+
+
+class PinnAdaptiveConfig(_Strict):
+    """Residual-based adaptive refinement of the collocation points (RAR-D)."""
+
+    every: Count = 1000
+    candidates: Count = 10
+    power: NonNegative = 2.0
+    floor: NonNegative = 1.0
+
+
+class PinnCollocationConfig(_Strict):
+    """Where the PDE residual is enforced: `points` drawn by `sampler` in the time-space box
+    (`data`: the data points themselves, as Raissi et al.; then `points` is not given),
+    redrawn every `resample_every` Adam steps (0: never) or refined by `adaptive`."""
+
+    points: Count | None = None
+    sampler: Literal["latin_hypercube", "sobol", "uniform", "data"] = "latin_hypercube"
+    resample_every: Annotated[int, Field(ge=0)] = 0
+    adaptive: PinnAdaptiveConfig | None = None
+
+    @model_validator(mode="after")
+    def _points(self):
+        if self.sampler == "data" and self.points is not None:
+            raise ValueError("'points' is not used with sampler 'data' (the data points are used)")
+        if self.sampler == "data" and (self.resample_every or self.adaptive is not None):
+            raise ValueError("sampler 'data' gives fixed points: no resampling or refinement")
+        return self
+
+
+class PinnWeightingConfig(_Strict):
+    """Loss weights: `fixed` (`weights` per term, 1 when left out) or `gradnorm` (balanced by
+    gradient norms every `every` Adam steps, with `momentum`)."""
+
+    kind: Literal["fixed", "gradnorm"] = "fixed"
+    weights: dict[Terms, NonNegative] = {}
+    every: Count = 100
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+
+    @model_validator(mode="after")
+    def _weights_are_fixed(self):
+        if self.kind == "gradnorm" and self.weights:
+            raise ValueError("'weights' are set by 'gradnorm'; give them with kind 'fixed'")
+        return self
+
+
+class PinnCausalConfig(_Strict):
+    """Causal weighting of the residual in time (`chunks` time slices, `epsilon`)."""
+
+    epsilon: Positive = 1.0
+    chunks: Count = 32
+
+
+class PinnAdamConfig(_Strict):
+    """The first phase: Adam (optax) for `steps` steps at `learning_rate`."""
+
+    steps: Annotated[int, Field(ge=0)] = 1000
+    learning_rate: Positive = 1e-3
+
+
+class PinnLbfgsConfig(_Strict):
+    """The second phase: at most `steps` L-BFGS iterations (scipy), in float64 if `float64`."""
+
+    steps: Annotated[int, Field(ge=0)] = 1000
+    float64: bool = True
+
+
+class PinnConfig(_Strict):
+    """How a PINN solves the model (`model.solve_with: pinn`; see `docs/pinn.md`).
+
+    `time` is the interval `[t0, t1]` of the residual (default: `data.t0` to the last data
+    time); `initial_points` and `boundary_points` (per boundary end) are the points of the
+    initial and boundary terms; `hard` imposes conditions exactly through the ansatz;
+    `reference` solves the model on `model.grid` with `solver` to measure the network's error.
+    """
+
+    network: PinnNetworkConfig = PinnNetworkConfig()
+    collocation: PinnCollocationConfig = PinnCollocationConfig()
+    initial_points: Count = 100
+    boundary_points: Count = 50
+    hard: list[Literal["initial", "boundary"]] = []
+    weighting: PinnWeightingConfig = PinnWeightingConfig()
+    causal: PinnCausalConfig | None = None
+    adam: PinnAdamConfig = PinnAdamConfig()
+    lbfgs: PinnLbfgsConfig = PinnLbfgsConfig()
+    time: tuple[float, float] | None = None
+    seed: int = 0
+    log_every: Count = 100
+    checkpoint_every: Count = 1000
+    reference: bool = True
+
+    @field_validator("time")
+    @classmethod
+    def _width(cls, value):
+        if value is not None and not value[1] > value[0]:
+            raise ValueError(f"the time interval has zero width ({value[0]} to {value[1]})")
+        return value
+
+
 class PdeRunConfig(_RunBase):
-    """A PDE inverse problem (see `docs/pde.md`)."""
+    """A PDE inverse problem (see `docs/pde.md`); with `model.solve_with: pinn` the model is
+    solved by a physics-informed network as the `pinn` section says (see `docs/pinn.md`)."""
 
     model: PdeModelConfig
     fields: dict[str, FieldConfig] = {}
@@ -209,6 +333,25 @@ class PdeRunConfig(_RunBase):
     data: PdeDataConfig
     solver: SolverConfig = SolverConfig(name="rk4")
     fit: FitConfig = FitConfig(max_steps=50)
+    pinn: PinnConfig | None = None
+
+    @model_validator(mode="after")
+    def _pinn_section(self):
+        if self.model.solve_with == "grid" and self.pinn is not None:
+            raise ValueError("pinn: only used with model.solve_with: pinn")
+        if self.model.solve_with == "pinn":
+            given = self.fit.model_fields_set if "fit" in self.model_fields_set else set()
+            unused = sorted(given - {"scale_covariance"})
+            if unused:
+                raise ValueError(
+                    f"fit.{unused[0]}: not used when model.solve_with is pinn (the network is "
+                    "trained as the pinn section says)"
+                )
+            if self.fields:
+                raise ValueError(
+                    f"fields.{next(iter(self.fields))}: a PINN identifies scalar parameters only"
+                )
+        return self
 
     @field_validator("observations", mode="before")
     @classmethod

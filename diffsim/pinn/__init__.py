@@ -7,6 +7,8 @@ from ._ansatz import HARD_CONSTRAINTS as HARD_CONSTRAINTS
 from ._ansatz import Ansatz as Ansatz
 from ._checkpoint import load as load
 from ._checkpoint import save as save
+from ._inverse_problem import PinnInverseProblem as PinnInverseProblem
+from ._inverse_problem import Training as Training
 from ._problem import Observations as Observations
 from ._problem import PINNProblem as PINNProblem
 from ._problem import Trainable as Trainable
@@ -22,6 +24,7 @@ from ._sampling import Uniform as Uniform
 from ._train import Progress as Progress
 from ._train import Trained as Trained
 from ._train import train as train
+from ._uncertainty import coefficient_covariance as coefficient_covariance
 from ._uncertainty import coefficient_uncertainty as coefficient_uncertainty
 from ._weighting import Causal as Causal
 from ._weighting import Fixed as Fixed

@@ -38,13 +38,23 @@ class Unknown(eqx.Module):
 class Observations(eqx.Module):
     """Measurements `u(t_i, x_i) = u_i` with noise standard deviation `sigma`.
 
-    `x` is `(n, ndim)`; `sigma` scales the uncertainty of identified coefficients.
+    `x` is `(n, ndim)`; `sigma` scales the uncertainty of identified coefficients;
+    `component` (`(n,)` integers, for a state of several fields) says which component each
+    value measures (default: the state is one field).
     """
 
     t: Array
     x: Array
     u: Array
     sigma: float = 1.0
+    component: Array | None = None
+
+    def predicted(self, fn: Callable) -> Array:
+        """`fn(t, x)` at the measured points (the measured component of each)."""
+        values = jax.vmap(fn)(self.t, self.x)
+        if self.component is None:
+            return values
+        return jnp.take_along_axis(values, jnp.asarray(self.component)[:, None], axis=1)[:, 0]
 
 
 class Trainable(eqx.Module):
@@ -93,6 +103,9 @@ class PINNProblem(eqx.Module):
     - `n_initial`, `n_boundary`: points of the initial term and per boundary end.
     - `hard`: a subset of `("initial", "boundary")` imposed exactly by the ansatz.
     - `sampler`: how the initial/boundary points are drawn (default `LatinHypercube()`).
+    - `coefficients`: optional `values -> params`: the model's parameters from the unknowns'
+      values (`{name: value}`), e.g. expressions of them; the unknowns may then have any
+      names. Default: each unknown is the model parameter of its name.
     """
 
     model: AbstractLocalPDE
@@ -106,6 +119,7 @@ class PINNProblem(eqx.Module):
     ansatz: Ansatz
     boundary: tuple
     sampler: AbstractSampler
+    coefficients: Callable | None
 
     def __init__(
         self,
@@ -120,6 +134,7 @@ class PINNProblem(eqx.Module):
         n_boundary=50,
         hard=(),
         sampler=None,
+        coefficients=None,
     ):
         if not isinstance(model, AbstractLocalPDE):
             raise ValueError(
@@ -131,14 +146,19 @@ class PINNProblem(eqx.Module):
         if not t1 > t0:
             raise ValueError(f"t_span: the time interval has zero width ([{t0}, {t1}])")
         params, unknowns = dict(params or {}), dict(unknowns or {})
-        for name in [*params, *unknowns]:
+        given = dict(params)
+        if coefficients is None:
+            given.update(unknowns)
+        else:
+            given.update(coefficients({k: u.initial for k, u in unknowns.items()}))
+        for name in given:
             if name not in model.parameters:
                 raise ValueError(
                     f"params.{name}: unknown parameter of {type(model).__name__} "
                     f"(parameters: {', '.join(model.parameters)})"
                 )
         for name in model.parameters:
-            if name not in params and name not in unknowns and name not in model.optional:
+            if name not in given and name not in model.optional:
                 raise ValueError(f"params.{name}: missing (give a value or make it unknown)")
         for name, value in params.items():
             if not callable(value) and np.ndim(value) != 0:
@@ -163,6 +183,7 @@ class PINNProblem(eqx.Module):
         self.initial, self.data = initial, data
         self.n_initial, self.n_boundary = int(n_initial), int(n_boundary)
         self.sampler = LatinHypercube() if sampler is None else sampler
+        self.coefficients = coefficients
 
     @staticmethod
     def _check_compatible(initial, ends, lower, upper):
@@ -203,7 +224,10 @@ class PINNProblem(eqx.Module):
     def parameters(self, trainable: Trainable) -> dict:
         """Known and current unknown parameter values."""
         values = {k: u.transform.forward(trainable.unknowns[k]) for k, u in self.unknowns.items()}
-        return {**self.params, **values}
+        return {
+            **self.params,
+            **(values if self.coefficients is None else self.coefficients(values)),
+        }
 
     def field(self, trainable: Trainable) -> Callable:
         """`u(t, x)` of the trained network (hard constraints applied)."""
@@ -225,6 +249,25 @@ class PINNProblem(eqx.Module):
         """PDE residuals at the points `tx` (`(n, 1 + ndim)`): `(n,)` or `(n, components)`."""
         fn, params = self.field(trainable), self.parameters(trainable)
         return jax.vmap(lambda p: self.model.residual(fn, p[0], p[1:], params))(tx)
+
+    def loss_terms(self, trainable: Trainable, tx: Array, points: Points, causal=None) -> dict:
+        """The unweighted loss terms: `residual` (mean squared PDE residual at the collocation
+        points `tx`, causally weighted by `causal` if given), and those of `initial`,
+        `boundary` and `data` that apply (mean squared misfits; hard constraints have none)."""
+        r = self.residuals(trainable, tx)
+        squared = r**2 if r.ndim == 1 else jnp.sum(r**2, axis=1)
+        if causal is None:
+            out = {"residual": jnp.mean(squared)}
+        else:
+            out = {"residual": causal.loss(squared, tx[:, 0], *self.t_span)[0]}
+        for name, value in (
+            ("initial", self.initial_loss(trainable, points)),
+            ("boundary", self.boundary_loss(trainable, points)),
+            ("data", self.data_loss(trainable)),
+        ):
+            if value is not None:
+                out[name] = value
+        return out
 
     def initial_loss(self, trainable, points: Points):
         if self.initial is None or "initial" in self.ansatz.hard:
@@ -249,9 +292,8 @@ class PINNProblem(eqx.Module):
     def data_loss(self, trainable):
         if self.data is None:
             return None
-        fn, d = self.field(trainable), self.data
-        predicted = jax.vmap(fn)(d.t, d.x)
-        return jnp.mean((predicted - d.u) ** 2)
+        d = self.data
+        return jnp.mean((d.predicted(self.field(trainable)) - d.u) ** 2)
 
 
 def _boundary_misfit(fn, bc, axis, side, upper_end):

@@ -35,6 +35,11 @@ class Progress:
     terms: dict[str, float]
     weights: dict[str, float]
     params: dict[str, float]  # the unknowns' current values
+    elapsed: float = 0.0  # seconds since training started
+
+    def record(self) -> dict:
+        """The progress as a JSON-ready dict (e.g. a line of a run's `metrics.jsonl`)."""
+        return dataclasses.asdict(self)
 
     def line(self) -> str:
         """One progress line: step, total loss, each term and each unknown."""
@@ -49,9 +54,12 @@ class Trained:
     """The result of `train`.
 
     **Fields:** `trainable` (network and unknowns), `params` (the unknowns' values, floats),
-    `history` (lists per key: `step`, `phase`, `loss` and one per loss term and weight),
+    `history` (lists per key: `step`, `phase`, `loss`, one per loss term `k` and its weight
+    `weight_k`, one per unknown `u`: `param_u`),
     `status` (`"ok"`, or a message saying why training stopped early), `seconds` (wall time
-    per phase, compilation included), `collocation` (the final collocation points), `dtype`.
+    per phase, compilation included), `collocation` (the final collocation points), `dtype`,
+    `interrupted` (stopped by Ctrl-C: the state reached is returned), `steps` (Adam steps and
+    L-BFGS iterations done).
     """
 
     trainable: Trainable
@@ -61,6 +69,11 @@ class Trained:
     seconds: dict[str, float]
     collocation: np.ndarray
     dtype: str
+    interrupted: bool = False
+    steps: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+_CTRL_C = "Interrupted by the user (Ctrl-C)"
 
 
 def _cast(tree, dtype):
@@ -100,7 +113,7 @@ def train(
     steps and at the end (see `load`).
 
     **Returns:** a `Trained`. A non-finite loss stops training with a status message (the
-    last finite state is returned), never silently.
+    last finite state is returned), never silently; so does Ctrl-C (`interrupted`).
     """
     if lbfgs_float64 and not jax.config.read("jax_enable_x64"):
         raise ValueError(
@@ -115,28 +128,13 @@ def train(
     dyn, static = eqx.partition(trainable, eqx.is_inexact_array)
     points = _cast(problem.points(seed), dtype)
     lower, upper = problem.lower, problem.upper
-    t0, t1 = problem.t_span
 
     def sample(step):
         pts = collocation.sampler.sample(collocation.n, lower, upper, seed + 7919 * (step + 1))
         return jnp.asarray(pts, dtype)
 
     def terms(d, tx, pts):
-        tr = eqx.combine(d, static)
-        r = problem.residuals(tr, tx)
-        squared = r**2 if r.ndim == 1 else jnp.sum(r**2, axis=1)
-        if causal is None:
-            out = {"residual": jnp.mean(squared)}
-        else:
-            out = {"residual": causal.loss(squared, tx[:, 0], t0, t1)[0]}
-        for name, value in (
-            ("initial", problem.initial_loss(tr, pts)),
-            ("boundary", problem.boundary_loss(tr, pts)),
-            ("data", problem.data_loss(tr)),
-        ):
-            if value is not None:
-                out[name] = value
-        return out
+        return problem.loss_terms(eqx.combine(d, static), tx, pts, causal)
 
     def total(d, tx, pts, weights):
         values = terms(d, tx, pts)
@@ -149,6 +147,9 @@ def train(
     for k in names:
         history[k] = []
         history[f"weight_{k}"] = []
+    for k in problem.unknowns:
+        history[f"param_{k}"] = []
+    began = time.perf_counter()
 
     def unknown_values(d):
         tr = eqx.combine(d, static)
@@ -161,6 +162,9 @@ def train(
         for k in names:
             history[k].append(float(values[k]))
             history[f"weight_{k}"].append(float(weights[k]))
+        params = unknown_values(d)
+        for k, v in params.items():
+            history[f"param_{k}"].append(v)
         if callback is not None:
             callback(
                 Progress(
@@ -169,7 +173,8 @@ def train(
                     float(loss),
                     {k: float(v) for k, v in values.items()},
                     dict(weights),
-                    unknown_values(d),
+                    params,
+                    time.perf_counter() - began,
                 )
             )
 
@@ -200,35 +205,43 @@ def train(
         r = problem.residuals(eqx.combine(d, static), candidates)
         return jnp.abs(r) if r.ndim == 1 else jnp.linalg.norm(r, axis=1)
 
-    status = "ok"
+    status, interrupted = "ok", False
+    done = {"adam": 0, "lbfgs": 0}
     seconds = {"adam": 0.0, "lbfgs": 0.0}
     start = time.perf_counter()
-    for step in range(adam_steps):
-        if step > 0 and collocation.adaptive is not None:
-            rule = collocation.adaptive
-            if step % rule.every == 0:
-                n = collocation.n
-                candidates = collocation.sampler.sample(
-                    rule.candidates * n, lower, upper, seed + 104729 + step
+    step = 0
+    try:
+        for step in range(adam_steps):
+            if step > 0 and collocation.adaptive is not None:
+                rule = collocation.adaptive
+                if step % rule.every == 0:
+                    n = collocation.n
+                    candidates = collocation.sampler.sample(
+                        rule.candidates * n, lower, upper, seed + 104729 + step
+                    )
+                    sizes = residual_sizes(dyn, jnp.asarray(candidates, dtype))
+                    tx = jnp.asarray(
+                        rule.choose(candidates, np.asarray(sizes), n, seed + step), dtype
+                    )
+            elif step > 0 and collocation.resample_every and step % collocation.resample_every == 0:
+                tx = sample(step)
+            if isinstance(weighting, GradNorm) and step % weighting.every == 0:
+                norms = gradient_norms(dyn, tx, points)
+                weights = weighting.update(weights, {k: float(v) for k, v in norms.items()})
+            new, new_state, loss, values = adam_step(dyn, state, tx, points, as_arrays(weights))
+            if not math.isfinite(float(loss)):
+                status = (
+                    f"the loss became {float(loss)} at Adam step {step}: check the data and "
+                    "parameters, or lower the learning rate"
                 )
-                sizes = residual_sizes(dyn, jnp.asarray(candidates, dtype))
-                tx = jnp.asarray(rule.choose(candidates, np.asarray(sizes), n, seed + step), dtype)
-        elif step > 0 and collocation.resample_every and step % collocation.resample_every == 0:
-            tx = sample(step)
-        if isinstance(weighting, GradNorm) and step % weighting.every == 0:
-            norms = gradient_norms(dyn, tx, points)
-            weights = weighting.update(weights, {k: float(v) for k, v in norms.items()})
-        new, new_state, loss, values = adam_step(dyn, state, tx, points, as_arrays(weights))
-        if not math.isfinite(float(loss)):
-            status = (
-                f"the loss became {float(loss)} at Adam step {step}: check the data and "
-                "parameters, or lower the learning rate"
-            )
-            break
-        dyn, state = new, new_state
-        if step % log_every == 0 or step == adam_steps - 1:
-            record(step, "adam", dyn, loss, values)
-        maybe_checkpoint(step, dyn)
+                break
+            dyn, state = new, new_state
+            done["adam"] = step + 1
+            if step % log_every == 0 or step == adam_steps - 1:
+                record(step, "adam", dyn, loss, values)
+            maybe_checkpoint(step, dyn)
+    except KeyboardInterrupt:
+        status, interrupted = f"{_CTRL_C} at Adam step {step}.", True
     seconds["adam"] = time.perf_counter() - start
 
     if lbfgs_steps and status == "ok":
@@ -241,7 +254,7 @@ def train(
             jax.value_and_grad(lambda theta: total(unravel(theta), tx, points, w)[0])
         )
         report_terms = jax.jit(lambda theta: total(unravel(theta), tx, points, w))
-        iteration = [0]
+        iteration, last = [0], [np.asarray(flat, np.float64)]
 
         def objective(theta):
             value, grad = value_and_grad(jnp.asarray(theta, flat.dtype))
@@ -254,33 +267,40 @@ def train(
                 record(step, "lbfgs", unravel(jnp.asarray(theta, flat.dtype)), loss, values)
             maybe_checkpoint(step, unravel(jnp.asarray(theta, flat.dtype)))
             iteration[0] += 1
+            last[0] = np.array(theta)
 
         import scipy.optimize  # here: keeps `import diffsim` fast
 
         # Raissi et al.'s settings: long memory, stop only at round-off-level progress.
-        result = scipy.optimize.minimize(
-            objective,
-            np.asarray(flat, np.float64),
-            jac=True,
-            method="L-BFGS-B",
-            callback=after_iteration,
-            options={
-                "maxiter": lbfgs_steps,
-                "maxfun": 2 * lbfgs_steps,
-                "maxcor": 50,
-                "maxls": 50,
-                "ftol": float(np.finfo(float).eps),
-                "gtol": 0.0,
-            },
-        )
-        theta = jnp.asarray(result.x, flat.dtype)
+        try:
+            result = scipy.optimize.minimize(
+                objective,
+                last[0],
+                jac=True,
+                method="L-BFGS-B",
+                callback=after_iteration,
+                options={
+                    "maxiter": lbfgs_steps,
+                    "maxfun": 2 * lbfgs_steps,
+                    "maxcor": 50,
+                    "maxls": 50,
+                    "ftol": float(np.finfo(float).eps),
+                    "gtol": 0.0,
+                },
+            )
+            theta, message = jnp.asarray(result.x, flat.dtype), result.message
+        except KeyboardInterrupt:
+            theta, message = jnp.asarray(last[0], flat.dtype), "interrupted"
+            status = f"{_CTRL_C} at L-BFGS iteration {iteration[0]}."
+            interrupted = True
         loss, values = report_terms(theta)
         if not math.isfinite(float(loss)):
-            status = f"the loss became {float(loss)} in L-BFGS: {result.message}"
+            status = f"the loss became {float(loss)} in L-BFGS: {message}"
         else:
             dyn = unravel(theta)
             record(adam_steps + iteration[0], "lbfgs", dyn, loss, values)
         seconds["lbfgs"] = time.perf_counter() - start
+        done["lbfgs"] = iteration[0]
 
     trainable = eqx.combine(dyn, static)
     maybe_checkpoint(0, dyn, final=True)
@@ -292,4 +312,6 @@ def train(
         seconds,
         np.asarray(tx),
         str(jax.tree_util.tree_leaves(dyn)[0].dtype),
+        interrupted,
+        done,
     )

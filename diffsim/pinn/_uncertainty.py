@@ -17,16 +17,16 @@ def _weighted_rows(problem: PINNProblem, trainable: Trainable, tx, sigma: float)
     rows keep their weight relative to the data.
     """
     d = problem.data
-    e = jax.vmap(problem.field(trainable))(d.t, d.x) - d.u
+    e = d.predicted(problem.field(trainable)) - d.u
     f = problem.residuals(trainable, tx).reshape(-1)
     scale = jnp.sqrt(e.shape[0] / f.shape[0])
     return jnp.concatenate([e, scale * f]) / sigma
 
 
-def coefficient_uncertainty(
-    problem: PINNProblem, trainable: Trainable, collocation, *, chunk: int = 64
-) -> dict[str, dict[str, float]]:
-    """Standard errors of the unknown coefficients at a trained optimum (Gauss–Newton).
+def coefficient_covariance(
+    problem: PINNProblem, trainable: Trainable, collocation, *, chunk: int = 256
+) -> tuple[tuple[str, ...], np.ndarray, float]:
+    """The covariance of the unknown coefficients at a trained optimum (Gauss–Newton).
 
     The data and residual rows (`[e_d/σ, f·sqrt(n_d/n_r)/σ]`, the training loss with
     standardized data rows) are linearized in all trainable variables `(θ, z)` — network
@@ -34,14 +34,15 @@ def coefficient_uncertainty(
     `z` is the inverse of the Schur complement `J_zᵀ (I - P_θ) J_z`, with `P_θ` the projector
     onto the span of the network's columns (a truncated SVD, since a network is
     over-parametrized): the network's freedom to absorb a change of a coefficient is
-    accounted for. Standard errors of the values follow by the delta method through the
+    accounted for. The covariance of the values follows by the delta method through the
     transforms. `σ` is the data's, or, when it is 0 (clean data), the RMS data misfit.
 
     **Arguments:** `problem` (with `data`), `trainable` (e.g. `Trained.trainable`),
     `collocation` (the points of the residual rows, e.g. `Trained.collocation`), `chunk`
     (tangent directions per forward-mode batch: memory against speed).
 
-    **Returns:** `{name: {"value", "stderr", "stderr_internal"}}` (floats, float64).
+    **Returns:** `(names, covariance, sigma)`: the unknowns' names (sorted), the `(P, P)`
+    covariance of their values and the `σ` used (float64).
     """
     if problem.data is None or not problem.unknowns:
         raise ValueError("coefficient_uncertainty: needs data and at least one unknown")
@@ -50,10 +51,10 @@ def coefficient_uncertainty(
     )
     tx = jnp.asarray(collocation, jnp.float64)
     d = problem.data
-    misfit = jax.vmap(problem.field(trainable))(d.t, d.x) - d.u
+    misfit = d.predicted(problem.field(trainable)) - d.u
     sigma = float(d.sigma) if d.sigma > 0 else float(jnp.sqrt(jnp.mean(misfit**2)))
     flat, unravel = ravel_pytree(trainable)
-    names = sorted(problem.unknowns)
+    names = tuple(sorted(problem.unknowns))
     n_z = len(names)
     # ravel_pytree orders the network's leaves first, then the unknowns (sorted dict keys).
     rows = jax.jit(lambda theta: _weighted_rows(problem, unravel(theta), tx, sigma))
@@ -69,15 +70,34 @@ def coefficient_uncertainty(
     u = u[:, keep]
     reduced = j_z - u @ (u.T @ j_z)
     cov_z = np.linalg.inv(reduced.T @ reduced)
+    slopes = np.asarray(
+        [
+            float(jax.grad(problem.unknowns[k].transform.forward)(trainable.unknowns[k]))
+            for k in names
+        ]
+    )
+    return names, cov_z * np.outer(slopes, slopes), sigma
+
+
+def coefficient_uncertainty(
+    problem: PINNProblem, trainable: Trainable, collocation, *, chunk: int = 256
+) -> dict[str, dict[str, float]]:
+    """Standard errors of the unknown coefficients at a trained optimum (Gauss–Newton; see
+    `coefficient_covariance`).
+
+    **Returns:** `{name: {"value", "stderr", "stderr_internal"}}` (floats, float64):
+    `stderr_internal` is that of the transform's unconstrained variable.
+    """
+    names, covariance, _ = coefficient_covariance(problem, trainable, collocation, chunk=chunk)
     out = {}
     for i, name in enumerate(names):
         transform = problem.unknowns[name].transform
-        z = trainable.unknowns[name]
+        z = jnp.asarray(trainable.unknowns[name], jnp.float64)
         slope = float(jax.grad(transform.forward)(z))
-        se_z = float(np.sqrt(cov_z[i, i]))
+        stderr = float(np.sqrt(covariance[i, i]))
         out[name] = {
             "value": float(transform.forward(z)),
-            "stderr": abs(slope) * se_z,
-            "stderr_internal": se_z,
+            "stderr": stderr,
+            "stderr_internal": stderr / abs(slope),
         }
     return out

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._pinn import PINN_PLOTS, draw_pinn
+
 PLOTS = {
     "fit": "Data and fitted model",
     "space_time": "Data and fitted model in space and time",
@@ -17,6 +19,7 @@ PLOTS = {
     "loss": "Chi-square during the fit",
     "parameters": "Parameter values during the fit",
     "correlation": "Correlation matrix",
+    **PINN_PLOTS,
 }
 """The figures a report may have: file stem -> caption."""
 
@@ -182,14 +185,16 @@ def write_plots(folder, summary: dict, arrays: dict, options) -> dict[str, str]:
         written[name] = f"{name}.png"
 
     if "data" in arrays:
-        if summary["kind"] == "pde":
+        if summary["kind"] in ("pde", "pinn"):
             _space_time(summary, arrays, save)
         else:
             _time_series(summary, arrays, save)
     if summary["fields"]:
         _fields(summary, arrays, save)
     history = np.asarray(arrays["loss_history"], float)
-    if np.any(np.isfinite(history)):
+    if summary["kind"] == "pinn":  # its loss terms over the steps replace the loss plot
+        draw_pinn(summary, arrays, save, _figure)
+    elif np.any(np.isfinite(history)):
         figure = _figure(5.5, 3.5)
         ax = figure.subplots()
         history = np.where(np.isfinite(history), history, np.nan)

@@ -25,6 +25,7 @@ from ..inverse import (
     unavailable_uncertainty,
 )
 from ..inverse._methods import FAILED_START
+from ..pinn import PinnInverseProblem
 from ..report import write_report
 from ._environment import environment_info
 from ._progress import Progress
@@ -192,19 +193,30 @@ def run(
         progress.update(info, spec.max_steps)
 
     model = problem.describe()["model"]["name"]
+    pinn = isinstance(problem, PinnInverseProblem)  # trains a network instead of a fit
+
+    def on_training(info) -> None:
+        folder.append_jsonl("metrics.jsonl", info.record())
+        progress.message(info.line())
+
     progress.message(
-        f"fitting {len(names)} unknowns of {model} "
-        f"({spec.method}, {len(starts)} start(s)); compiling..."
+        f"{'training a PINN for' if pinn else 'fitting'} {len(names)} unknowns of {model} "
+        f"({'pinn' if pinn else spec.method}, {len(starts)} start(s)); compiling..."
     )
     try:
-        result = fit(
-            problem,
-            spec.method,
-            starts=starts,
-            max_steps=spec.max_steps,
-            callback=on_step,
-            **_fit_settings(config),
-        )
+        if pinn:
+            problem, result = problem.train(
+                callback=on_training, checkpoint=folder.path / "network.eqx"
+            )
+        else:
+            result = fit(
+                problem,
+                spec.method,
+                starts=starts,
+                max_steps=spec.max_steps,
+                callback=on_step,
+                **_fit_settings(config),
+            )
     except KeyboardInterrupt:
         progress.close()
         return _write_interrupted_before_fit(folder, config, started)
@@ -219,15 +231,18 @@ def run(
     phase = "running the Taylor test"
     try:
         if config.report.taylor_test and not interrupted:
-            taylor = _taylor_check(problem, result)
+            taylor = problem.taylor_check() if pinn else _taylor_check(problem, result)
         phase = "estimating error bars"
-        uncertainty = estimate_uncertainty(
-            problem,
-            result.z,
-            jacobian=result.jacobian,
-            residuals=result.residuals,
-            scale_covariance=spec.scale_covariance,
-        )
+        if pinn:
+            uncertainty = problem.uncertainty(scale_covariance=spec.scale_covariance)
+        else:
+            uncertainty = estimate_uncertainty(
+                problem,
+                result.z,
+                jacobian=result.jacobian,
+                residuals=result.residuals,
+                scale_covariance=spec.scale_covariance,
+            )
         phase = "computing the curves of the report"
         if config.report.plots:
             arrays = problem.report_arrays(result.x, result.starts_x0[result.best_start])
