@@ -28,8 +28,15 @@ environment: DIFFSIM_CACHE_DIR sets the compilation cache folder (default ~/.cac
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad argument reported in one line (exit status 2) like bad configs."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see python -m diffsim.run --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m diffsim.run",
         description="Estimate the unknowns of an ODE or PDE model from data as a YAML config "
         "describes, and write a run folder with result.json, plots, report.md and report.html.",
@@ -63,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    """Print `message` as one line (parts of a multi-line message joined) and return 2."""
+    parts = [line.strip() for line in message.splitlines() if line.strip()]
+    print(f"error: {' '.join(parts)}", file=sys.stderr)
     return 2
 
 
@@ -116,6 +125,8 @@ def _main(args, argv, started: float) -> int:
         check_before_build(config)
         if not args.no_cache:
             enable_compilation_cache()
+        if config.data.synthetic is not None:
+            progress.message("simulating the synthetic data...")
         problem = build_problem(config, base_dir)
         check_problem(config, problem)
         check_fit_settings(config, problem)

@@ -145,7 +145,7 @@ def import_function(module_name: str, attribute: str, *, where: str):
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise UserModelError(f"{where}: cannot import module {module_name!r} ({error})") from None
-    except Exception as error:  # a syntax error or an exception in the user's module
+    except (Exception, SystemExit) as error:  # a syntax error, an exception, sys.exit()
         raise UserModelError(
             f"{where}: importing module {module_name!r} {describe_exception(error)}"
         ) from None
@@ -160,7 +160,7 @@ def import_function(module_name: str, attribute: str, *, where: str):
             return function(*args, **kwargs)
         except UserModelError:
             raise
-        except Exception as error:  # the user's code: name it, whatever it raised
+        except (Exception, SystemExit) as error:  # the user's code: name it
             raise UserModelError(f"{where}: {reference} {describe_exception(error)}") from None
 
     return guarded

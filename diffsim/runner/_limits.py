@@ -15,6 +15,7 @@ from .._loop import MAX_STEPS, steps_in
 from ..config import PdeRunConfig, RunConfig
 from ..config._schema import ParameterConfig
 from ..inverse import AbstractProblem, OdeProblem, PdeProblem
+from ..inverse._user_models import UserModelError
 
 _BYTES_PER_CELL = 8 * 32
 """Rough bytes per grid cell of a PDE solve: float64 states, solver stages and buffers."""
@@ -159,4 +160,11 @@ def check_problem(config: RunConfig, problem: AbstractProblem) -> None:
     )
     # Trace (not run) the loss once: a user's Python model that raises does so here, with a
     # `UserModelError` naming it, before any file is written.
-    jax.eval_shape(problem.chi_square, problem.space.to_internal(problem.space.initial_values()))
+    try:
+        jax.eval_shape(
+            problem.chi_square, problem.space.to_internal(problem.space.initial_values())
+        )
+    except UserModelError:
+        raise
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"model: cannot be evaluated at the starting values: {error}") from None
