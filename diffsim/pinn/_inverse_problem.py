@@ -48,8 +48,11 @@ UNCERTAINTY_METHOD = (
 
 
 class Training(eqx.Module):
-    """How the network is trained (see `pinn.train`): collocation, the Adam and L-BFGS
-    phases, loss weighting, seed, logging and checkpoint intervals."""
+    """How the network is trained (the settings of `pinn.train`).
+
+    Collocation, the Adam and L-BFGS phases, loss weighting, seed, logging and checkpoint
+    intervals.
+    """
 
     collocation: Collocation
     adam_steps: int = eqx.field(static=True)
