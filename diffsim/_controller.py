@@ -35,6 +35,28 @@ class PIController(eqx.Module):
     - `dtmin`: a step that would have to be smaller fails the solve with
       `step_size_too_small`; `dtmax`: the largest step taken. `None`: no bound.
     - `safety`, `factor_min`, `factor_max`: the usual safety factor and growth bounds.
+
+    **Example:** tight tolerances and a largest step.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+
+    import diffsim
+
+    jax.config.update("jax_enable_x64", True)
+
+
+    def rhs(t, y, params):
+        return jnp.stack([y[1], -y[0]])  # a harmonic oscillator: y = (cos t, -sin t)
+
+
+    controller = diffsim.PIController(rtol=1e-10, atol=1e-12, dtmax=0.1)
+    ts = jnp.array([0.0, 10.0])
+    sol = diffsim.solve_ode(rhs, jnp.array([1.0, 0.0]), ts, None, controller=controller)
+    assert abs(sol.ys[-1, 0] - jnp.cos(10.0)) < 1e-8
+    assert sol.stats["num_accepted"] >= 100  # no step longer than dtmax
+    ```
     """
 
     rtol: Array = eqx.field(converter=jnp.asarray, default=1e-6)

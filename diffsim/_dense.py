@@ -17,6 +17,28 @@ class SaveAt(eqx.Module):
     - `dense`: keep every step's dense-output data (memory: `max_steps` steps, or the number of
       fixed steps, times the solver's stages), so that `sol.evaluate(t)` gives the solution at
       any `t` of the span.
+
+    **Example:** the solution between output times, from the solver's own interpolant.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+
+    import diffsim
+
+    jax.config.update("jax_enable_x64", True)
+
+
+    def rhs(t, y, params):
+        return jnp.stack([y[1], -y[0]])  # a harmonic oscillator: y = (cos t, -sin t)
+
+
+    ts = jnp.array([0.0, 2.0])
+    saveat = diffsim.SaveAt(dense=True)
+    sol = diffsim.solve_ode(rhs, jnp.array([1.0, 0.0]), ts, None, rtol=1e-9, saveat=saveat)
+    t = jnp.linspace(0.0, 2.0, 7)
+    assert jnp.max(jnp.abs(sol.evaluate(t)[:, 0] - jnp.cos(t))) < 1e-6
+    ```
     """
 
     dense: bool = eqx.field(static=True, default=False)

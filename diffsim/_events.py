@@ -24,6 +24,28 @@ class Event(eqx.Module):
     - `direction`: `-1` only downward crossings (`g` from positive to `<= 0`), `+1` only upward,
       `0` both. A restart exactly at a root (a bouncing ball) wants a direction.
     - `max_events`: how many events a non-terminal event records.
+
+    **Example:** a ball dropped from 10 m hits the ground at `sqrt(2h/g)`.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+
+    import diffsim
+
+    jax.config.update("jax_enable_x64", True)
+
+
+    def falling(t, y, g):
+        return jnp.stack([y[1], -g])  # height, velocity
+
+
+    ground = diffsim.Event(lambda t, y, g: y[0], direction=-1)
+    ts = jnp.array([0.0, 5.0])
+    sol = diffsim.solve_ode(falling, jnp.array([10.0, 0.0]), ts, 9.81, event=ground)
+    assert abs(sol.event_ts[0] - (2 * 10.0 / 9.81) ** 0.5) < 1e-8
+    assert sol.message == diffsim.status_message(diffsim.RESULTS.event_occurred)
+    ```
     """
 
     condition: Callable = eqx.field(static=True)

@@ -50,7 +50,17 @@ SUCCESSES = (RESULTS.successful, RESULTS.event_occurred)
 
 
 def status_message(code) -> str:
-    """The message for an integer status code (host side; `""` means success)."""
+    """The message for an integer status code (host side; `""` means success).
+
+    **Example:**
+
+    ```python
+    import diffsim
+
+    assert diffsim.status_message(diffsim.RESULTS.successful) == ""
+    assert "max_steps" in diffsim.status_message(diffsim.RESULTS.max_steps_reached)
+    ```
+    """
     return MESSAGES[int(code)]
 
 
@@ -68,6 +78,27 @@ class Solution(eqx.Module):
       beyond `num_events`); differentiable (implicit function theorem). Empty without `event`.
     - `adjoint`: the gradient strategy used; `adjoint_reason`: why it was chosen.
     - `interpolation`: the dense output with `SaveAt(dense=True)`, else None; see `evaluate`.
+
+    **Example:** a failed solve is a status and a message, not a silent NaN.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+
+    import diffsim
+
+    jax.config.update("jax_enable_x64", True)
+
+
+    def blow_up(t, y, params):
+        return y**2  # y = 1/(1 - t): infinite at t = 1
+
+
+    ts = jnp.array([0.0, 0.5, 2.0])
+    sol = diffsim.solve_ode(blow_up, jnp.array([1.0]), ts, None, throw=False)
+    assert bool(sol.succeeded) is False and sol.message  # names the failure
+    assert abs(sol.ys[1, 0] - 2.0) < 1e-4  # the output reached before the failure is kept
+    ```
     """
 
     ts: Array

@@ -21,6 +21,23 @@ class ExplicitRK(AbstractRungeKutta):
     tableaux (bosh3, dopri5, tsit5) it is the last stage of the step just taken, so an accepted
     step costs one evaluation less than its stages; for the others it is evaluated at the end of
     the step instead of at the start of the next, and also serves the Hermite dense output.
+
+    **Example:** the built-in `rk4` is `ExplicitRK` of its tableau.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+
+    import diffsim
+
+    jax.config.update("jax_enable_x64", True)
+
+    rk4 = diffsim.SOLVERS["rk4"]
+    assert isinstance(rk4, diffsim.ExplicitRK) and rk4.tableau.order == 4
+    ts = jnp.array([0.0, 1.0])
+    sol = diffsim.solve_ode(lambda t, y, p: -y, jnp.array([1.0]), ts, None, solver=rk4, dt=0.01)
+    assert abs(sol.ys[-1, 0] - jnp.exp(-1.0)) < 1e-9
+    ```
     """
 
     tableau: ButcherTableau

@@ -18,6 +18,35 @@ class ButcherTableau(eqx.Module):
     - `order`, `error_order`: orders of the solution and of the embedded method.
     - `dense`: the method's own dense output, `y(t + θh) = y + h Σ_i B_i(θ) k_i` with
       `B_i(θ) = Σ_m dense[i][m] θ^(m+1)`; `None` for the cubic Hermite interpolant.
+
+    **Example:** Ralston's second-order method, written as a tableau, converges at order 2.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+
+    import diffsim
+
+    jax.config.update("jax_enable_x64", True)
+
+    ralston = diffsim.ButcherTableau(
+        c=(0.0, 2 / 3), a=((), (2 / 3,)), b=(1 / 4, 3 / 4), e=None, order=2, error_order=2
+    )
+    solver = diffsim.ExplicitRK(ralston)
+
+
+    def rhs(t, y, params):
+        return -y
+
+
+    def error(dt):
+        ts = jnp.array([0.0, 1.0])
+        y1 = diffsim.solve_ode(rhs, jnp.array([1.0]), ts, None, solver=solver, dt=dt).ys[-1, 0]
+        return abs(y1 - jnp.exp(-1.0))
+
+
+    assert 3.5 < error(0.1) / error(0.05) < 4.5  # halving the step divides the error by 2**2
+    ```
     """
 
     c: tuple[float, ...] = eqx.field(static=True)
