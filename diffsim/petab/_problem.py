@@ -1,0 +1,229 @@
+"""`PetabProblem`: a PEtab problem as an adapter of the inverse layer's `AbstractProblem`.
+
+Every experiment (a simulation condition, optionally after pre-equilibration in another)
+is one solve of the same SBML right-hand side with its own parameter vector, vmapped over
+experiments on the union of the measurement times. PEtab's noise levels may depend on the
+unknowns, and Laplace noise is not a square, so the residuals the optimizers see are
+standardized inside `predict` (the data are the transformed measurements, sigma is 1), and
+`prior` adds the noise-level terms: then `chi_square = -2 log L + constant`.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike
+
+from .._solution import RESULTS, Solution
+from ..inverse import AbstractProblem, ParameterSpace, SolverOptions
+from ._layout import Layout, from_scale, resolve, to_scale
+from ._noise import jacobian_term, log_likelihood_terms, normalization, standardized, transform
+from ._sbml import SbmlModel
+
+#: Pre-equilibration integrates to this time and then requires `|dy/dt|` below
+#: `STEADY_TOL * (1 + |y|)`.
+STEADY_TIME = 1e6
+STEADY_TOL = 1e-6
+
+
+class PetabProblem(AbstractProblem):
+    """A PEtab problem: SBML model, conditions, measurements, observables, parameters.
+
+    Build it with `diffsim.petab.load`. The unknowns `x` are the estimated parameters
+    (linear values; log-scaled ones are optimized in `log x`, inside their bounds).
+
+    **Fields:**
+    - `model`: the `SbmlModel`.
+    - `layout`: the tables as index arrays (`Layout`).
+    - `space`: the estimated parameters.
+    - `options`: solver settings (a stiff solver, tight tolerances by default).
+    """
+
+    model: SbmlModel = eqx.field(static=True)
+    layout: Layout = eqx.field(static=True)
+    space: ParameterSpace
+    options: SolverOptions
+
+    @property
+    def observed(self) -> np.ndarray:
+        """The measurements on their observables' scales (`lin`, `log`, `log10`)."""
+        return np.asarray(transform(self.layout.measurement, self._scales()))
+
+    @property
+    def sigma(self) -> np.ndarray:
+        """Ones: `predict` returns standardized residuals plus the data (see the module)."""
+        return np.ones_like(self.layout.measurement)
+
+    def _scales(self) -> np.ndarray:
+        return np.asarray([self.layout.observables[o].scale for o in self.layout.observable])
+
+    def _laplace(self) -> np.ndarray:
+        return np.asarray([self.layout.observables[o].laplace for o in self.layout.observable])
+
+    # -- parameters ---------------------------------------------------------------------
+
+    def theta(self, x: ArrayLike) -> Array:
+        """All PEtab parameters (linear values) for the estimated ones' values `x`."""
+        nominal = jnp.asarray(self.layout.nominal)
+        return nominal.at[self.layout.estimated].set(jnp.asarray(x, nominal.dtype))
+
+    def nominal_scaled(self) -> Array:
+        """The estimated parameters' nominal values on their PEtab scales."""
+        i = self.layout.estimated
+        return to_scale(self.layout.nominal[i], [self.layout.scales[k] for k in i])
+
+    def x_from_scaled(self, scaled: ArrayLike) -> Array:
+        """Linear values `x` for estimated parameters given on their PEtab scales."""
+        return from_scale(scaled, [self.layout.scales[k] for k in self.layout.estimated])
+
+    # -- simulation ---------------------------------------------------------------------
+
+    def _solve(self, y0, p, ts) -> Solution:
+        return self.options.solve_ode(self.model.rhs, y0, ts, p)
+
+    def simulate(self, theta: ArrayLike) -> tuple[Array, Array, Array]:
+        """`(ys, p, status)`: states `(E, G, X)` of every experiment on the time grid, the
+        model parameters `(C, P)` of every condition, and one status code."""
+        lay = self.layout
+        p = resolve(theta, lay.parameter_index, lay.parameter_const)
+        y0 = jax.vmap(self.model.initial_state)(p)
+        set_values = resolve(theta, lay.species_index, lay.species_const)
+        y0 = jnp.where(lay.species_set, set_values, y0)
+        pre, sim = lay.experiments[:, 0], lay.experiments[:, 1]
+        start = y0[sim]
+        status = jnp.asarray(0, jnp.int32)
+        if lay.preequilibrated:
+            used = np.unique(pre[pre >= 0])
+            steady = jax.vmap(lambda y, q: self._solve(y, q, np.asarray([0.0, STEADY_TIME])))(
+                y0[used], p[used]
+            )
+            y_ss = steady.ys[:, -1]
+            drift = jax.vmap(lambda y, q: self.model.rhs(STEADY_TIME, y, q))(y_ss, p[used])
+            steady_ok = jnp.all(jnp.abs(drift) <= STEADY_TOL * (1 + jnp.abs(y_ss)))
+            status = jnp.maximum(jnp.max(steady.status), status)
+            status = jnp.where(steady_ok | (status != 0), status, RESULTS.max_steps_reached)
+            from_pre = y_ss[np.searchsorted(used, np.maximum(pre, 0))]
+            keep = (pre >= 0)[:, None] & ~lay.species_set[sim]
+            start = jnp.where(keep, from_pre, start)
+        solution = jax.vmap(lambda y, q: self._solve(y, q, lay.times))(start, p[sim])
+        return solution.ys, p, jnp.maximum(status, jnp.max(solution.status))
+
+    def observables(self, theta: ArrayLike) -> tuple[Array, Array, Array]:
+        """`(y, sigma, status)`: model value and noise level (linear) of every measurement."""
+        lay = self.layout
+        theta = jnp.asarray(theta)
+        ys, p, status = self.simulate(theta)
+        states = ys[lay.experiment, lay.time_index]
+        params = p[lay.experiments[lay.experiment, 1]]
+        t = jnp.asarray(lay.times[lay.time_index])
+        obs_values = resolve(theta, lay.observable_index, lay.observable_const)
+        noise_values = resolve(theta, lay.noise_index, lay.noise_const)
+        model_names = set(self.model.parameters)
+        y = jnp.zeros(len(lay.measurement))
+        sigma = jnp.ones(len(lay.measurement))
+        for o, observable in enumerate(lay.observables):
+            rows = np.flatnonzero(lay.observable == o)
+            if rows.size == 0:
+                continue
+            extra = {
+                pid: theta[i] for i, pid in enumerate(lay.parameter_ids) if pid not in model_names
+            }
+            for k in range(obs_values.shape[1]):
+                extra[f"observableParameter{k + 1}_{observable.id}"] = obs_values[rows, k]
+            for k in range(noise_values.shape[1]):
+                extra[f"noiseParameter{k + 1}_{observable.id}"] = noise_values[rows, k]
+            evaluate = self.model.evaluator(t[rows], states[rows], params[rows], extra)
+            value = jnp.broadcast_to(evaluate(observable.formula), rows.shape)
+            evaluate.values[observable.id] = value
+            noise = jnp.broadcast_to(evaluate(observable.noise), rows.shape)
+            y = y.at[rows].set(value)
+            sigma = sigma.at[rows].set(noise)
+        return y, sigma, status
+
+    # -- likelihood ---------------------------------------------------------------------
+
+    def _differences(self, theta):
+        y, sigma, status = self.observables(theta)
+        h = transform(y, self._scales())
+        return h - jnp.asarray(self.observed), sigma, status
+
+    def log_likelihood(self, x: ArrayLike) -> Array:
+        """PEtab's log-likelihood (normalization constants included) at estimated
+        parameter values `x` (linear); NaN when a solve fails (see `status`)."""
+        d, sigma, status = self._differences(self.theta(x))
+        terms = log_likelihood_terms(d, sigma, self._laplace())
+        total = jnp.sum(terms) - float(
+            np.sum(jacobian_term(self.layout.measurement, self._scales()))
+        )
+        return jnp.where(status == 0, total, jnp.nan)
+
+    def log_likelihood_scaled(self, scaled: ArrayLike) -> Array:
+        """`log_likelihood` of the estimated parameters on their PEtab scales (the gradient
+        of this is the one PEtab tools report)."""
+        return self.log_likelihood(self.x_from_scaled(scaled))
+
+    def status(self, x: ArrayLike) -> Array:
+        """The solver status at `x` (0 on success)."""
+        return self.simulate(self.theta(x))[2]
+
+    # -- AbstractProblem ----------------------------------------------------------------
+
+    def predict(self, x: ArrayLike) -> tuple[Array, Array]:
+        d, sigma, status = self._differences(self.theta(x))
+        r = standardized(d, sigma, self._laplace())
+        return jnp.asarray(self.observed) + r, status
+
+    def prior(self, z: ArrayLike) -> Array:
+        if not self._noise_estimated():
+            return jnp.zeros(0, jnp.result_type(float))
+        _, sigma, _ = self.observables(self.theta(self.space.to_values(z)))
+        return normalization(sigma, self._laplace())
+
+    def _noise_estimated(self) -> bool:
+        """Whether a noise level can depend on the unknowns (then it is part of the fit)."""
+        lay = self.layout
+        estimated = {lay.parameter_ids[i] for i in lay.estimated}
+        in_tables = np.isin(lay.noise_index, lay.estimated).any()
+        in_formulas = any(
+            {s.name for s in o.noise.free_symbols} & (estimated | set(self.model.names()))
+            for o in lay.observables
+        )
+        return bool(in_tables or in_formulas)
+
+    def solution(self, x: ArrayLike) -> Solution:
+        theta = self.theta(x)
+        lay = self.layout
+        p = resolve(theta, lay.parameter_index, lay.parameter_const)
+        y0 = self.model.initial_state(p[lay.experiments[0, 1]])
+        return self._solve(y0, p[lay.experiments[0, 1]], lay.times)
+
+    def describe(self) -> dict:
+        return {
+            "kind": "petab",
+            "model": {
+                "name": self.model.name,
+                "states": list(self.model.states),
+                "description": f"PEtab problem {self.layout.source}",
+            },
+            "data": {
+                "source": self.layout.source,
+                "observations": [o.id for o in self.layout.observables],
+            },
+        }
+
+    def report_arrays(self, x_fit, x_start) -> dict[str, np.ndarray]:
+        """Per measurement: data, model at the start and at the fit, noise level, and which
+        experiment, observable and time it is."""
+        run = jax.jit(jax.vmap(lambda x: self.observables(self.theta(x))))
+        y, sigma, status = run(jnp.stack([jnp.asarray(x_start), jnp.asarray(x_fit)]))
+        y = np.where(np.asarray(status)[:, None] == 0, np.asarray(y), np.nan)
+        lay = self.layout
+        return {
+            "measurement": lay.measurement,
+            "time": lay.times[lay.time_index],
+            "experiment": lay.experiment,
+            "observable": lay.observable,
+            "prediction_start": y[0],
+            "prediction_fit": y[1],
+            "sigma_fit": np.asarray(sigma[1]),
+        }
