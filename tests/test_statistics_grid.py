@@ -22,6 +22,7 @@ CONFIG = {
     "data": {"synthetic": {"times": {"start": 0, "stop": 4, "num": 16}, "seed": 7}},
     "solver": {"rtol": 1e-8, "atol": 1e-10},
     "fit": {"max_steps": 25, "learning_rate": 0.05},
+    "uncertainty": {"profile": False},
     "report": {"points": 40, "dpi": 40},
 }
 METHODS = ["levenberg_marquardt", "gauss_newton", "lbfgs", "adam", "optax.adabelief"]
@@ -37,6 +38,7 @@ FAST = [
 ]
 FILES = [
     "config.yaml",
+    "fitted.yaml",
     "env.json",
     "metrics.jsonl",
     "result.json",
@@ -50,7 +52,7 @@ FILES = [
 ]
 
 
-def _run(tmp_path, method, adjoint):
+def _run(tmp_path, method, adjoint, *extra):
     path = tmp_path / "grid.yaml"
     path.write_text(yaml.safe_dump(CONFIG))
     out = tmp_path / "run"
@@ -65,6 +67,7 @@ def _run(tmp_path, method, adjoint):
             f"fit.method={method}",
             "--set",
             f"gradient.adjoint={adjoint}",
+            *extra,
         ]
     )
     return code, out
@@ -91,8 +94,11 @@ def _check_run_folder(code, out, method):
 
 @pytest.mark.parametrize(("method", "adjoint"), FAST)
 def test_method_and_adjoint_write_the_full_report(tmp_path, method, adjoint):
-    code, out = _run(tmp_path, method, adjoint)
+    # profiles refit through the adjoint too: once through a reverse-only one
+    extra = ["--set", "uncertainty.profile=true"] if adjoint == "checkpoint" else []
+    code, out = _run(tmp_path, method, adjoint, *extra)
     result = _check_run_folder(code, out, method)
+    assert bool(result["profiles"]) == (adjoint == "checkpoint")
     if adjoint != "auto":
         assert result["gradient"]["adjoint"] == adjoint
 

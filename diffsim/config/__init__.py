@@ -14,6 +14,7 @@ from ._build_pde import build_pde_problem as build_pde_problem
 from ._build_pinn import build_pinn_problem as build_pinn_problem
 from ._build_ude import build_ude_problem as build_ude_problem
 from ._build_ude import uses_network as uses_network
+from ._fitted import fitted_config as fitted_config
 from ._load import ConfigError as ConfigError
 from ._load import dump_config as dump_config
 from ._load import load_config as load_config

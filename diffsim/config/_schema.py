@@ -206,6 +206,29 @@ class FitConfig(_Strict):
         return value
 
 
+class BootstrapConfig(_Strict):
+    """A parametric bootstrap: refit `samples` data sets simulated from the estimate."""
+
+    samples: Annotated[int, Field(ge=0, le=100_000)] = 0
+    seed: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_only(cls, value):
+        return (
+            {"samples": value} if isinstance(value, int) and not isinstance(value, bool) else value
+        )
+
+
+class UncertaintyConfig(_Strict):
+    """Confidence intervals beside the linearized standard errors: profile likelihood
+    (`auto`: for at most 20 scalar unknowns) and an optional parametric bootstrap."""
+
+    level: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    profile: bool | Literal["auto"] = "auto"
+    bootstrap: BootstrapConfig = BootstrapConfig()
+
+
 class ReportConfig(_Strict):
     """What the run folder gets besides `result.json`."""
 
@@ -238,6 +261,7 @@ class _RunBase(_Strict):
     parameters: dict[str, ParameterConfig] = {}
     gradient: GradientConfig = GradientConfig()
     fit: FitConfig = FitConfig()
+    uncertainty: UncertaintyConfig = UncertaintyConfig()
     report: ReportConfig = ReportConfig()
 
     @field_validator("name")

@@ -4,6 +4,7 @@ A model kind is an adapter of `AbstractProblem` (`OdeProblem`, `PdeProblem`); `f
 `estimate_uncertainty` and `make_result` work on any of them.
 """
 
+from ._bootstrap import bootstrap as bootstrap
 from ._data import DataError as DataError
 from ._data import Dataset as Dataset
 from ._data import check_dataset as check_dataset
@@ -15,6 +16,7 @@ from ._fit import FitResult as FitResult
 from ._fit import StepInfo as StepInfo
 from ._fit import fit as fit
 from ._fit import make_method as make_method
+from ._intervals import confidence_intervals as confidence_intervals
 from ._jacobian_mode import ModeChoice as ModeChoice
 from ._jacobian_mode import choose_gradient_mode as choose_gradient_mode
 from ._jacobian_mode import mode_for_sizes as mode_for_sizes
@@ -34,6 +36,10 @@ from ._pde_problem import interpolation_matrix as interpolation_matrix
 from ._problem import AbstractProblem as AbstractProblem
 from ._problem import add_noise as add_noise
 from ._problem import observation_sigma as observation_sigma
+from ._profile import profile_intervals as profile_intervals
+from ._quality import assess_fit as assess_fit
+from ._refit import Refit as Refit
+from ._refit import refit_batch as refit_batch
 from ._result import Result as Result
 from ._result import make_result as make_result
 from ._sensor_data import SensorData as SensorData

@@ -6,6 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.stats
 
 from ._fit import FitResult
 from ._problem import AbstractProblem
@@ -23,7 +24,10 @@ class Result(eqx.Module):
       `parameters` (scalars: estimate, stderr, init, true, ...), `fields` (per cell: estimate,
       stderr, true), `statistics`, `quality` (the verdict of `assess_fit`: a converged fit
       judged poor has `success` false and the reason in `message`), `correlation` and
-      `covariance` (`names`, `matrix`), `uncertainty`, `gradient`, `multistart`, `data`, `timings`.
+      `covariance` (`names`, `matrix`), `profiles` (per scalar: the profile curve),
+      `bootstrap` (samples, intervals, std), `uncertainty`, `gradient`, `multistart`,
+      `data`, `timings`. Each scalar parameter's `intervals` holds its `level` confidence
+      intervals: `linearized` (estimate +/- t stderr), `profile`, `bootstrap`.
     - `arrays`: what the plots draw (data, predictions, fitted fields; see the problems'
       `report_arrays`), saved as `arrays.npz`.
     """
@@ -47,6 +51,37 @@ def _number(value) -> float | None:
     return None if value is None else float(value)
 
 
+def linearized_quantile(level: float, scale: float, dof: int) -> float:
+    """The multiple of the standard error of a `level` interval: Student's t with `dof`
+    degrees of freedom when the covariance is scaled by the reduced chi-square, else normal."""
+    if scale != 1.0 and dof > 0:
+        return float(scipy.stats.t.ppf(0.5 + level / 2, dof))
+    return float(scipy.stats.norm.ppf(0.5 + level / 2))
+
+
+def _add_intervals(parameters, names, x, uncertainty, problem, intervals) -> None:
+    """Each scalar's `intervals`: linearized, profile and bootstrap `[lower, upper]`."""
+    intervals = intervals or {"level": 0.95, "profile": None, "bootstrap": None}
+    level = intervals["level"]
+    dof = problem.num_points - len(names)
+    multiple = linearized_quantile(level, uncertainty.scale, dof)
+    for i, name in enumerate(names):
+        if name not in parameters:
+            continue
+        stderr = float(uncertainty.stderr[i])
+        entry = {"level": level}
+        if math.isfinite(stderr):
+            entry["linearized"] = [float(x[i]) - multiple * stderr, float(x[i]) + multiple * stderr]
+        profile = (intervals["profile"] or {}).get(name)
+        if profile is not None:
+            entry["profile"] = [profile["lower"], profile["upper"]]
+        boot = intervals["bootstrap"]
+        if boot is not None:
+            entry["bootstrap"] = [boot["lower"][i], boot["upper"][i]]
+            entry["bootstrap_std"] = boot["std"][i]
+        parameters[name]["intervals"] = entry
+
+
 def make_result(
     problem: AbstractProblem,
     fit: FitResult,
@@ -60,13 +95,15 @@ def make_result(
     gradient: dict,
     timings: dict,
     arrays: dict,
+    intervals: dict | None = None,
 ) -> Result:
     """Assemble the `Result` of `fit` on `problem` (see `Result` for the schema).
 
     **Arguments:** the problem, its `FitResult` and `Uncertainty`; `name`, `title` and
     `description` for the report; the final
     `message` and whether the run was `interrupted`; `gradient` (mode, adjoint, Taylor test);
-    `timings` in seconds; `arrays` from the problem's `report_arrays`.
+    `timings` in seconds; `arrays` from the problem's `report_arrays`; `intervals` from
+    `confidence_intervals` (profile and bootstrap), if computed.
     """
     space = problem.space
     parameters, fields = {}, {}
@@ -92,6 +129,7 @@ def make_result(
             "transform": p.transform,
             "fixed": False,
         }
+    _add_intervals(parameters, space.names, fit.x, uncertainty, problem, intervals)
     for key, value in problem.fixed.items():
         parameters[key] = {"estimate": value, "init": value, "fixed": True}
     for entry in fields.values():
@@ -127,6 +165,13 @@ def make_result(
         "statistics": statistics,
         "quality": quality,
         "correlation": {"names": names, "matrix": uncertainty.correlation},
+        "profiles": {
+            name: {k: v for k, v in curve.items() if k not in ("lower", "upper", "level")}
+            for name, curve in ((intervals or {}).get("profile") or {}).items()
+        },
+        "bootstrap": None
+        if not (intervals or {}).get("bootstrap")
+        else {k: v for k, v in intervals["bootstrap"].items() if k not in ("estimates",)},
         "covariance": {"names": names, "matrix": uncertainty.covariance},
         "uncertainty": {
             "singular": uncertainty.singular,
@@ -151,4 +196,6 @@ def make_result(
     arrays["loss_history"] = fit.loss_history
     arrays["x_history"] = fit.x_history
     arrays["best_start"] = np.asarray(fit.best_start)
+    if (intervals or {}).get("bootstrap"):
+        arrays["bootstrap_estimates"] = intervals["bootstrap"]["estimates"]
     return Result(summary=summary, arrays=arrays)

@@ -9,6 +9,7 @@ from ._jacobian_mode import choose_gradient_mode
 from ._problem import AbstractProblem
 
 RANK_TOLERANCE = 1e-10
+_NO_SVD = (np.zeros(0), np.zeros((0, 0)))
 
 
 class Uncertainty(eqx.Module):
@@ -44,7 +45,7 @@ def unavailable_uncertainty(
     *,
     condition: float = np.nan,
     scale: float = np.nan,
-    svd: tuple = (np.zeros(0), np.zeros((0, 0))),
+    svd: tuple = _NO_SVD,
 ) -> Uncertainty:
     """An `Uncertainty` without error bars (all NaN), with `message` saying why (and the
     singular values and directions `svd` when they were computed)."""
@@ -101,7 +102,7 @@ def estimate_uncertainty(
     chi_square = float(residuals @ residuals)
     scale = chi_square / dof if (scale_covariance and dof > 0) else 1.0
 
-    def singular(message, condition=np.inf, svd=(np.zeros(0), np.zeros((0, 0)))):
+    def singular(message, condition=np.inf, svd=_NO_SVD):
         return unavailable_uncertainty(num_free, message, condition=condition, scale=scale, svd=svd)
 
     if not np.all(np.isfinite(residuals)):

@@ -2,6 +2,7 @@
 
 import math
 
+from ._interval_plots import INTERVAL_PLOTS
 from ._pinn import pinn_sections
 from ._plots import PLOTS
 
@@ -101,6 +102,43 @@ def _field_rows(fields: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _interval(bounds) -> str:
+    """`[lower, upper]` with an open side (the profile never rose enough) shown as `...`."""
+    if bounds is None:
+        return ""
+    low, high = (("..." if b is None else _number(b, 4)) for b in bounds)
+    return f"[{low}, {high}]"
+
+
+def _interval_notes(report: dict, level: float) -> list[str]:
+    """How the intervals were computed, and the profiles that did not close."""
+    lines = [
+        f"{100 * level:g}% intervals. **linearized**: estimate ± t·stderr from the covariance "
+        "(exact only for a model linear in its parameters); **profile**: the values whose "
+        "best fit, re-optimizing all other parameters, raises chi-square by less than the "
+        "chi-square (or F) quantile: asymmetric, in the parameter's units, independent of "
+        "transforms; **bootstrap**: percentiles of refits to data simulated from the estimate."
+    ]
+    for name, curve in report.get("profiles", {}).items():
+        if curve["lower_open"] or curve["upper_open"]:
+            side = " and ".join(
+                s for s, o in (("below", curve["lower_open"]), ("above", curve["upper_open"])) if o
+            )
+            lines.append(
+                f"The profile of {name} stays under the threshold {side} the estimate as far as "
+                "it was followed: the data do not bound it on that side (shown as ...)."
+            )
+        if curve["better_fit"]:
+            lines.append(
+                f"**Re-optimizing along {name} found a lower chi-square than the estimate: the "
+                "fit did not reach the minimum; refit (more steps or starts).**"
+            )
+    boot = report.get("bootstrap")
+    if boot:
+        lines.append(f"Bootstrap: {boot['converged']} of {boot['samples']} refits converged.")
+    return lines
+
+
 def _quality_lines(quality: dict) -> list[str]:
     """The verdict, its reasons, and the numbers of the tests behind it."""
     runs = quality["runs_test"]
@@ -149,9 +187,19 @@ def report_sections(report: dict, images: dict[str, str], options) -> list[tuple
     sections = [("Summary", "lines", summary)]
 
     rows = []
+    free = [p for p in report["parameters"].values() if not p["fixed"]]
+    level = next((p["intervals"]["level"] for p in free if "intervals" in p), 0.95)
+    kinds = [
+        kind
+        for kind in ("linearized", "profile", "bootstrap")
+        if any(kind in p.get("intervals", {}) for p in free)
+    ]
     for name, p in report["parameters"].items():
         if p["fixed"]:
-            rows.append([name, _number(p["estimate"]), "fixed", "", _number(p["init"]), "", ""])
+            blank = [""] * len(kinds)
+            rows.append(
+                [name, _number(p["estimate"]), "fixed", "", *blank, _number(p["init"]), "", ""]
+            )
             continue
         stderr_ok = p["stderr"] is not None and math.isfinite(p["stderr"])
         deviation = ""
@@ -163,13 +211,25 @@ def report_sections(report: dict, images: dict[str, str], options) -> list[tuple
                 _number(p["estimate"]),
                 _number(p["stderr"], 3) if stderr_ok else "not estimated",
                 f"{p['stderr_percent']:.2f}%" if stderr_ok else "",
+                *[_interval(p.get("intervals", {}).get(kind)) for kind in kinds],
                 _number(p["init"]),
                 _number(p["true"]),
                 deviation,
             ]
         )
-    header = ["parameter", "value", "stderr", "stderr %", "init", "true", "(value-true)/stderr"]
+    header = [
+        "parameter",
+        "value",
+        "stderr",
+        "stderr %",
+        *[f"{100 * level:g}% {kind}" for kind in kinds],
+        "init",
+        "true",
+        "(value-true)/stderr",
+    ]
     sections.append(("Parameters", "table", (header, rows)))
+    if kinds:
+        sections.append(("Confidence intervals", "lines", _interval_notes(report, level)))
     sections += pinn_sections(report)
     if report["fields"]:
         sections.append(("Fields", "table", _field_rows(report["fields"])))
@@ -232,5 +292,8 @@ def report_sections(report: dict, images: dict[str, str], options) -> list[tuple
     sections.append(("Timings", "table", (["phase", "time"], rows)))
     sections.append(("lmfit-style summary", "pre", _lmfit_text(report, threshold)))
     if images:
-        sections.append(("Plots", "images", [(PLOTS[name], file) for name, file in images.items()]))
+        captions = {**PLOTS, **INTERVAL_PLOTS}
+        sections.append(
+            ("Plots", "images", [(captions[name], file) for name, file in images.items()])
+        )
     return sections

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from ._html import render_html
+from ._interval_plots import INTERVAL_PLOTS, draw_profiles
 from ._markdown import render_markdown
 from ._plots import PLOTS, write_plots
 
@@ -24,8 +25,16 @@ def write_report(result, folder: str | Path, options, *, plots: bool = True) -> 
     folder = Path(folder)
     if plots and options.plots:
         images = write_plots(folder, result.summary, result.arrays, options)
+
+        def save(figure, name):
+            figure.savefig(folder / f"{name}.png", dpi=options.dpi)
+            images[name] = f"{name}.png"
+
+        draw_profiles(result.summary, save)
     else:
-        images = {n: f"{n}.png" for n in PLOTS if (folder / f"{n}.png").is_file()}
+        images = {
+            n: f"{n}.png" for n in {**PLOTS, **INTERVAL_PLOTS} if (folder / f"{n}.png").is_file()
+        }
     (folder / "report.md").write_text(render_markdown(result.summary, images, options))
     if options.html:
         (folder / "report.html").write_text(render_html(result.summary, images, options, folder))

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from .._solution import status_message
-from ..config import RunConfig, dump_config
+from ..config import RunConfig, dump_config, fitted_config
 from ..inverse import (
     AbstractProblem,
     FitResult,
@@ -16,6 +16,7 @@ from ..inverse import (
     PdeProblem,
     Result,
     StepInfo,
+    confidence_intervals,
     estimate_uncertainty,
     fit,
     make_method,
@@ -164,7 +165,8 @@ def run(
     """
     started = time.perf_counter() if started is None else started
     progress = progress or Progress(enabled=False)
-    folder.write_text("config.yaml", dump_config(_resolved_config(config, base_dir, folder)))
+    resolved = _resolved_config(config, base_dir, folder)
+    folder.write_text("config.yaml", dump_config(resolved))
     folder.write_json("env.json", environment_info(config.seed, argv))
 
     spec = config.fit
@@ -227,7 +229,7 @@ def run(
         message = message.replace(CTRL_C, interruption())
     elif result.code == FAILED_START and isinstance(problem, (OdeProblem, PdeProblem)):
         message += " Cause: " + start_failure_cause(problem, result.starts_x0[result.best_start])
-    taylor, uncertainty, arrays = None, None, {}
+    taylor, uncertainty, arrays, intervals = None, None, {}, None
     phase = "running the Taylor test"
     try:
         if config.report.taylor_test and not interrupted:
@@ -242,6 +244,17 @@ def run(
                 jacobian=result.jacobian,
                 residuals=result.residuals,
                 scale_covariance=spec.scale_covariance,
+            )
+        phase = "computing confidence intervals"
+        if not (pinn or interrupted):
+            intervals = confidence_intervals(
+                problem,
+                result,
+                uncertainty,
+                profile=config.uncertainty.profile,
+                bootstrap_samples=config.uncertainty.bootstrap.samples,
+                level=config.uncertainty.level,
+                seed=config.uncertainty.bootstrap.seed,
             )
         phase = "computing the curves of the report"
         if config.report.plots:
@@ -276,6 +289,7 @@ def run(
             "total_s": time.perf_counter() - started,
         },
         arrays=arrays,
+        intervals=intervals,
     )
     _save_arrays(folder, outcome.arrays)
     try:
@@ -287,4 +301,5 @@ def run(
         outcome = Result(summary=summary, arrays=outcome.arrays)
         write_report(outcome, folder.path, config.report, plots=False)
     folder.write_json("result.json", outcome.summary)
+    folder.write_text("fitted.yaml", fitted_config(resolved, outcome.summary))
     return outcome.summary

@@ -1,0 +1,39 @@
+"""`fitted.yaml`: the run's config with the estimates filled in as starting values."""
+
+from ._load import dump_config
+from ._run_config import RunConfig
+
+HEADER = (
+    "# The config of this run with every estimated scalar's `init` set to its estimate\n"
+    "# (written by diffsim). Rerunning it simulates the fitted model and refits from there.\n"
+)
+
+
+def fitted_config(config: RunConfig, summary: dict) -> str:
+    """`config` as YAML with each free scalar's `init` replaced by its estimate.
+
+    Parameters are found under `parameters.<name>`, unknown initial states (named
+    `<state>0` in results) under `initial_state.<state>`; fields are left as configured.
+
+    **Arguments:**
+    - `config`: the run's (resolved) config; `summary`: its `result.json` content.
+    """
+    estimates = {
+        name: p["estimate"]
+        for name, p in summary["parameters"].items()
+        if not p["fixed"] and p["estimate"] is not None
+    }
+
+    def filled(specs: dict, key_of) -> dict:
+        out = {}
+        for key, spec in specs.items():
+            name = key_of(key)
+            if name in estimates and hasattr(spec, "model_copy"):
+                spec = spec.model_copy(update={"init": estimates[name]})
+            out[key] = spec
+        return out
+
+    update = {"parameters": filled(config.parameters, lambda key: key)}
+    if "initial_state" in type(config).model_fields:
+        update["initial_state"] = filled(config.initial_state, lambda key: f"{key}0")
+    return HEADER + dump_config(config.model_copy(update=update))

@@ -1,0 +1,118 @@
+"""Batches of least-squares refits of one problem: pinned coordinates, shifted data.
+
+Profile likelihoods refit with one parameter held at a grid value; the parametric bootstrap
+and calibration studies refit to new data sets. Both are one `Refit` of the problem, and
+a whole batch of them runs as one compiled, `vmap`ped Levenberg-Marquardt loop.
+
+New data `d'` need no new problem: the weighted residuals are affine in the data,
+`(m - d') / sigma = (m - d) / sigma - (d' - d) / sigma`, so a refit subtracts the `shift`
+`(d' - d) / sigma` (zero at missing values and prior rows). This works for every model kind.
+"""
+
+import weakref
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike
+
+from ._jacobian_mode import choose_gradient_mode
+from ._methods import LevenbergMarquardt
+from ._problem import AbstractProblem
+
+
+class Refit(eqx.Module):
+    """`problem` with residuals shifted by `shift` and coordinate `index` held at `value`.
+
+    **Fields:**
+    - `problem`: the problem.
+    - `shift`: subtracted from the residuals, shape `(R,)`.
+    - `index`: the optimizer coordinate held fixed (`-1`: none).
+    - `value`: its value (optimizer coordinates).
+    """
+
+    problem: AbstractProblem
+    shift: Array
+    index: Array
+    value: Array
+
+    @property
+    def num_residuals(self) -> int:
+        return self.shift.shape[-1]
+
+    def residuals(self, z: ArrayLike) -> Array:
+        z = jnp.asarray(z)
+        pinned = jnp.where(jnp.arange(z.shape[-1]) == self.index, self.value, z)
+        return self.problem.residuals(pinned) - self.shift
+
+    def chi_square(self, z: ArrayLike) -> Array:
+        r = self.residuals(z)
+        return r @ r
+
+
+_COMPILED: dict[tuple, tuple] = {}
+
+
+def _compiled_refits(problem: AbstractProblem, method, max_steps: int, shapes):
+    """The vmapped refit loop for `problem`, compiled once per problem, method and shapes
+    (a problem holds unhashable settings, so it is closed over, and the compiled loop is
+    kept while the problem lives)."""
+    key = (id(problem), method, max_steps, shapes)
+    cached = _COMPILED.get(key)
+    if cached is not None and cached[0]() is problem:
+        return cached[1]
+
+    def one(z0, shift, index, value):
+        refit = Refit(problem, shift, index, value)
+        z = jnp.where(jnp.arange(z0.size) == index, value, z0)
+        state = method.init(refit, z)
+        state = jax.lax.while_loop(
+            lambda c: (c[0] < max_steps + 1) & (c[1].code == 0),
+            lambda c: (c[0] + 1, method.step(refit, c[1])),
+            (0, state),
+        )[1]
+        return state.z, state.loss, state.code
+
+    compiled = jax.jit(jax.vmap(one))
+    _COMPILED[key] = (weakref.ref(problem, lambda _: _COMPILED.pop(key, None)), compiled)
+    return compiled
+
+
+def refit_batch(
+    problem: AbstractProblem,
+    z0: ArrayLike,
+    *,
+    shifts: ArrayLike | None = None,
+    indices: ArrayLike | None = None,
+    values: ArrayLike | None = None,
+    max_steps: int = 100,
+    tolerance: float = 1e-10,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Minimize chi-square of a batch of `Refit`s of `problem`.
+
+    **Arguments:**
+    - `problem`: the problem.
+    - `z0`: the starting point(s), optimizer coordinates: `(P,)` for all (the estimate,
+      usually) or `(B, P)` one per refit (continuation along a profile).
+    - `shifts`: `(B, R)` residual shifts (default zeros); `indices`, `values`: `(B,)` pinned
+      coordinates and their values (default: none pinned). At least one must be given.
+    - `max_steps`: the most Levenberg-Marquardt steps per refit.
+    - `tolerance`: `ftol` and `xtol` of the refits.
+
+    **Returns:** `(z, chi_square, code)` of every refit: `(B, P)`, `(B,)`, `(B,)` (the codes
+    of `diffsim.inverse` methods: positive converged, 0 out of steps, negative failed).
+    """
+    size = next(len(a) for a in (shifts, indices, values) if a is not None)
+    z0 = jnp.asarray(z0)
+    z0 = jnp.broadcast_to(z0, (size, z0.shape[-1]))
+    num_residuals = problem.num_residuals
+    shifts = jnp.zeros((size, num_residuals)) if shifts is None else jnp.asarray(shifts)
+    indices = jnp.full(size, -1) if indices is None else jnp.asarray(indices)
+    values = jnp.zeros(size) if values is None else jnp.asarray(values, dtype=z0.dtype)
+    mode, _ = choose_gradient_mode(z0.shape[-1], num_residuals, "auto", problem.options.adjoint)
+    method = LevenbergMarquardt(mode=mode, ftol=tolerance, xtol=tolerance, gtol=tolerance)
+    shapes = (z0.shape, shifts.shape)
+    refits = _compiled_refits(problem, method, max_steps, shapes)
+    z, loss, code = refits(z0, shifts, indices, values)
+    return np.asarray(z), np.asarray(loss), np.asarray(code)
