@@ -82,8 +82,9 @@ def coefficient_covariance(
 def coefficient_uncertainty(
     problem: PINNProblem, trainable: Trainable, collocation, *, chunk: int = 256
 ) -> dict[str, dict[str, float]]:
-    """Standard errors of the unknown coefficients at a trained optimum (Gauss–Newton; see
-    `coefficient_covariance`).
+    """Standard errors of the unknown coefficients at a trained optimum (Gauss–Newton).
+
+    See `coefficient_covariance` for the method.
 
     **Returns:** `{name: {"value", "stderr", "stderr_internal"}}` (floats, float64):
     `stderr_internal` is that of the transform's unconstrained variable.
