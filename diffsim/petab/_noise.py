@@ -22,13 +22,15 @@ DISTRIBUTIONS = ("normal", "laplace")
 OFFSET = 100.0
 
 
-def transform(values, scales: np.ndarray):
+def transform(values, scales: np.ndarray, xp=jnp):
     """`h(values)` per row for PEtab observable transformations `scales` (`lin`, `log`,
-    `log10`, one per row)."""
-    values = jnp.asarray(values)
-    return jnp.where(
-        scales == "log", jnp.log(values), jnp.where(scales == "log10", jnp.log10(values), values)
-    )
+    `log10`, one per row); `xp` is `jax.numpy` (traced values) or `numpy` (host data).
+    Linear rows never reach the logarithm, so a zero there gives no NaN gradient."""
+    logged = xp.where(scales == "lin", 1.0, values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return xp.where(
+            scales == "log", xp.log(logged), xp.where(scales == "log10", xp.log10(logged), values)
+        )
 
 
 def jacobian_term(measurements: np.ndarray, scales: np.ndarray) -> np.ndarray:
@@ -49,7 +51,9 @@ def log_likelihood_terms(d, sigma, laplace):
 def standardized(d, sigma, laplace):
     """Residuals whose squares are the data terms of `-2 log L`: `d/sigma` (normal) or
     `sign(d) sqrt(2|d|/b)` (Laplace)."""
-    return jnp.where(laplace, jnp.sign(d) * jnp.sqrt(2 * jnp.abs(d) / sigma), d / sigma)
+    d_laplace = jnp.where(laplace, d, 1.0)  # keeps sqrt's infinite slope at 0 off normal rows
+    root = jnp.sign(d_laplace) * jnp.sqrt(2 * jnp.abs(d_laplace) / sigma)
+    return jnp.where(laplace, root, d / sigma)
 
 
 def normalization(sigma, laplace):

@@ -47,7 +47,7 @@ class PetabProblem(AbstractProblem):
     @property
     def observed(self) -> np.ndarray:
         """The measurements on their observables' scales (`lin`, `log`, `log10`)."""
-        return np.asarray(transform(self.layout.measurement, self._scales()))
+        return transform(self.layout.measurement, self._scales(), np)
 
     @property
     def sigma(self) -> np.ndarray:
