@@ -301,6 +301,35 @@ def test_coefficient_uncertainty_is_the_gauss_newton_block():
     )
 
 
+def test_observations_of_one_component_of_a_system():
+    """`component` picks the measured field of each value (u of Gray-Scott's (u, v))."""
+    t, x = jnp.asarray([0.1, 0.5, 0.9]), jnp.asarray([[0.2], [-0.4], [0.7]])
+    data = pinn.Observations(t, x, jnp.zeros(3), component=jnp.asarray([0, 1, 0]))
+
+    def fn(t, x):
+        return jnp.stack([t + x[0], 10 * t * x[0]])
+
+    np.testing.assert_allclose(data.predicted(fn), [0.3, -2.0, 1.6], rtol=1e-15)
+    assert pinn.Observations(t, x, jnp.zeros(3)).predicted(lambda t, x: t).shape == (3,)
+
+
+def test_coefficients_from_expressions_of_the_unknowns():
+    """With `coefficients`, unknowns may have any names; the model's parameters follow them."""
+    problem = burgers_problem(
+        params={},
+        unknowns={"log_nu": pinn.Unknown(-5.0)},
+        coefficients=lambda v: {"viscosity": jnp.exp(v["log_nu"])},
+    )
+    trainable = pinn.Trainable(None, {"log_nu": jnp.asarray(-4.0)})
+    assert float(problem.parameters(trainable)["viscosity"]) == pytest.approx(np.exp(-4.0))
+    with pytest.raises(ValueError, match="params.speed: unknown parameter"):
+        burgers_problem(
+            params={},
+            unknowns={"a": pinn.Unknown(1.0)},
+            coefficients=lambda v: {"viscosity": v["a"], "speed": 1.0},
+        )
+
+
 def test_non_finite_loss_is_a_status():
     problem = burgers_problem(params={"viscosity": jnp.nan}, n_initial=4, n_boundary=2)
     net = nn.MLP(2, "scalar", 4, 1, dtype="float64", key=KEY)
