@@ -18,6 +18,7 @@ examples:
   python -m diffsim.run configs/lorenz.yaml --set fit.max_steps=50 --out runs/try1
   python -m diffsim.run configs/burgers_identification.yaml   # a PDE: Burgers' coefficients
   python -m diffsim.run my.yaml --validate               # check config and data only
+  python -m diffsim.run Boehm.yaml --evaluate            # a PEtab problem: log L and gradient
 
 --set takes a dotted key path and a YAML value, e.g. --set parameters.alpha.init=0.8,
 --set solver.name=dopri5, --set fit.multistart.count=16. Keys are documented in docs/config.md.
@@ -62,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--validate", action="store_true", help="check the config and data, then exit"
     )
+    parser.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="PEtab problem files only: write result.json with the log-likelihood at the "
+        "nominal parameters and its gradient, without fitting",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument(
         "--no-cache", action="store_true", help="do not use the persistent compilation cache"
@@ -97,6 +104,22 @@ def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
         return _main(args, argv, started)
 
 
+def _run_petab(args) -> int:
+    """A PEtab problem file: `diffsim.petab` validates, evaluates or fits it."""
+    try:
+        from .petab._cli import main as run_command
+    except ImportError as error:
+        return _fail(f"{args.config}: PEtab needs: pip install 'diffsim[petab]' ({error})")
+    return run_command(
+        args.config,
+        out=args.out,
+        overrides=args.overrides,
+        evaluate_only=args.evaluate,
+        validate=args.validate,
+        quiet=args.quiet,
+    )
+
+
 def _main(args, argv, started: float) -> int:
     from .config import ConfigError, build_problem, load_yaml, read_config_data, validate_config
     from .inverse import DataError
@@ -121,6 +144,10 @@ def _main(args, argv, started: float) -> int:
             base_dir, data = Path.cwd(), load_yaml(DEFAULT_CONFIG)
         else:
             base_dir, data = Path(args.config).resolve().parent, read_config_data(args.config)
+            if "format_version" in data and "problems" in data:  # a PEtab problem file
+                return _run_petab(args)
+        if args.evaluate:
+            raise ConfigError("--evaluate: only for PEtab problem files")
         config = validate_config(data, args.overrides)
         check_before_build(config)
         if not args.no_cache:

@@ -28,17 +28,6 @@ from ._sympy_jax import check
 DEFAULT_OPTIONS = SolverOptions(solver="kvaerno5", rtol=1e-8, atol=1e-10, max_steps=20000)
 
 
-def is_petab_yaml(path: str | Path) -> bool:
-    """Whether `path` is a PEtab problem file (a mapping with `format_version` and
-    `problems`), so that the command line can tell it from a diffsim config."""
-    try:
-        with open(path) as f:
-            data = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError):
-        return False
-    return isinstance(data, dict) and "format_version" in data and "problems" in data
-
-
 def load(path: str | Path, options: SolverOptions | None = None) -> PetabProblem:
     """Load a PEtab v1 problem into a `PetabProblem` of the inverse layer.
 
@@ -68,7 +57,7 @@ def load(path: str | Path, options: SolverOptions | None = None) -> PetabProblem
     layout = _layout(problem, files, model, parameters, conditions, observables)
     free = [
         Parameter(
-            name=name,
+            name=str(name),
             init=float(layout.nominal[i]),
             lower=float(layout.lower[i]),
             upper=float(layout.upper[i]),

@@ -1,0 +1,34 @@
+"""The log-likelihood of a PEtab problem at its nominal parameters, and its gradient."""
+
+import math
+import time
+
+import jax
+import numpy as np
+
+from ._problem import PetabProblem
+
+
+def evaluate(problem: PetabProblem) -> dict:
+    """`log_likelihood` at the nominal parameters and its gradient with respect to the
+    estimated parameters on their PEtab scales (float64), with timings."""
+    scaled = problem.nominal_scaled()
+    start = time.perf_counter()
+    value, gradient = jax.jit(jax.value_and_grad(problem.log_likelihood_scaled))(scaled)
+    value = float(value)
+    seconds = time.perf_counter() - start
+    status = int(problem.status(problem.x_from_scaled(scaled)))
+    lay = problem.layout
+    return {
+        "kind": "petab",
+        "problem": lay.source,
+        "log_likelihood": value if math.isfinite(value) else None,
+        "gradient": {
+            lay.parameter_ids[i]: float(g) for i, g in zip(lay.estimated, gradient, strict=True)
+        },
+        "gradient_scale": {lay.parameter_ids[i]: lay.scales[i] for i in lay.estimated},
+        "status": status,
+        "message": "" if status == 0 else "the solve or pre-equilibration failed",
+        "dtype": str(np.asarray(gradient).dtype),
+        "timings": {"evaluate_and_compile_s": seconds},
+    }
