@@ -107,6 +107,9 @@ def test_tiny_run_writes_the_run_folder(tmp_path, capsys):
     assert set(lines[0]["terms"]) == {"residual", "initial", "boundary", "data"}
     for figure in ("space_time", "pinn_losses", "pinn_field", "pinn_residual"):
         assert (out / f"{figure}.png").is_file(), figure
+    for name in ("config.yaml", "fitted.yaml"):  # rerunnable as they are
+        rerun = validate_config(yaml.safe_load((out / name).read_text()))
+        assert rerun.model.solve_with == "pinn" and rerun.pinn.adam.steps == 40
     report = (out / "report.md").read_text()
     assert "How the error bars were obtained" in report and "pinn_losses.png" in report
     # The checkpoint restores the trained network (float64 after L-BFGS in float64).

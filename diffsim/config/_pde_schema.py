@@ -340,8 +340,12 @@ class PdeRunConfig(_RunBase):
         if self.model.solve_with == "grid" and self.pinn is not None:
             raise ValueError("pinn: only used with model.solve_with: pinn")
         if self.model.solve_with == "pinn":
-            given = self.fit.model_fields_set if "fit" in self.model_fields_set else set()
-            unused = sorted(given - {"scale_covariance"})
+            default = PdeRunConfig.model_fields["fit"].default
+            unused = [
+                key
+                for key in FitConfig.model_fields
+                if key != "scale_covariance" and getattr(self.fit, key) != getattr(default, key)
+            ]
             if unused:
                 raise ValueError(
                     f"fit.{unused[0]}: not used when model.solve_with is pinn (the network is "
