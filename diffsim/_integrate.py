@@ -54,6 +54,24 @@ def _check_options(rtol, atol, dt, max_steps, controller):
         )
 
 
+def fixed_step_counts(widths, dt: float, *, where: str, hint: str = "use a larger step"):
+    """The steps of a fixed-step solve in each output interval of `widths` (as `solve_ode`
+    takes them), refused before any work when their total passes `MAX_STEPS`.
+
+    **Raises:** `ValueError` naming `where`, the step, the time span and the count.
+    """
+    widths = np.asarray(widths)
+    with np.errstate(over="ignore"):
+        steps = steps_in(widths, dt, xp=np)
+    total = np.sum(steps, dtype=float)
+    if not total <= MAX_STEPS:
+        raise ValueError(
+            f"{where}: a step of {dt:.3g} over the time span {np.sum(widths):.3g} takes "
+            f"{total:.3g} steps, more than the {MAX_STEPS} a solve can count (int32); {hint}"
+        )
+    return steps
+
+
 def _as_state(y0):
     leaves = jax.tree.leaves(y0)
     if not leaves:
@@ -166,15 +184,7 @@ def solve_ode(
     counts = None
     if dt is not None and ts_np is not None and event is None and len(ts_np) > 1:
         widths = np.abs(np.diff(ts_np.astype(real)))
-        with np.errstate(over="ignore"):
-            steps = steps_in(widths, dt, xp=np)
-        if not np.sum(steps, dtype=float) <= MAX_STEPS:
-            raise ValueError(
-                f"`dt` = {dt:g} over the output times (span {np.sum(widths):g}) takes "
-                f"{np.sum(steps, dtype=float):.3g} steps, more than the {MAX_STEPS} a solve can "
-                "count (int32); use a larger `dt`"
-            )
-        counts = tuple(int(c) for c in steps)
+        counts = tuple(int(c) for c in fixed_step_counts(widths, dt, where="`dt`"))
     if dt is not None and ts_np is None:
         warnings.warn(
             "solve_ode: `ts` is traced (built inside jit/grad?), so the fixed-step solve runs "

@@ -578,6 +578,13 @@ PDE_CASES = [
     (["solver.max_steps=1000000000000"], "solver.max_steps"),
     (["solver.dt=1.0e-14"], "solver.dt"),
     (["model.equation=plasma"], "unknown equation"),
+    (["parameters.diffusivity.init=1.0e12"], "solver.dt: a step of 1.36e-16"),
+    (["parameters.diffusivity.true=1.0e12"], "data.synthetic (the step at the true values)"),
+    (["model.grid.cells=1000000"], "solver.dt: a step of 6.96e-12"),
+    (["data.t0=-1.0e12"], "over the time span 1e+12"),
+    (["model.initial_condition=1/0*x"], "model.initial_condition: not finite"),
+    (["model.initial_condition=log(x-2)"], "model.initial_condition: not finite"),
+    (["parameters.diffusivity.init=.nan"], "parameters.diffusivity.init: value nan"),
 ]
 
 
@@ -596,7 +603,9 @@ def test_library_calls_name_the_argument(tmp_path):
     rhs = lambda t, y, p: -y
     with pytest.raises(ValueError, match="`max_steps` must be a positive integer up to"):
         solve_ode(rhs, jnp.ones(1), jnp.asarray([0.0, 1.0]), max_steps=10**12)
-    with pytest.raises(ValueError, match=r"`dt` = 1e-13 .* takes 1e\+13 steps"):
+    with pytest.raises(
+        ValueError, match=r"`dt`: a step of 1e-13 over the time span 1 takes 1e\+13 steps"
+    ):
         solve_ode(rhs, jnp.ones(1), np.asarray([0.0, 1.0]), solver="rk4", dt=1e-13)
     with pytest.raises(ExpressionError, match="where: the number"):
         parse_expression("1" * 400, ["y"], where="where")

@@ -5,9 +5,11 @@ import math
 import re
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._integrate import fixed_step_counts
 from .._solution import status_message
 from ..inverse import (
     DataError,
@@ -315,6 +317,8 @@ def build_pde_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> PdePr
         data = _sensor_layout(config, grid, states)
 
     ts, time_index = _output_times(data.times, config.data.t0)
+    if options.dt is not None:
+        fixed_step_counts(np.diff(ts), options.dt, where="solver.dt", hint=_STEP_HINT)
     state_index = np.asarray([states.index(v) for v in data.variables])
 
     def sample_on(target: Grid):
@@ -409,6 +413,8 @@ def _checked_step(config, options, assemble, values):
     """The options with a stable fixed step filled in (explicit solvers, from the starting
     values), or `ValueError` naming `solver.dt` when the requested step is unstable."""
     model, u0, params = assemble(*values)
+    if not all(np.all(np.isfinite(np.asarray(u))) for u in jax.tree.leaves(u0)):
+        raise ValueError("model.initial_condition: not finite (NaN or inf) on the grid")
     name = config.solver.name
     try:
         model.check(u0, params)
@@ -450,6 +456,12 @@ def _check_sensors(data: SensorData, grid: Grid, t0: float, where: str) -> None:
         raise DataError(
             f"{where}: a time {data.times.min():g} is before the initial time t0 = {t0:g} (data.t0)"
         )
+
+
+_STEP_HINT = (
+    "an explicit step this small comes from the grid spacing and the coefficients (check "
+    "their values and model.grid.cells), or use an implicit solver (solver.name: stiff)"
+)
 
 
 def _output_times(times, t0):
@@ -533,6 +545,9 @@ def _synthesize(config, space, fixed, fine, assemble, sampler, options, ts, stat
     fine_options = options.replace(
         dt=dt, rtol=options.rtol * 1e-3, atol=options.atol * 1e-3, max_steps=options.max_steps * 10
     )
+    if dt is not None:
+        where = "data.synthetic (the step at the true values)"
+        fixed_step_counts(np.diff(ts), dt, where=where, hint=_STEP_HINT)
     solution = fine_options.solve_pde(model, u0, ts, params)
     if int(solution.status) != 0:
         raise ValueError(

@@ -69,8 +69,10 @@ def _expanded_size(node, sizes: dict, open_: set) -> int:
 
 
 def load_yaml(text: str):
-    """Parse YAML text with the safe loader, refusing duplicate keys and documents whose
-    aliases expand to more than `MAX_NODES` values.
+    """Parse YAML text with the safe loader, refusing duplicate keys and alias bombs.
+
+    A document whose aliases expand to more than `MAX_NODES` values is refused before it is
+    built, so a few lines cannot expand to gigabytes.
 
     **Raises:** `yaml.YAMLError` (with the line and column of the problem).
     """

@@ -48,7 +48,7 @@ _BINARY = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
+    ast.Div: jnp.divide,  # 1/0 is inf (then refused as non-finite), not a ZeroDivisionError
     ast.Pow: jnp.power,
 }
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}

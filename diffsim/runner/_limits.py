@@ -11,10 +11,11 @@ import os
 import jax
 import numpy as np
 
-from .._loop import MAX_STEPS, steps_in
+from .._integrate import fixed_step_counts
+from .._loop import MAX_STEPS
 from ..config import PdeRunConfig, RunConfig
 from ..config._schema import ParameterConfig
-from ..inverse import AbstractProblem, OdeProblem, PdeProblem
+from ..inverse import AbstractProblem, OdeProblem
 from ..inverse._user_models import UserModelError
 
 _BYTES_PER_CELL = 8 * 32
@@ -52,24 +53,16 @@ def _check_memory(where: str, needed: float, what: str) -> None:
         )
 
 
-def fixed_step_count(times, dt: float) -> float:
-    """Steps a fixed-step solve takes through `times` (as `solve_ode` splits each interval)."""
-    widths = np.abs(np.diff(np.asarray(times, dtype=float)))
-    with np.errstate(over="ignore"):
-        return float(np.sum(steps_in(widths, dt, xp=np)))
-
-
 def check_steps(where: str, times, dt: float | None) -> None:
-    """Refuse a fixed step `dt` that needs more than `MAX_STEPS` steps through `times`."""
+    """Refuse a fixed step `dt` that needs more than `MAX_STEPS` steps through `times`, or
+    more memory for its step grid than the limit."""
     if dt is None or len(times) < 2:
         return
-    count = fixed_step_count(times, dt)
-    if count > MAX_STEPS:
-        span = float(np.max(times) - np.min(times))
-        raise LimitError(
-            f"{where}: a step of {dt:g} over the time span {span:g} takes {count:.3g} steps, "
-            f"more than the {MAX_STEPS} a solve can count (int32); use a larger step"
-        )
+    widths = np.abs(np.diff(np.asarray(times, dtype=float)))
+    try:
+        count = float(np.sum(fixed_step_counts(widths, dt, where=where), dtype=float))
+    except ValueError as error:
+        raise LimitError(str(error)) from None
     _check_memory(where, 24 * count, f"{count:.3g} fixed steps")
 
 
@@ -139,17 +132,17 @@ def check_before_build(config: RunConfig) -> None:
 
 
 def check_problem(config: RunConfig, problem: AbstractProblem) -> None:
-    """What needs the built problem: fixed-step counts through the data times, the memory of
-    the batched multi-start fit, and that the model can be traced at the starting values.
+    """What needs the built problem: step counts, multi-start memory, a trace of the model.
+
+    Fixed-step counts through the data times, the memory of the batched multi-start fit, and
+    that the model can be traced at the starting values (a user's model that raises is
+    named here, before any file is written).
 
     **Raises:** `LimitError` naming the key.
     """
     if isinstance(problem, OdeProblem):
         times = np.concatenate([[problem.t0], np.asarray(problem.data.ts)])
         check_steps("solver.dt", times, problem.options.dt)
-    elif isinstance(problem, PdeProblem):
-        key = "solver.dt" if config.solver.dt is not None else "solver.dt (chosen for stability)"
-        check_steps(key, np.asarray(problem.ts), problem.options.dt)
     count = config.fit.multistart.count
     size, residuals = problem.space.size, problem.num_residuals
     per_start = 8 * (residuals * (size + 3) + 4 * size * (size + 4))
