@@ -29,7 +29,7 @@ from ..inverse import (
     taylor_test_flat,
     unavailable_uncertainty,
 )
-from ._problem import PINNProblem, Trainable
+from ._problem import Observations, PINNProblem, Trainable
 from ._sampling import Collocation
 from ._train import Progress, Trained, train
 from ._uncertainty import coefficient_covariance
@@ -119,7 +119,14 @@ class PinnInverseProblem(AbstractProblem):
         """The network's values at the data points (independent of `x`: a PINN's
         prediction is its field; the coefficients shape it through training)."""
         del x
-        values = self.pinn.data.predicted(self.pinn.field(self.trainable()))
+        base, several = self.base, self.pinn.data.component is not None
+        at = Observations(
+            jnp.asarray(base.times),
+            jnp.asarray(base.coordinates),
+            jnp.asarray(base.observed),  # every value, missing ones (NaN) too
+            component=jnp.asarray(base.variables) if several else None,
+        )
+        values = at.predicted(self.pinn.field(self.trainable()))
         return values.astype(jnp.result_type(float)), jnp.zeros((), jnp.int32)
 
     def prior(self, z: ArrayLike) -> Array:
