@@ -241,6 +241,15 @@ LIMIT_CASES = [
     ("fit-steps-0", GOOD + "fit: {max_steps: 0}\n", ("fit.max_steps",)),
     ("fit-method", GOOD + "fit: {method: newton}\n", ("fit.method", "unknown method")),
     ("fit-option", GOOD + "fit: {method: adam, options: {bogus: 1}}\n", ("fit.options",)),
+    ("level-1", GOOD + "uncertainty: {level: 1}\n", ("uncertainty.level", "less than 1")),
+    ("level-text", GOOD + "uncertainty: {level: high}\n", ("uncertainty.level",)),
+    ("profile-text", GOOD + "uncertainty: {profile: maybe}\n", ("uncertainty.profile",)),
+    ("bootstrap-1e9", GOOD + "uncertainty: {bootstrap: 1000000000}\n", ("bootstrap.samples",)),
+    (
+        "bootstrap-seed-negative",
+        GOOD + "uncertainty: {bootstrap: {samples: 10, seed: -1}}\n",
+        ("uncertainty.bootstrap.seed", "greater than or equal to 0"),
+    ),
     ("t0-after-data", _with("path: data.csv}", "path: data.csv}, t0: 5"), ("data.t0",)),
     ("t0-text", _with("path: data.csv}", "path: data.csv}, t0: soon"), ("data.t0",)),
 ]
@@ -251,11 +260,18 @@ def test_limits(folder, capsys, name, config, fragments):
     _refused(folder, capsys, config, *fragments)
 
 
-def test_memory_limit_names_how_to_raise_it(folder, capsys, monkeypatch):
-    """The same 10000 starts pass with the default limit and are refused under 1 MiB."""
+@pytest.mark.parametrize(
+    "section, key",
+    [
+        ("fit: {multistart: {count: 10000}}", "fit.multistart.count"),
+        ("uncertainty: {bootstrap: 10000}", "uncertainty.bootstrap.samples"),
+    ],
+)
+def test_memory_limit_names_how_to_raise_it(folder, capsys, monkeypatch, section, key):
+    """The same batch passes with the default limit and is refused under 1 MiB."""
     monkeypatch.setenv("DIFFSIM_MAX_MEMORY_GB", str(1 / 1024))
-    config = GOOD + "fit: {multistart: {count: 10000}}\n"
-    _refused(folder, capsys, config, "fit.multistart.count", "limit of 0.000977 GiB")
+    config = GOOD + section + "\n"
+    _refused(folder, capsys, config, key, "limit of 0.000977 GiB", "DIFFSIM_MAX_MEMORY_GB")
     monkeypatch.delenv("DIFFSIM_MAX_MEMORY_GB")
     (folder / "config.yaml").write_text(config)
     assert main([str(folder / "config.yaml"), "--validate", "--no-cache"]) == 0

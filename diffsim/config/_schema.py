@@ -210,7 +210,7 @@ class BootstrapConfig(_Strict):
     """A parametric bootstrap: refit `samples` data sets simulated from the estimate."""
 
     samples: Annotated[int, Field(ge=0, le=100_000)] = 0
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="before")
     @classmethod

@@ -143,13 +143,14 @@ def check_problem(config: RunConfig, problem: AbstractProblem) -> None:
     if isinstance(problem, OdeProblem):
         times = np.concatenate([[problem.t0], np.asarray(problem.data.ts)])
         check_steps("solver.dt", times, problem.options.dt)
-    count = config.fit.multistart.count
     size, residuals = problem.space.size, problem.num_residuals
-    per_start = 8 * (residuals * (size + 3) + 4 * size * (size + 4))
+    per_fit = 8 * (residuals * (size + 3) + 4 * size * (size + 4))
+    shape = f"batched Jacobians of {residuals} residuals x {size} unknowns"
+    count = config.fit.multistart.count
+    _check_memory("fit.multistart.count", count * per_fit, f"{count} starts ({shape})")
+    samples = config.uncertainty.bootstrap.samples
     _check_memory(
-        "fit.multistart.count",
-        count * per_start,
-        f"{count} starts (batched Jacobians of {residuals} residuals x {size} unknowns)",
+        "uncertainty.bootstrap.samples", samples * per_fit, f"{samples} bootstrap refits ({shape})"
     )
     # Trace (not run) the loss once: a user's Python model that raises does so here, with a
     # `UserModelError` naming it, before any file is written.
