@@ -184,6 +184,10 @@ def _main(args, argv, started: float) -> int:
     except KeyboardInterrupt:  # a second Ctrl-C (or SIGTERM) while the report was written
         print(f"{interruption()}; files written so far are in {folder.path}", file=sys.stderr)
         return 1
+    except OSError as error:  # the disk filled up, the folder was removed, ...
+        reason = error.strerror or str(error)
+        print(f"error: {error.filename or folder.path}: cannot write ({reason})", file=sys.stderr)
+        return 1
     if not args.quiet:
         verdict = "converged" if report["success"] else "NOT converged"
         print(f"{verdict}: {report['message']}\nreport: {folder.path / 'report.md'}")

@@ -529,6 +529,24 @@ def test_out_not_empty_keeps_the_files(folder, capsys):
     assert (out / "result.json").read_text() == "precious"
 
 
+def test_disk_full_while_writing_is_one_line(folder, capsys, monkeypatch):
+    """A write that fails after the run folder was made (disk full): one line, status 1,
+    no half-written file."""
+    write = Path.write_bytes
+
+    def full(path, data):
+        write(path, data[: len(data) // 2])
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    (folder / "config.yaml").write_text(GOOD)
+    out = folder / "out"
+    assert main([str(folder / "config.yaml"), "--out", str(out), "--quiet", "--no-cache"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {out / '.config.yaml.tmp'}: cannot write (No space left on device)"
+    assert [p.name for p in out.iterdir()] == ["data.csv"]  # copied whole, before the failure
+
+
 NAME_CASES = [
     ("dotdot", "'..'", ("name", "'.' or '..'")),
     ("dot", "'.'", ("name", "'.' or '..'")),

@@ -73,8 +73,12 @@ class RunFolder:
         if target.exists():
             raise RunFolderError(f"{target}: refusing to overwrite an existing file")
         temporary = target.with_name(f".{target.name}.tmp")
-        temporary.write_bytes(data)
-        os.replace(temporary, target)
+        try:
+            temporary.write_bytes(data)
+            os.replace(temporary, target)
+        except OSError:
+            temporary.unlink(missing_ok=True)  # no half-written file left behind
+            raise
         return target
 
     def write_text(self, name: str, text: str) -> Path:
