@@ -201,10 +201,8 @@ def run(
         folder.append_jsonl("metrics.jsonl", info.record())
         progress.message(info.line())
 
-    progress.message(
-        f"{'training a PINN for' if pinn else 'fitting'} {len(names)} unknowns of {model} "
-        f"({'pinn' if pinn else spec.method}, {len(starts)} start(s)); compiling..."
-    )
+    how = "a PINN" if pinn else f"{spec.method}, {len(starts)} start(s)"
+    progress.message(f"fitting {len(names)} unknowns of {model} ({how}); compiling...")
     try:
         if pinn:
             problem, result = problem.train(
