@@ -48,6 +48,87 @@ def _crossing(offsets: np.ndarray, rise: np.ndarray, threshold: float) -> float 
     return None
 
 
+def profile_walk(
+    problem: AbstractProblem,
+    z: np.ndarray,
+    chi_square: np.ndarray,
+    steps: np.ndarray,
+    threshold: float,
+    *,
+    scale: np.ndarray | float = 1.0,
+    shifts: np.ndarray | None = None,
+    points: int = 8,
+    span: float = 4.0,
+    widen: int = 1,
+    max_steps: int = 100,
+):
+    """Profiles of every scalar parameter of `S` fits of `problem` (one per data set).
+
+    Walks out from each estimate on both sides of every parameter at once (one vmapped batch
+    per grid point), each refit starting from the previous point's optimum (continuation: the
+    valley of compensating parameters is followed instead of jumped into). The first `points`
+    steps are `steps` long, each next `points` steps `span` times longer, for `widen` more
+    sections while a side has not risen above `threshold`.
+
+    **Arguments:**
+    - `problem`: the problem; `z`: `(S, P)` estimates; `chi_square`: `(S,)` their minima.
+    - `steps`: `(S, P)` first step lengths (optimizer coordinates); `threshold`: the rise
+      that bounds the interval; `scale`: `(S,)` or scalar divisor of the chi-square rise.
+    - `shifts`: `(S, R)` residual shifts of the data sets (see `Refit`; default: none).
+
+    **Returns:** `(scalars, offsets, rises, crossings)`: the scalar indices; the offsets
+    `(n, S, K)` and rises `(n, S, K)` walked for the `K = 2 len(scalars)` sides (lower then
+    upper side of each scalar); the crossing offsets `(S, K)` (NaN: open side).
+    """
+    space = problem.space
+    scalars = [i for i, p in enumerate(space.parameters) if p.group is None]
+    z = np.atleast_2d(np.asarray(z, float))
+    count = z.shape[0]
+    chi_square = np.broadcast_to(np.asarray(chi_square, float), (count,))
+    scale = np.broadcast_to(np.asarray(scale, float), (count,))
+    key_index = np.repeat(scalars, 2)
+    key_sign = np.tile([-1.0, 1.0], len(scalars))
+    sides = key_index.size
+    indices = np.tile(key_index, count)
+    signs = np.tile(key_sign, count)
+    seeds = np.repeat(np.arange(count), sides)
+    lengths = np.concatenate([np.full(points, span**k) for k in range(widen + 1)])
+    first = np.asarray(steps, float).reshape(count, -1)[seeds, indices] * signs
+    offsets = np.cumsum(lengths)[:, None] * first[None, :]
+    rows = None if shifts is None else np.asarray(shifts)[seeds]
+    current = z[seeds]
+    rises = np.full(offsets.shape, np.nan)
+    crossed = np.zeros(seeds.size, bool)
+    for k in range(len(lengths)):
+        values = z[seeds, indices] + offsets[k]
+        current, losses, _ = refit_batch(
+            problem, current, shifts=rows, indices=indices, values=values, max_steps=max_steps
+        )
+        rises[k] = (losses - chi_square[seeds]) / scale[seeds]
+        crossed |= rises[k] > threshold
+        if crossed.all() and (k + 1) % points == 0:  # a whole section walked, all closed
+            rises, offsets = rises[: k + 1], offsets[: k + 1]
+            break
+    crossings = np.asarray(
+        [
+            _crossing(np.abs(offsets[:, b]), rises[:, b], threshold) or math.nan
+            for b in range(seeds.size)
+        ]
+    )
+    crossings = crossings * signs
+    shape = (len(offsets), count, sides)
+    return scalars, offsets.reshape(shape), rises.reshape(shape), crossings.reshape(count, sides)
+
+
+def interval_ends(transform, z_i: float, low: float, high: float):
+    """`(lower, upper)` parameter values of the optimizer-coordinate interval
+    `[z_i + low, z_i + high]` (NaN offsets give `None`); a decreasing transform swaps them."""
+    to_value = lambda offset: None if math.isnan(offset) else float(transform.forward(z_i + offset))
+    ends = [to_value(low), to_value(high)]
+    increasing = float(transform.forward(z_i + 1e-3)) > float(transform.forward(z_i - 1e-3))
+    return tuple(ends) if increasing else tuple(ends[::-1])
+
+
 def profile_intervals(
     problem: AbstractProblem,
     z: np.ndarray,
@@ -58,7 +139,7 @@ def profile_intervals(
     level: float = LEVEL,
     points: int = 8,
     span: float = 4.0,
-    widen: int = 2,
+    widen: int = 1,
     max_steps: int = 100,
 ) -> dict[str, dict]:
     """Profile-likelihood intervals of every scalar parameter of `problem`.
@@ -70,86 +151,55 @@ def profile_intervals(
     - `stderr_z`: linearized standard errors in optimizer coordinates, which set the grid
       step (`span * stderr / points`); NaN or missing: a step of `0.5 / points`.
     - `level`: the confidence level.
-    - `points`: grid points on each side of the estimate.
-    - `span`: how many linearized standard errors the grid first covers on each side.
-    - `widen`: how many more sections of `points` steps, each `span` times longer than the
-      last, are walked while a side has not crossed the threshold.
-    - `max_steps`: Levenberg-Marquardt steps per refit.
+    - `points`, `span`, `widen`, `max_steps`: the walk (see `profile_walk`).
 
     **Returns:** `{name: {"lower", "upper", "level", "lower_open", "upper_open", "values",
-    "rise"}}`: the interval in parameter values (`None` on a side the profile does not close
-    within the grid, flagged `*_open`), and the profile itself: parameter values and the rise
-    `(chi2_p - chi2_min) / scale`, sorted by value. `"better_fit"` is set when a refit found
-    a chi-square lower than the estimate's (it was not the minimum).
+    "rise", "threshold", "better_fit"}}`: the interval in parameter values (`None` on a side
+    the profile does not close within the walk, flagged `*_open`), and the profile itself:
+    parameter values and the rise `(chi2_p - chi2_min) / scale`, sorted by value.
+    `better_fit` is set when a refit found a lower chi-square than the estimate's (it was
+    not the minimum).
     """
     space = problem.space
     z = np.asarray(z, float)
-    scalars = [i for i, p in enumerate(space.parameters) if p.group is None]
-    if not scalars:
+    if not any(p.group is None for p in space.parameters):
         return {}
-    dof = problem.num_points - space.size
-    threshold = profile_threshold(level, scale, dof)
+    threshold = profile_threshold(level, scale, problem.num_points - space.size)
     steps = np.full(space.size, 0.5 / points)
     if stderr_z is not None:
         finite = np.isfinite(stderr_z) & (np.asarray(stderr_z) > 0)
         steps = np.where(finite, span * np.nan_to_num(stderr_z) / points, steps)
-
-    # Walk out from the estimate on both sides of every parameter at once (one vmapped batch
-    # per grid point), each refit starting from the previous point's optimum (continuation:
-    # the valley of compensating parameters is followed instead of jumped into). The first
-    # `points` steps are `steps[i]` long, each next `points` steps `span` times longer.
-    keys = [(i, sign) for i in scalars for sign in (-1.0, 1.0)]
-    indices = np.asarray([i for i, _ in keys])
-    signs = np.asarray([sign for _, sign in keys])
-    lengths = np.concatenate([np.full(points, span**k) for k in range(widen + 1)])
-    offsets = np.cumsum(lengths)[:, None] * steps[indices][None, :] * signs[None, :]
-    current = np.broadcast_to(z, (len(keys), z.size)).copy()
-    rises = np.full(offsets.shape, np.nan)
-    crossed = np.zeros(len(keys), bool)
-    for k in range(len(lengths)):
-        values = z[indices] + offsets[k]
-        current, losses, _ = refit_batch(
-            problem, current, indices=indices, values=values, max_steps=max_steps
-        )
-        rises[k] = (losses - chi_square) / scale
-        crossed |= rises[k] > threshold
-        # one point beyond the crossing shows the rise; a whole grid section is walked
-        if crossed.all() and (k + 1) % points == 0:
-            rises, offsets = rises[: k + 1], offsets[: k + 1]
-            break
-    found = {}
-    for column, key in enumerate(keys):
-        cross = _crossing(np.abs(offsets[:, column]), rises[:, column], threshold)
-        found[key] = (
-            offsets[:, column],
-            rises[:, column],
-            None if cross is None else key[1] * cross,
-        )
-
+    scalars, offsets, rises, crossings = profile_walk(
+        problem,
+        z,
+        chi_square,
+        steps,
+        threshold,
+        scale=scale,
+        points=points,
+        span=span,
+        widen=widen,
+        max_steps=max_steps,
+    )
     out = {}
-    for i in scalars:
+    for k, i in enumerate(scalars):
+        side = slice(2 * k, 2 * k + 2)
+        walked = np.concatenate([offsets[:, 0, 2 * k][::-1], [0.0], offsets[:, 0, 2 * k + 1]])
+        rise = np.concatenate([rises[:, 0, 2 * k][::-1], [0.0], rises[:, 0, 2 * k + 1]])
         transform = space.transforms[i]
-        offsets = np.concatenate([found[(i, -1.0)][0], [0.0], found[(i, 1.0)][0]])
-        rises = np.concatenate([found[(i, -1.0)][1], [0.0], found[(i, 1.0)][1]])
-        order = np.argsort(offsets)
-        to_value = lambda offset, t=transform, z_i=z[i]: float(t.forward(z_i + offset))
-        ends = [found[(i, s)][2] for s in (-1.0, 1.0)]
-        ends = [None if e is None else to_value(e) for e in ends]
-        # a decreasing transform (an upper bound) swaps the ends
-        increasing = to_value(1e-3) > to_value(-1e-3)
-        lower, upper = ends if increasing else ends[::-1]
-        finite_rises = rises[np.isfinite(rises)]
+        lower, upper = interval_ends(transform, z[i], *crossings[0, side])
+        values = [float(transform.forward(z[i] + o)) for o in walked]
+        order = np.argsort(values)
+        finite = rise[np.isfinite(rise)]
         out[space.names[i]] = {
             "lower": lower,
             "upper": upper,
             "level": level,
             "lower_open": lower is None,
             "upper_open": upper is None,
-            "values": [to_value(o) for o in offsets[order]],
-            "rise": rises[order].tolist(),
+            "values": [values[j] for j in order],
+            "rise": rise[order].tolist(),
             "threshold": threshold,
-            "better_fit": bool(
-                finite_rises.size and finite_rises.min() < -1e-6 * max(1, chi_square)
-            ),
+            "better_fit": bool(finite.size and finite.min() < -1e-6 * max(1.0, chi_square)),
         }
     return out
