@@ -1,0 +1,200 @@
+"""PEtab problems (issue 17): log-likelihoods at the nominal parameters equal the values
+AMICI's benchmark tests assert, gradients pass the Taylor test and agree between forward and
+reverse mode, the noise models are PEtab's, and bad input is one line naming file, row and
+column (exit status 2, nothing written).
+
+The four problems in tests/data/petab are copied from Benchmark-Models-PEtab (BSD-3).
+"""
+
+import math
+import shutil
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from diffsim import petab
+from diffsim.inverse import taylor_test_flat
+from diffsim.petab import _noise
+from diffsim.run import main
+
+DATA = Path(__file__).parent / "data" / "petab"
+# AMICI-dev/AMICI tests/benchmark_models/benchmark_models.yaml (`llh` at the nominal values).
+REFERENCE = {
+    "Boehm_JProteomeRes2014": -138.22199693517703,
+    "Crauste_CellSystems2017": -190.96521897435176,
+    "Elowitz_Nature2000": 63.20279991419332,
+    "Fujita_SciSignal2010": 53.08377736998929,
+}
+BOEHM = DATA / "Boehm_JProteomeRes2014" / "Boehm_JProteomeRes2014.yaml"
+
+
+@pytest.fixture(scope="module")
+def boehm():
+    """Boehm's problem and its jitted log-likelihood on PEtab scales (compiled once)."""
+    problem = petab.load(BOEHM)
+    return problem, jax.jit(problem.log_likelihood_scaled)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Boehm_JProteomeRes2014",  # estimated noise levels
+        "Elowitz_Nature2000",  # log10-normal noise
+        "Fujita_SciSignal2010",  # 16 conditions, piecewise input
+        # like Boehm (one condition, linear noise); ~20 s to compile: with -m slow
+        pytest.param("Crauste_CellSystems2017", marks=pytest.mark.slow),
+    ],
+)
+def test_log_likelihood_matches_amici_reference(name, boehm):
+    problem, f = boehm if name in BOEHM.name else (petab.load(DATA / name / f"{name}.yaml"), None)
+    f = f or jax.jit(problem.log_likelihood_scaled)
+    value = float(f(problem.nominal_scaled()))
+    assert math.isclose(value, REFERENCE[name], rel_tol=1e-3, abs_tol=1e-3), value
+    assert int(problem.status(problem.x_from_scaled(problem.nominal_scaled()))) == 0
+
+
+def test_gradient_taylor_and_forward_vs_reverse(boehm):
+    """At a point away from the optimum (where the gradient is large): reverse mode passes
+    the Taylor test, a 1 % error in it fails, and forward mode agrees with it."""
+    problem, f = boehm
+    v = jnp.asarray(np.random.default_rng(0).standard_normal(problem.space.size))
+    s = problem.nominal_scaled() + 0.1 * v
+    llh = problem.log_likelihood_scaled
+    both = jax.jit(lambda s: (jax.grad(llh)(s), jax.jvp(llh, (s,), (v,))[1]))  # one compile
+    reverse, directional = both(s)
+    assert reverse.dtype == jnp.float64 and jnp.linalg.norm(reverse) > 10
+    np.testing.assert_allclose(directional, reverse @ v, rtol=1e-8)
+    steps = 1e-2 * 0.5 ** np.arange(8)
+    result = taylor_test_flat(f, s, reverse, v, steps=steps)
+    assert result.passed, result.table()
+    wrong = reverse * (1 + 0.01 * jnp.sign(v))
+    assert not taylor_test_flat(f, s, wrong, v, steps=steps).passed
+
+
+def test_fit_residuals_give_minus_two_log_likelihood(boehm):
+    """chi-square of the least-squares form = -2 log L + a constant (noise levels estimated:
+    the constant does not depend on the parameters)."""
+    problem, f = boehm
+    z0 = problem.space.to_internal(problem.space.initial_values())
+    z = jnp.stack([z0, z0 + 0.01 * jnp.arange(z0.size)])
+    chi = jax.jit(jax.vmap(problem.chi_square))(z)
+    scaled = jnp.log10(problem.space.to_values(z))  # Boehm's parameters are all log10-scaled
+    llh = jnp.stack([f(scaled[0]), f(scaled[1])])
+    assert problem.prior(z0).shape == (len(problem.layout.measurement),)
+    np.testing.assert_allclose(chi[1] - chi[0], -2 * (llh[1] - llh[0]), rtol=1e-9)
+    assert abs(chi[1] - chi[0]) > 1.0  # the two points differ enough to test something
+
+
+@pytest.mark.parametrize("scale", ["lin", "log", "log10"])
+@pytest.mark.parametrize("laplace", [False, True])
+def test_noise_models_match_scipy(scale, laplace):
+    """PEtab's densities of the measurement z (scale Jacobian included) vs scipy.stats."""
+    rng = np.random.default_rng(1)
+    y, z, sigma = rng.uniform(0.5, 3, 20), rng.uniform(0.5, 3, 20), rng.uniform(0.1, 1, 20)
+    scales = np.full(20, scale)
+    d = _noise.transform(y, scales) - _noise.transform(z, scales, np)
+    ours = _noise.log_likelihood_terms(d, sigma, laplace) - _noise.jacobian_term(z, scales)
+    h = {"lin": lambda v: v, "log": np.log, "log10": np.log10}[scale]
+    jacobian = {"lin": 1.0, "log": 1 / z, "log10": 1 / (z * np.log(10))}[scale]
+    density = stats.laplace if laplace else stats.norm
+    expected = density.logpdf(h(z), loc=h(y), scale=sigma) + np.log(jacobian)
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)
+    r = _noise.standardized(d, sigma, laplace)
+    assert np.allclose(
+        r**2 / 2,
+        -density.logpdf(h(z), loc=h(y), scale=sigma)
+        - (np.log(2 * sigma) if laplace else 0.5 * np.log(2 * np.pi * sigma**2)),
+    )
+
+
+# -- bad input: one line naming file, row and column; exit status 2; nothing written ---------
+
+
+@pytest.fixture
+def copy(tmp_path):
+    folder = tmp_path / "boehm"
+    shutil.copytree(BOEHM.parent, folder)
+    return folder
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def _run_bad(folder: Path, capsys, *flags) -> str:
+    out = folder.parent / "out"
+    status = main([str(folder / BOEHM.name), "--out", str(out), *flags])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert not out.exists()
+    return err
+
+
+def test_missing_table(copy, capsys):
+    (copy / "measurementData_Boehm_JProteomeRes2014.tsv").unlink()
+    err = _run_bad(copy, capsys, "--evaluate")
+    assert "measurement_files" in err and "measurementData_Boehm_JProteomeRes2014.tsv" in err
+
+
+def test_formula_names_unknown_parameter(copy, capsys):
+    _edit(copy / "observables_Boehm_JProteomeRes2014.tsv", "(100 * pApB", "(k_unknown * pApB")
+    err = _run_bad(copy, capsys, "--evaluate")
+    assert "observables_Boehm_JProteomeRes2014.tsv row 1 column 'observableFormula'" in err
+    assert "'k_unknown'" in err
+
+
+def test_unsupported_sbml_feature(copy, capsys):
+    event = (
+        '<listOfEvents><event id="e1"><trigger><math xmlns="http://www.w3.org/1998/Math/MathML">'
+        '<apply><gt/><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/'
+        'time">t</csymbol><cn>1</cn></apply></math></trigger><listOfEventAssignments>'
+        '<eventAssignment variable="STAT5A"><math xmlns="http://www.w3.org/1998/Math/MathML">'
+        "<cn>1</cn></math></eventAssignment></listOfEventAssignments></event></listOfEvents>"
+    )
+    _edit(
+        copy / "model_Boehm_JProteomeRes2014.xml",
+        "</listOfReactions>",
+        "</listOfReactions>" + event,
+    )
+    err = _run_bad(copy, capsys, "--evaluate")
+    assert "model_Boehm_JProteomeRes2014.xml" in err and "events are not supported" in err
+
+
+def test_condition_column_neither_parameter_nor_species(copy, capsys):
+    path = copy / "experimentalCondition_Boehm_JProteomeRes2014.tsv"
+    _edit(path, "conditionName\n", "conditionName\tnot_in_model\n")
+    _edit(path, "condition1\n", "condition1\t1.0\n")
+    err = _run_bad(copy, capsys)
+    assert "experimentalCondition_Boehm_JProteomeRes2014.tsv column 'not_in_model'" in err
+
+
+def test_measurement_row_with_unknown_condition(copy, capsys):
+    path = copy / "measurementData_Boehm_JProteomeRes2014.tsv"
+    lines = path.read_text().splitlines(keepends=True)
+    lines[3] = lines[3].replace("model1_data1", "no_such_condition", 1)
+    path.write_text("".join(lines))
+    err = _run_bad(copy, capsys, "--validate")
+    assert "row 3 column 'simulationConditionId'" in err and "'no_such_condition'" in err
+
+
+def test_evaluate_refused_for_a_diffsim_config(tmp_path, capsys):
+    config = tmp_path / "decay.yaml"
+    config.write_text(
+        "model: {equations: {y: '-k * y'}}\nparameters: {k: {init: 0.5}}\n"
+        "initial_state: {y: 1.0}\nobservations: {y: {sigma: 0.01}}\n"
+        "data: {synthetic: {times: [0, 1, 2]}}\n"
+    )
+    assert main([str(config), "--evaluate", "--out", str(tmp_path / "out")]) == 2
+    assert "--evaluate" in capsys.readouterr().err
+
+
+def test_validate_petab_file(capsys):
+    assert main([str(BOEHM), "--validate"]) == 0
+    assert "9 estimated parameters, 48 measurements" in capsys.readouterr().out
