@@ -61,6 +61,7 @@ from . import models as models
 from . import neural as neural
 from . import nn as nn
 from . import pde as pde
+from . import petab as petab
 from . import pinn as pinn
 from . import report as report
 from . import runner as runner

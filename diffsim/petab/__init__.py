@@ -11,7 +11,6 @@ from ._errors import PetabError as PetabError
 from ._evaluate import evaluate as evaluate
 from ._load import DEFAULT_OPTIONS as DEFAULT_OPTIONS
 from ._load import load as load
+from ._model import SbmlModel as SbmlModel
 from ._problem import PetabProblem as PetabProblem
-from ._sbml import SbmlModel as SbmlModel
-from ._sbml import read_sbml as read_sbml
 from ._starts import latin_hypercube_starts as latin_hypercube_starts

@@ -20,8 +20,9 @@ from ..report import write_report
 from ..runner import RunFolder, RunFolderError
 from ._errors import PetabError
 from ._evaluate import evaluate
-from ._load import load
+from ._load import DEFAULT_OPTIONS
 from ._problem import PetabProblem
+from ._read import read_problem
 from ._starts import latin_hypercube_starts
 
 
@@ -50,7 +51,7 @@ def main(path: str, *, out, overrides, evaluate_only: bool, validate: bool, quie
     converged, 1 not converged or the solve failed, 2 bad input: one line on stderr)."""
     try:
         settings = _settings(overrides)
-        problem = load(path)
+        problem = read_problem(path, DEFAULT_OPTIONS)
         name = settings.name or Path(path).stem
         if validate:
             print(

@@ -17,8 +17,8 @@ from jaxtyping import Array, ArrayLike
 from .._solution import RESULTS, Solution
 from ..inverse import AbstractProblem, ParameterSpace, SolverOptions
 from ._layout import Layout, from_scale, resolve, to_scale
+from ._model import SbmlModel
 from ._noise import jacobian_term, log_likelihood_terms, normalization, standardized, transform
-from ._sbml import SbmlModel
 
 #: Pre-equilibration integrates to this time and then requires `|dy/dt|` below
 #: `STEADY_TOL * (1 + |y|)`.

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 
 import jax.numpy as jnp
 import sympy as sp
-from sbmlmath import TimeSymbol
 
 _FUNCTIONS = {
     sp.exp: jnp.exp,
@@ -50,11 +49,6 @@ def _erf(x):
 _FUNCTIONS[sp.erf] = _erf
 
 
-def symbol_name(symbol: sp.Basic) -> str:
-    """The name a symbol is looked up by (SBML's time symbol is `time`)."""
-    return "time" if isinstance(symbol, TimeSymbol) else symbol.name
-
-
 _ALLOWED = {
     sp.Add,
     sp.Mul,
@@ -78,8 +72,8 @@ def check(expr: sp.Basic, known: set[str], where: str) -> None:
     """
     for node in sp.preorder_traversal(expr):
         if isinstance(node, sp.Symbol):
-            if symbol_name(node) not in known:
-                raise ValueError(f"{where}: unknown name {symbol_name(node)!r}")
+            if node.name not in known:
+                raise ValueError(f"{where}: unknown name {node.name!r}")
         elif not (node.is_Number or node.is_NumberSymbol or node in (sp.true, sp.false)):
             if node.func not in _ALLOWED:
                 raise ValueError(f"{where}: unsupported function {node.func.__name__!r}")
@@ -105,7 +99,7 @@ class Evaluator:
 
     def __call__(self, expr: sp.Basic):
         if isinstance(expr, sp.Symbol):
-            return self.lookup(symbol_name(expr))
+            return self.lookup(expr.name)
         if expr.is_Number or expr.is_NumberSymbol:
             return float(expr)
         if expr is sp.true or expr is sp.false:
