@@ -11,6 +11,7 @@ from .._solution import status_message
 from ..inverse import (
     DataError,
     Dataset,
+    ErrorModel,
     OdeProblem,
     Parameter,
     SolverOptions,
@@ -21,6 +22,8 @@ from ..inverse import (
     parameter_space,
     parse_expression,
 )
+from ..inverse._likelihood import KINDS
+from ..inverse._priors import Priors
 from ..inverse._user_models import check_names, model_from_equations, model_from_function
 from ..models import ODEModel, builtin_model
 from ._schema import OdeRunConfig, ParameterConfig, SolverConfig
@@ -212,14 +215,81 @@ def build_ode_problem(
         t0=t0,
         options=solver_options(config.solver, config.gradient.adjoint),
     )
+    errors = _error_model(config, data.values.shape)
     if source.synthetic is not None:
-        data = _synthesize(config, problem, np.asarray(sigma), np.asarray(sigma_relative))
+        data = _synthesize(config, problem, np.asarray(sigma), np.asarray(sigma_relative), errors)
     sigma = observation_sigma(data.values, np.asarray(sigma), np.asarray(sigma_relative))
-    return eqx.tree_at(lambda p: (p.data, p.sigma), problem, (data, sigma))
+    if errors is not None:
+        sigma = _check_counts(config, data, errors, sigma)
+    problem = eqx.tree_at(lambda p: (p.data, p.sigma), problem, (data, sigma))
+    return eqx.tree_at(
+        lambda p: (p.errors, p.priors),
+        problem,
+        (errors, build_priors(config, entries, space)),
+        is_leaf=lambda leaf: leaf is None,
+    )
 
 
-def _synthesize(config, problem: OdeProblem, sigma, sigma_relative) -> Dataset:
-    """Simulate the data at the true values, more accurately than the fit, and add noise."""
+def _error_model(config: OdeRunConfig, shape) -> ErrorModel | None:
+    """The likelihood of each data column (`None` when all are Gaussian)."""
+    specs = list(config.observations.values())
+    if all(spec.likelihood == "gaussian" for spec in specs):
+        return None
+    kinds = np.asarray([KINDS.index(spec.likelihood) for spec in specs])
+    dispersion = np.asarray([spec.dispersion or 1.0 for spec in specs])
+    return ErrorModel(
+        kinds=np.broadcast_to(kinds, shape).copy(),
+        dispersion=np.broadcast_to(dispersion, shape).copy(),
+    )
+
+
+def _check_counts(config, data: Dataset, errors: ErrorModel, sigma: np.ndarray) -> np.ndarray:
+    """Refuse values a likelihood cannot have; the noise level shown for counts: the
+    standard deviation at the data value."""
+    for j, (name, spec) in enumerate(config.observations.items()):
+        column = data.values[:, j]
+        finite = column[np.isfinite(column)]
+        where = f"observations.{name}"
+        if spec.likelihood in ("poisson", "negative_binomial") and np.any(finite < 0):
+            raise DataError(f"{where}: likelihood {spec.likelihood} needs counts >= 0")
+        if spec.likelihood == "lognormal" and np.any(finite <= 0):
+            raise DataError(f"{where}: likelihood lognormal needs values > 0")
+        counts = np.maximum(np.nan_to_num(column), 1.0)
+        if spec.likelihood == "poisson":
+            sigma[:, j] = np.sqrt(counts)
+        elif spec.likelihood == "negative_binomial":
+            sigma[:, j] = np.sqrt(counts + counts**2 / spec.dispersion)
+    return sigma
+
+
+def build_priors(config, entries, space) -> Priors | None:
+    """The normal / log-normal priors of the free parameters (`None` when there are none).
+
+    **Arguments:** the config; `entries`: `(Parameter, key path)` of every parameter;
+    `space`: the free parameters.
+    """
+    specs = {}
+    for parameter, where in entries:
+        section, _, key = where.partition(".")
+        spec = (config.parameters if section == "parameters" else config.initial_state)[key]
+        specs[parameter.name] = spec.prior if isinstance(spec, ParameterConfig) else None
+    rows = []
+    for index, parameter in enumerate(space.parameters):
+        prior = specs.get(parameter.name)
+        if prior is None or prior.uniform is not None:
+            continue
+        lognormal = prior.lognormal is not None
+        mean, sd = prior.lognormal if lognormal else prior.normal
+        rows.append((index, lognormal, mean, sd))
+    if not rows:
+        return None
+    index, lognormal, mean, sd = (np.asarray(column) for column in zip(*rows, strict=True))
+    return Priors(indices=index, lognormal=lognormal, mean=mean.astype(float), sd=sd.astype(float))
+
+
+def _synthesize(config, problem: OdeProblem, sigma, sigma_relative, errors=None) -> Dataset:
+    """Simulate the data at the true values, more accurately than the fit, and add noise
+    (Gaussian, or drawn from each observation's likelihood)."""
     spec = config.data.synthetic
     missing = [p.name for p in problem.space.parameters if p.true is None]
     if missing:
@@ -244,4 +314,24 @@ def _synthesize(config, problem: OdeProblem, sigma, sigma_relative) -> Dataset:
     clean = np.asarray(clean)
     std = np.sqrt(sigma**2 + (sigma_relative * np.abs(clean)) ** 2)
     values = add_noise(clean, std, seed=spec.seed) if spec.noise else clean
+    if errors is not None and spec.noise:
+        values = _draw(errors, clean, sigma, values, spec.seed)
     return Dataset(ts=problem.data.ts, values=values, names=problem.data.names, source="synthetic")
+
+
+def _draw(errors: ErrorModel, clean, sigma, gaussian, seed: int) -> np.ndarray:
+    """Noisy values from each value's likelihood at the clean means (Gaussian ones kept)."""
+    rng = np.random.default_rng(seed)
+    mean = np.maximum(clean, 0.0)
+    k = errors.dispersion
+    draws = {
+        "poisson": rng.poisson(mean).astype(float),
+        "negative_binomial": rng.negative_binomial(k, k / (k + mean)).astype(float),
+        "lognormal": clean
+        * np.exp(np.broadcast_to(sigma, clean.shape) * rng.standard_normal(clean.shape)),
+    }
+    values = np.array(gaussian, dtype=float)
+    for name, draw in draws.items():
+        chosen = errors.kinds == KINDS.index(name)
+        values[chosen] = draw[chosen]
+    return values

@@ -55,14 +55,41 @@ class ModelConfig(_Strict):
         return self
 
 
+class PriorConfig(_Strict):
+    """A prior: exactly one of `normal: [mean, sd]`, `lognormal: [mean, sd]` (of the log) or
+    `uniform: [low, high]` (the same as bounds)."""
+
+    normal: tuple[float, Positive] | None = None
+    lognormal: tuple[float, Positive] | None = None
+    uniform: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        given = [k for k in ("normal", "lognormal", "uniform") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'normal', 'lognormal' or 'uniform'")
+        if self.uniform is not None and not self.uniform[0] < self.uniform[1]:
+            raise ValueError("uniform: [low, high] needs low < high")
+        return self
+
+
 class ParameterConfig(_Strict):
-    """An unknown (or fixed) quantity: starting value, bounds, transform, true value."""
+    """An unknown (or fixed) quantity: starting value, bounds, transform, true value, prior."""
 
     init: float | None = None
     bounds: tuple[float | None, float | None] | None = None
     transform: Literal["none", "log", "positive"] = "none"
     fixed: bool = False
     true: float | None = None
+    prior: PriorConfig | None = None
+
+    @model_validator(mode="after")
+    def _uniform_is_bounds(self):
+        if self.prior is not None and self.prior.uniform is not None:
+            if self.bounds is not None and tuple(self.bounds) != tuple(self.prior.uniform):
+                raise ValueError("prior.uniform: it sets the bounds; give one or the other")
+            return self.model_copy(update={"bounds": tuple(self.prior.uniform)})
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -75,15 +102,34 @@ class ParameterConfig(_Strict):
 
 
 class ObservationConfig(_Strict):
-    """One observed quantity: an expression of states (default: the state of the same name)
-    and its noise level `sqrt(sigma^2 + (sigma_relative * |value|)^2)`."""
+    """One observed quantity: an expression of states (default: the state of the same name),
+    its likelihood, and (Gaussian) its noise level
+    `sqrt(sigma^2 + (sigma_relative * |value|)^2)`; (log-normal) `sigma` of `log value`;
+    (negative binomial) the `dispersion` `k` of variance `m + m^2 / k`."""
 
     expression: str | None = None
+    likelihood: Literal["gaussian", "poisson", "negative_binomial", "lognormal"] = "gaussian"
     sigma: NonNegative | None = None
     sigma_relative: NonNegative = 0.0
+    dispersion: Positive | None = None
 
     @model_validator(mode="after")
     def _some_noise(self):
+        counts = self.likelihood in ("poisson", "negative_binomial")
+        if counts and (self.sigma is not None or self.sigma_relative):
+            raise ValueError(
+                f"sigma: the {self.likelihood} likelihood sets the noise from the mean; "
+                "leave sigma and sigma_relative out"
+            )
+        if (self.dispersion is None) == (self.likelihood == "negative_binomial"):
+            raise ValueError(
+                "dispersion: give it with likelihood negative_binomial (and only then)"
+            )
+        if self.likelihood == "lognormal" and (not self.sigma or self.sigma_relative):
+            raise ValueError(
+                "sigma: the lognormal likelihood needs sigma > 0, the standard deviation of "
+                "log(value) (and no sigma_relative)"
+            )
         if self.sigma == 0 and self.sigma_relative == 0:
             raise ValueError(
                 "sigma: 0 means noise-free data, which no fit can weight (chi-square would "
@@ -295,3 +341,14 @@ class OdeRunConfig(_RunBase):
         if not value:
             raise ValueError("at least one observation is needed")
         return value
+
+    @model_validator(mode="after")
+    def _bootstrap_is_gaussian(self):
+        if self.uncertainty.bootstrap.samples and any(
+            o.likelihood != "gaussian" for o in self.observations.values()
+        ):
+            raise ValueError(
+                "uncertainty.bootstrap: the parametric bootstrap simulates Gaussian noise; "
+                "use profile intervals with other likelihoods"
+            )
+        return self

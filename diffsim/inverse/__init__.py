@@ -20,6 +20,7 @@ from ._intervals import confidence_intervals as confidence_intervals
 from ._jacobian_mode import ModeChoice as ModeChoice
 from ._jacobian_mode import choose_gradient_mode as choose_gradient_mode
 from ._jacobian_mode import mode_for_sizes as mode_for_sizes
+from ._likelihood import ErrorModel as ErrorModel
 from ._methods import AbstractLeastSquares as AbstractLeastSquares
 from ._methods import GaussNewton as GaussNewton
 from ._methods import LevenbergMarquardt as LevenbergMarquardt
@@ -33,6 +34,7 @@ from ._parameters import parameter_space as parameter_space
 from ._pde_problem import FieldLayout as FieldLayout
 from ._pde_problem import PdeProblem as PdeProblem
 from ._pde_problem import interpolation_matrix as interpolation_matrix
+from ._priors import Priors as Priors
 from ._problem import AbstractProblem as AbstractProblem
 from ._problem import add_noise as add_noise
 from ._problem import observation_sigma as observation_sigma

@@ -13,8 +13,10 @@ import numpy as np
 from jaxtyping import Array, ArrayLike
 
 from .._solution import Solution
+from ._likelihood import ErrorModel
 from ._options import SolverOptions
 from ._parameters import ParameterSpace
+from ._priors import Priors
 
 
 class AbstractProblem(eqx.Module):
@@ -27,12 +29,20 @@ class AbstractProblem(eqx.Module):
     - `options`: the typed solver settings.
     - `observed`: the data (any shape; NaN marks a missing value).
     - `sigma`: the noise standard deviation of every data value (shape of `observed`).
+
+    **Keyword-only fields (every adapter has them):**
+    - `errors`: the likelihood of each data value (`None`: Gaussian with `sigma`); its
+      residuals are signed deviance residuals, see `ErrorModel`.
+    - `priors`: normal / log-normal priors on free parameters (`None`: none); a fit is then
+      a MAP estimate.
     """
 
     space: eqx.AbstractVar[ParameterSpace]
     options: eqx.AbstractVar[SolverOptions]
     observed: eqx.AbstractVar[np.ndarray]
     sigma: eqx.AbstractVar[np.ndarray]
+    errors: ErrorModel | None = eqx.field(default=None, kw_only=True)
+    priors: Priors | None = eqx.field(default=None, kw_only=True)
 
     @abc.abstractmethod
     def predict(self, x: ArrayLike) -> tuple[Array, Array]:
@@ -62,15 +72,21 @@ class AbstractProblem(eqx.Module):
     def num_residuals(self) -> int:
         """The length of the residual vector (missing values counted as zeros)."""
         z = jnp.asarray(self.space.to_internal(self.space.initial_values()))
-        return int(self.observed.size) + int(jax.eval_shape(self.prior, z).size)
+        extra = 0 if self.priors is None else len(self.priors.indices)
+        return int(self.observed.size) + int(jax.eval_shape(self.prior, z).size) + extra
 
     def misfit(self, x: ArrayLike) -> Array:
-        """`(prediction - data) / sigma` (zeros where data are missing; `inf` everywhere when
-        the solve fails), flattened."""
+        """`(prediction - data) / sigma`, or the deviance residuals of `errors` (zeros where
+        data are missing; `inf` everywhere when the solve fails), flattened."""
         prediction, status = self.predict(x)
         data = jnp.asarray(self.observed)
         missing = jnp.isnan(data)
-        r = jnp.where(missing, 0.0, (prediction - jnp.where(missing, 0.0, data)) / self.sigma)
+        filled = jnp.where(missing, 1.0, data)
+        if self.errors is None:
+            standardized = (prediction - filled) / self.sigma
+        else:
+            standardized = self.errors.residuals(prediction, filled, self.sigma)
+        r = jnp.where(missing, 0.0, standardized)
         ok = (status == 0) & jnp.all(jnp.isfinite(r))
         return jnp.where(ok, r, jnp.inf).reshape(-1)
 
@@ -80,11 +96,16 @@ class AbstractProblem(eqx.Module):
         When the solve fails or gives non-finite values, every residual is `inf`, so optimizers
         see an infinite loss and reject the step.
         """
-        r = jnp.concatenate([self.misfit(self.space.to_values(z)), self.prior(z)])
+        x = self.space.to_values(z)
+        parts = [self.misfit(x), self.prior(z)]
+        if self.priors is not None:
+            parts.append(self.priors.residuals(x))
+        r = jnp.concatenate(parts)
         return jnp.where(jnp.all(jnp.isfinite(r)), r, jnp.inf)
 
     def chi_square(self, z: ArrayLike) -> Array:
-        """`sum(residuals(z)**2)`: the loss the optimizers minimize."""
+        """`sum(residuals(z)**2)`: the loss the optimizers minimize (`-2 log` likelihood
+        times prior, up to a constant)."""
         r = self.residuals(z)
         return jnp.sum(r * r)
 

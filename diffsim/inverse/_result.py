@@ -47,6 +47,21 @@ def _normalized_residuals(problem: AbstractProblem, fit: FitResult) -> np.ndarra
     return np.where(np.isfinite(misfit) & ~np.isnan(problem.observed), misfit, np.nan)
 
 
+def _statistics(problem: AbstractProblem, fit: FitResult, residuals: np.ndarray) -> dict:
+    """`fit_statistics` from the likelihood the problem uses (chi-square: data and priors)."""
+    if problem.errors is None:
+        return fit_statistics(fit.chi_square, problem.num_points, problem.space.size)
+    deviance = float(np.nansum(residuals**2))
+    return fit_statistics(
+        fit.chi_square,
+        problem.num_points,
+        problem.space.size,
+        minus_two_log_likelihood=deviance
+        + problem.errors.constant(problem.observed, problem.sigma),
+        likelihood=", ".join(problem.errors.names()),
+    )
+
+
 def _number(value) -> float | None:
     return None if value is None else float(value)
 
@@ -142,8 +157,8 @@ def make_result(
         )
     names = list(space.names)
     described = problem.describe()
-    statistics = fit_statistics(fit.chi_square, problem.num_points, space.size)
     residuals = _normalized_residuals(problem, fit)
+    statistics = _statistics(problem, fit, residuals)
     quality = assess_fit(statistics, residuals, space, fit.x, uncertainty)
     success = fit.success and not interrupted
     if success and quality["verdict"] == "poor":
