@@ -24,7 +24,7 @@ def _weighted_rows(problem: PINNProblem, trainable: Trainable, tx, sigma: float)
 
 
 def coefficient_covariance(
-    problem: PINNProblem, trainable: Trainable, collocation, *, chunk: int = 256
+    problem: PINNProblem, trainable: Trainable, collocation, *, chunk: int = 64
 ) -> tuple[tuple[str, ...], np.ndarray, float]:
     """The covariance of the unknown coefficients at a trained optimum (Gauss–Newton).
 
@@ -39,7 +39,8 @@ def coefficient_covariance(
 
     **Arguments:** `problem` (with `data`), `trainable` (e.g. `Trained.trainable`),
     `collocation` (the points of the residual rows, e.g. `Trained.collocation`), `chunk`
-    (tangent directions per forward-mode batch: memory against speed).
+    (tangent directions per forward-mode batch: memory against speed; for Raissi's 20×8
+    network with 2000 + 2000 rows, 64 needed 2 GiB, 256 needed 4.6 GiB and ~1/3 less time).
 
     **Returns:** `(names, covariance, sigma)`: the unknowns' names (sorted), the `(P, P)`
     covariance of their values and the `σ` used (float64).
@@ -80,7 +81,7 @@ def coefficient_covariance(
 
 
 def coefficient_uncertainty(
-    problem: PINNProblem, trainable: Trainable, collocation, *, chunk: int = 256
+    problem: PINNProblem, trainable: Trainable, collocation, *, chunk: int = 64
 ) -> dict[str, dict[str, float]]:
     """Standard errors of the unknown coefficients at a trained optimum (Gauss–Newton).
 
