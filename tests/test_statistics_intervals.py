@@ -124,6 +124,28 @@ def test_non_identifiable_parameter_has_an_open_profile():
         assert max(found[name]["rise"]) < 1e-6
 
 
+def test_forecast_band_is_the_delta_method():
+    """a + b t: the band's variance is [1, t] C [1, t]^T exactly, beyond the data too."""
+    problem = _problem(
+        {
+            "model": {"equations": {"y": "-y"}},
+            "parameters": {"a": {"init": 0.5, "true": 1.0}, "b": {"init": 0.1, "true": 0.3}},
+            "initial_state": {"y": 1.0},
+            "observations": {"obs": {"expression": "a + b * t", "sigma": 0.1}},
+            "data": {"synthetic": {"times": {"start": 0, "stop": 3, "num": 20}, "seed": 2}},
+        }
+    )
+    result, uncertainty = _fit(problem)
+    arrays = problem.forecast_arrays(result.x, uncertainty.covariance, 6.0, points=31)
+    ts = arrays["forecast_ts"]
+    design = np.stack([np.ones_like(ts), ts], axis=1)
+    expected = np.sqrt(np.einsum("fp,pq,fq->f", design, uncertainty.covariance, design))
+    np.testing.assert_allclose(arrays["forecast_sd"][:, 0], expected, rtol=1e-10)
+    np.testing.assert_allclose(arrays["forecast_fit"][:, 0], design @ result.x, rtol=1e-10)
+    np.testing.assert_allclose(arrays["states_fit"][:, 0], np.exp(-ts), rtol=1e-5)
+    assert ts[-1] == 6.0
+
+
 def test_bootstrap_of_a_failed_refit_is_left_out():
     problem = _decay()
     result, _ = _fit(problem)
@@ -142,7 +164,7 @@ CONFIG = {
     "solver": {"rtol": 1e-10, "atol": 1e-12},
     "fit": {"ftol": 1e-12, "xtol": 1e-12},
     "uncertainty": {"bootstrap": 50},
-    "report": {"taylor_test": False, "points": 40, "dpi": 40},
+    "report": {"taylor_test": False, "points": 40, "dpi": 40, "forecast": {"until": 4.0}},
 }
 
 
@@ -168,7 +190,10 @@ def test_run_folder_has_intervals_covariance_and_profiles(run_folder):
     assert set(result["profiles"]) == {"k", "y0"}
     report = (run_folder / "run" / "report.md").read_text()
     assert "95% profile" in report and "95% bootstrap" in report
-    assert "(profiles.png)" in report and (run_folder / "run" / "profiles.png").is_file()
+    for figure in ("profiles", "forecast", "states"):
+        assert f"({figure}.png)" in report and (run_folder / "run" / f"{figure}.png").is_file()
+    arrays = np.load(run_folder / "run" / "arrays.npz")
+    assert arrays["forecast_ts"][-1] == 4.0 and arrays["states_fit"].shape == (40, 1)
 
 
 def test_fitted_yaml_reruns_from_the_estimates(run_folder):

@@ -275,6 +275,13 @@ class UncertaintyConfig(_Strict):
     bootstrap: BootstrapConfig = BootstrapConfig()
 
 
+class ForecastConfig(_Strict):
+    """Draw the fitted model up to `until` (beyond the data) with a confidence band, and
+    every state of the model, observed or not (ODE runs)."""
+
+    until: float
+
+
 class ReportConfig(_Strict):
     """What the run folder gets besides `result.json`."""
 
@@ -285,6 +292,7 @@ class ReportConfig(_Strict):
     correlation_threshold: Annotated[float, Field(ge=0, le=1)] = 0.1
     points: Annotated[int, Field(ge=10)] = 400
     taylor_test: bool = True
+    forecast: ForecastConfig | None = None
 
 
 class NeuralConfig(_Strict):

@@ -12,6 +12,7 @@ from .._solution import Solution
 from ..models import ODEModel
 from ._data import Dataset
 from ._expressions import Expression
+from ._jacobian_mode import choose_gradient_mode
 from ._options import SolverOptions
 from ._parameters import ParameterSpace
 from ._problem import AbstractProblem
@@ -128,4 +129,43 @@ class OdeProblem(AbstractProblem):
             "fine_ts": fine,
             "curve_start": values[0],
             "curve_fit": values[1],
+        }
+
+    def forecast_arrays(
+        self, x_fit, covariance, until: float, *, points: int = 400, level: float = 0.95
+    ) -> dict[str, np.ndarray]:
+        """The fitted model from `t0` to `until` (beyond the data) with a `level` band.
+
+        The band is `prediction +/- q sd`, `sd^2 = g^T C g` with `g` the gradient of the
+        prediction with respect to the parameters and `C` their covariance (the delta
+        method: the uncertainty of the fitted curve, not of new noisy data); NaN when the
+        covariance is not available. Every state of the model is returned too, observed
+        or not.
+
+        **Returns:** `forecast_ts` `(F,)`, `forecast_fit`, `forecast_sd` `(F, M)`,
+        `states_fit` `(F, num_states)`, `forecast_level`, `data_end` (the last data time).
+        """
+        fine = np.linspace(self.t0, max(float(until), float(self.data.ts[-1])), points)
+
+        def curves(x):
+            values = self.values(x)
+            ys, status = self.simulate(values, fine)
+            return self.observe(values, jnp.asarray(fine), ys), ys, status
+
+        x = jnp.asarray(x_fit)
+        observed, states, status = jax.jit(curves)(x)
+        mode, _ = choose_gradient_mode(x.size, observed.size, "auto", self.options.adjoint)
+        jacobian = jax.jacfwd if mode == "forward" else jax.jacrev
+        gradient = jax.jit(jacobian(lambda x: curves(x)[0]))(x)
+        covariance = np.asarray(covariance, float)
+        variance = np.einsum("fmp,pq,fmq->fm", np.asarray(gradient), covariance, gradient)
+        failed = int(status) != 0
+        nan = lambda a: np.full(np.shape(a), np.nan) if failed else np.asarray(a)
+        return {
+            "forecast_ts": fine,
+            "forecast_fit": nan(observed),
+            "forecast_sd": nan(np.sqrt(np.maximum(variance, 0.0))),
+            "states_fit": nan(states),
+            "forecast_level": np.asarray(level),
+            "data_end": np.asarray(float(self.data.ts[-1])),
         }

@@ -1,10 +1,15 @@
-"""The profile-likelihood figure: each scalar's profile with its threshold and interval."""
+"""Figures of intervals: profile likelihoods, and the forecast with its band and all states."""
 
 import numpy as np
+import scipy.stats
 
 from ._plots import _grid
 
-INTERVAL_PLOTS = {"profiles": "Profile likelihoods: rise of chi-square along each parameter"}
+INTERVAL_PLOTS = {
+    "profiles": "Profile likelihoods: rise of chi-square along each parameter",
+    "forecast": "Fitted model beyond the data with its confidence band",
+    "states": "Every state of the fitted model, observed or not",
+}
 """The figures of this module: file stem -> caption."""
 
 
@@ -32,3 +37,40 @@ def draw_profiles(summary: dict, save) -> None:
         ax.set_ylabel("rise of chi-square")
     axes[0].legend(fontsize=8)
     save(figure, "profiles")
+
+
+def draw_forecast(summary: dict, arrays: dict, save) -> None:
+    """Draw `forecast.png` and `states.png` when the arrays hold a forecast."""
+    if "forecast_ts" not in arrays:
+        return
+    ts, fit, sd = arrays["forecast_ts"], arrays["forecast_fit"], arrays["forecast_sd"]
+    level = float(arrays["forecast_level"])
+    multiple = scipy.stats.norm.ppf(0.5 + level / 2)
+    end = float(arrays["data_end"])
+    names = summary["data"]["observations"]
+    figure, axes = _grid(len(names))
+    for j, (ax, name) in enumerate(zip(axes, names, strict=False)):
+        ax.plot(arrays["ts"], arrays["data"][:, j], "o", ms=3, color="black", label="data")
+        ax.plot(ts, fit[:, j], color="tab:red", lw=1.2, label="fit")
+        if np.all(np.isfinite(sd[:, j])):
+            ax.fill_between(
+                ts,
+                fit[:, j] - multiple * sd[:, j],
+                fit[:, j] + multiple * sd[:, j],
+                color="tab:red",
+                alpha=0.25,
+                label=f"{100 * level:g}% band",
+            )
+        ax.axvline(end, color="gray", ls=":", lw=1)
+        ax.set_title(name)
+        ax.set_xlabel("t")
+    axes[0].legend(fontsize=8)
+    save(figure, "forecast")
+    states = summary["model"]["states"]
+    figure, axes = _grid(len(states))
+    for j, (ax, name) in enumerate(zip(axes, states, strict=False)):
+        ax.plot(ts, arrays["states_fit"][:, j], color="tab:blue", lw=1.2)
+        ax.axvline(end, color="gray", ls=":", lw=1)
+        ax.set_title(name)
+        ax.set_xlabel("t")
+    save(figure, "states")

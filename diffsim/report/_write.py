@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from ._html import render_html
-from ._interval_plots import INTERVAL_PLOTS, draw_profiles
+from ._interval_plots import INTERVAL_PLOTS, draw_forecast, draw_profiles
 from ._markdown import render_markdown
 from ._plots import PLOTS, write_plots
 
@@ -31,6 +31,7 @@ def write_report(result, folder: str | Path, options, *, plots: bool = True) -> 
             images[name] = f"{name}.png"
 
         draw_profiles(result.summary, save)
+        draw_forecast(result.summary, result.arrays, save)
     else:
         images = {
             n: f"{n}.png" for n in {**PLOTS, **INTERVAL_PLOTS} if (folder / f"{n}.png").is_file()

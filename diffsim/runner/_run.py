@@ -257,6 +257,15 @@ def run(
         phase = "computing the curves of the report"
         if config.report.plots:
             arrays = problem.report_arrays(result.x, result.starts_x0[result.best_start])
+            forecast = config.report.forecast
+            if forecast is not None and isinstance(problem, OdeProblem):
+                arrays |= problem.forecast_arrays(
+                    result.x,
+                    uncertainty.covariance,
+                    forecast.until,
+                    points=config.report.points,
+                    level=config.uncertainty.level,
+                )
     except KeyboardInterrupt:
         interrupted = True
         message += f" {interruption()} while {phase}; the report lacks what was not done by then."
