@@ -93,7 +93,8 @@ class DenseLU(AbstractLinearSolver):
     round-off; only if that does not converge (the old matrix is too far off) is `g` built
     densely by `jacfwd` and solved directly.
 
-    **Example:** the default linear solver of the stiff solvers, with its work counters.
+    **Example:** Robertson's reaction to `t = 1e5` (rates over nine orders of magnitude), with the
+    work counters of the Jacobians and factorisations; mass is conserved.
 
     ```python
     import jax
@@ -103,22 +104,12 @@ class DenseLU(AbstractLinearSolver):
 
     jax.config.update("jax_enable_x64", True)
 
-    import jax.scipy.linalg
-
-    A = jnp.array([[-1.0, 0.0], [999.0, -1000.0]])  # eigenvalues -1 and -1000: stiff
-
-
-    def rhs(t, y, params):
-        return A @ y
-
-
-    y0 = jnp.array([1.0, 0.0])
-    ts = jnp.array([0.0, 1.0])
-    exact = jax.scipy.linalg.expm(A) @ y0
-
+    model = diffsim.models.robertson()
     solver = diffsim.ESDIRK(diffsim.SOLVERS["stiff"].tableau, linear_solver=diffsim.DenseLU())
-    sol = diffsim.solve_ode(rhs, y0, ts, None, solver=solver, rtol=1e-8, atol=1e-10)
-    assert jnp.max(jnp.abs(sol.ys[-1] - exact)) < 1e-6
+    ts = jnp.array([0.0, 1e5])
+    y0 = jnp.array(model.default_initial_state)
+    sol = diffsim.solve_ode(model, y0, ts, model.default_parameters, solver=solver, rtol=1e-6)
+    assert abs(jnp.sum(sol.ys[-1]) - 1.0) < 1e-9
     assert 1 <= sol.stats["num_jacobians"] <= sol.stats["num_factorizations"]
     ```
     """
@@ -190,32 +181,25 @@ class GMRES(AbstractLinearSolver):
     of the gradient uses `rtol`, by default `max(1e-10, 64 eps)` of the state's dtype (so float32
     does not iterate to `maxiter` after a tolerance it cannot reach).
 
-    **Example:** the same stiff solve without ever forming the Jacobian.
+    **Example:** the heat equation on 100 cells by the method of lines, matrix-free; the
+    Fourier mode decays at its exact rate.
 
     ```python
     import jax
     import jax.numpy as jnp
 
     import diffsim
+    from diffsim import pde
 
     jax.config.update("jax_enable_x64", True)
 
-    import jax.scipy.linalg
-
-    A = jnp.array([[-1.0, 0.0], [999.0, -1000.0]])  # eigenvalues -1 and -1000: stiff
-
-
-    def rhs(t, y, params):
-        return A @ y
-
-
-    y0 = jnp.array([1.0, 0.0])
-    ts = jnp.array([0.0, 1.0])
-    exact = jax.scipy.linalg.expm(A) @ y0
-
+    model = pde.Heat(pde.uniform_grid(100, 0.0, 1.0), pde.Dirichlet(0.0))
+    x = jnp.asarray(model.grid.x)
     solver = diffsim.ESDIRK(diffsim.SOLVERS["stiff"].tableau, linear_solver=diffsim.GMRES())
-    sol = diffsim.solve_ode(rhs, y0, ts, None, solver=solver, rtol=1e-8, atol=1e-10)
-    assert jnp.max(jnp.abs(sol.ys[-1] - exact)) < 1e-6
+    ts = jnp.array([0.0, 0.1])
+    sol = pde.solve(model, jnp.sin(jnp.pi * x), ts, {"diffusivity": 1.0}, solver=solver)
+    decay = jnp.exp(-(jnp.pi**2) * 0.1)
+    assert jnp.max(jnp.abs(sol.ys[-1] - decay * jnp.sin(jnp.pi * x))) < 1e-4
     ```
     """
 
