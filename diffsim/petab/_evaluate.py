@@ -10,8 +10,11 @@ from ._problem import PetabProblem
 
 
 def evaluate(problem: PetabProblem) -> dict:
-    """`log_likelihood` at the nominal parameters and its gradient with respect to the
-    estimated parameters on their PEtab scales (float64), with timings."""
+    """The log-likelihood at the nominal parameters and its gradient, as `result.json` holds them.
+
+    The gradient is with respect to the estimated parameters on their PEtab scales; values
+    are float64 (with `jax_enable_x64`); the time includes compilation.
+    """
     scaled = problem.nominal_scaled()
     start = time.perf_counter()
     value, gradient = jax.jit(jax.value_and_grad(problem.log_likelihood_scaled))(scaled)

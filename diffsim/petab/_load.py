@@ -9,8 +9,10 @@ from pathlib import Path
 from ..inverse import SolverOptions
 from ._problem import PetabProblem
 
-#: Stiff solver, tight tolerances: the settings the reference log-likelihoods need.
 DEFAULT_OPTIONS = SolverOptions(solver="kvaerno5", rtol=1e-8, atol=1e-10, max_steps=20000)
+"""The solver settings of a loaded problem: stiff, tight tolerances.
+
+Tight enough for the reference log-likelihoods to 1e-3."""
 
 
 def load(path: str | Path, options: SolverOptions | None = None) -> PetabProblem:

@@ -62,6 +62,13 @@ class PetabProblem(AbstractProblem):
 
     # -- parameters ---------------------------------------------------------------------
 
+    @property
+    def fixed(self) -> dict[str, float]:
+        """The parameters that are not estimated, at their nominal (linear) values."""
+        lay = self.layout
+        held = np.setdiff1d(np.arange(len(lay.parameter_ids)), lay.estimated)
+        return {lay.parameter_ids[i]: float(lay.nominal[i]) for i in held}
+
     def theta(self, x: ArrayLike) -> Array:
         """All PEtab parameters (linear values) for the estimated ones' values `x`."""
         nominal = jnp.asarray(self.layout.nominal)

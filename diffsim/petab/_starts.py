@@ -8,8 +8,10 @@ from ._problem import PetabProblem
 
 
 def latin_hypercube_starts(problem: PetabProblem, count: int, *, seed: int = 0) -> np.ndarray:
-    """`count` starting values `x` (linear) of the estimated parameters: the nominal values
-    first, then a Latin hypercube over the bounds on the parameters' scales (strictly inside).
+    """Starting values for a multistart fit: nominal, then a Latin hypercube in the bounds.
+
+    `count` points `x` (linear values) of the estimated parameters; the hypercube is drawn
+    on the parameters' PEtab scales, strictly inside the bounds.
 
     **Returns:** shape `(count, P)`.
     """
