@@ -34,6 +34,8 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 MAX_CONFIG_BYTES = 2**20 * 10
 """Largest config file read (a config names its data files; it does not hold data)."""
+MAX_DEPTH = 100
+"""Most levels of nested mappings and lists in a config."""
 MAX_NODES = 100_000
 """Most YAML nodes a document may expand to, aliases counted at every use (an "alias bomb"
 of a few lines expands to billions)."""
@@ -68,6 +70,21 @@ def _expanded_size(node, sizes: dict, open_: set) -> int:
     return size
 
 
+def _check_depth(text: str) -> None:
+    """Refuse nesting deeper than `MAX_DEPTH`, from the parser's events (no recursion), so
+    that a deeply nested document fails at once instead of deep inside the composer."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def load_yaml(text: str):
     """Parse YAML text with the safe loader, refusing duplicate keys and alias bombs.
 
@@ -76,6 +93,7 @@ def load_yaml(text: str):
 
     **Raises:** `yaml.YAMLError` (with the line and column of the problem).
     """
+    _check_depth(text)
     loader = _UniqueKeyLoader(text)
     try:
         node = loader.get_single_node()
