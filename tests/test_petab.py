@@ -198,3 +198,28 @@ def test_evaluate_refused_for_a_diffsim_config(tmp_path, capsys):
 def test_validate_petab_file(capsys):
     assert main([str(BOEHM), "--validate"]) == 0
     assert "9 estimated parameters, 48 measurements" in capsys.readouterr().out
+
+
+def _with_prior(folder: Path, kind: str, parameters: str) -> None:
+    path = folder / "parameters_Boehm_JProteomeRes2014.tsv"
+    lines = path.read_text().splitlines()
+    lines[0] += "\tobjectivePriorType\tobjectivePriorParameters"
+    lines[1] += f"\t{kind}\t{parameters}"
+    lines[2:] = [line + "\t\t" for line in lines[2:]]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_parameter_scale_normal_prior(copy):
+    """A normal prior on log10(x) is the residual (log10 x - mean) / sd (first parameter)."""
+    _with_prior(copy, "parameterScaleNormal", "-1.5;0.5")
+    problem = petab.load(copy / BOEHM.name)
+    x = problem.space.initial_values()
+    expected = (np.log10(float(x[0])) + 1.5) / 0.5
+    np.testing.assert_allclose(problem.priors.residuals(x), [expected], rtol=1e-12)
+
+
+def test_laplace_prior_refused(copy, capsys):
+    _with_prior(copy, "laplace", "0;1")
+    err = _run_bad(copy, capsys, "--validate")
+    assert "parameters_Boehm_JProteomeRes2014.tsv row 1 column 'objectivePriorType'" in err
+    assert "'laplace' is not supported" in err

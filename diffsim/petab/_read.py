@@ -16,7 +16,7 @@ import petab.v1 as petab
 import sympy as sp
 import yaml
 
-from ..inverse import Parameter, SolverOptions, parameter_space
+from ..inverse import Parameter, Priors, SolverOptions, parameter_space
 from ._errors import PetabError, where
 from ._layout import Layout, Observable
 from ._model import SbmlModel
@@ -69,7 +69,42 @@ def read_problem(path: str | Path, options: SolverOptions) -> PetabProblem:
         )
     except ValueError as error:
         raise PetabError(str(error)) from None
-    return PetabProblem(model=model, layout=layout, space=space, options=options)
+    priors = _priors(parameters, layout, files["parameter_file"])
+    return PetabProblem(model=model, layout=layout, space=space, options=options, priors=priors)
+
+
+def _priors(df: pd.DataFrame, layout: Layout, file) -> Priors | None:
+    """PEtab's objective priors as the inverse layer's normal / log-normal priors.
+
+    `normal` is normal in `x`, `logNormal` normal in `log x`, `parameterScaleNormal` normal on
+    the parameter's scale (log10 becomes log-normal with mean and sd times ln 10); uniform
+    priors are the bounds. Laplace priors are refused.
+    """
+    if "objectivePriorType" not in df.columns:
+        return None
+    entries = []
+    for k, i in enumerate(layout.estimated):
+        kind = df["objectivePriorType"].iloc[i]
+        if not isinstance(kind, str) or kind in ("", "uniform", "parameterScaleUniform"):
+            continue
+        place = where(file, int(i) + 1, "objectivePriorType")
+        if kind not in ("normal", "logNormal", "parameterScaleNormal"):
+            raise PetabError(f"{place}: prior {kind!r} is not supported")
+        values = petab.split_parameter_replacement_list(df["objectivePriorParameters"].iloc[i])
+        if len(values) != 2 or not all(isinstance(v, float) for v in values) or values[1] <= 0:
+            raise PetabError(
+                f"{where(file, int(i) + 1, 'objectivePriorParameters')}: need 'mean;sd'"
+            )
+        mean, sd = values
+        scale = layout.scales[i]
+        logarithmic = kind == "logNormal" or (kind == "parameterScaleNormal" and scale != "lin")
+        if kind == "parameterScaleNormal" and scale == "log10":
+            mean, sd = mean * math.log(10), sd * math.log(10)
+        entries.append((k, logarithmic, mean, sd))
+    if not entries:
+        return None
+    k, logarithmic, mean, sd = (np.asarray(column) for column in zip(*entries, strict=True))
+    return Priors(indices=k, lognormal=logarithmic, mean=mean, sd=sd)
 
 
 def _files(path: Path) -> dict:
