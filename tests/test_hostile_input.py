@@ -248,6 +248,11 @@ LIMIT_CASES = [
     ("dt-negative", GOOD + "solver: {dt: -0.1}\n", ("solver.dt",)),
     ("dt-text", GOOD + "solver: {dt: small}\n", ("solver.dt",)),
     ("max-steps-1e12", GOOD + "solver: {max_steps: 1000000000000}\n", ("solver.max_steps",)),
+    (
+        "max-steps-2e9-recorded",
+        GOOD + "solver: {max_steps: 2000000000}\ngradient: {mode: reverse, adjoint: direct}\n",
+        ("solver.max_steps", "2000000000 recorded steps per solve (adjoint 'direct')", "GiB"),
+    ),
     ("max-steps-0", GOOD + "solver: {max_steps: 0}\n", ("solver.max_steps",)),
     ("rtol-zero", GOOD + "solver: {rtol: 0}\n", ("solver.rtol",)),
     ("atol-negative", GOOD + "solver: {atol: -1}\n", ("solver.atol",)),

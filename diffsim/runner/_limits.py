@@ -15,7 +15,7 @@ from .._integrate import fixed_step_counts
 from .._loop import MAX_STEPS
 from ..config import PdeRunConfig, RunConfig
 from ..config._schema import ParameterConfig
-from ..inverse import AbstractProblem, OdeProblem
+from ..inverse import AbstractProblem, OdeProblem, PdeProblem
 from ..inverse._user_models import UserModelError
 
 _BYTES_PER_CELL = 8 * 32
@@ -162,3 +162,26 @@ def check_problem(config: RunConfig, problem: AbstractProblem) -> None:
         raise
     except (ValueError, TypeError) as error:
         raise ValueError(f"model: cannot be evaluated at the starting values: {error}") from None
+    _check_recorded_steps(config, problem, count)
+
+
+_RECORDED = 100_000
+"""Above this `solver.max_steps`, the memory of recorded adaptive steps is estimated."""
+
+
+def _check_recorded_steps(config: RunConfig, problem: AbstractProblem, count: int) -> None:
+    """A reverse-mode adjoint of an adaptive solve keeps room for `max_steps` steps (their
+    times, and for `direct` their states) per solve: refuse what would not fit in memory."""
+    if not isinstance(problem, (OdeProblem, PdeProblem)):
+        return
+    options = problem.options
+    if options.dt is not None or options.max_steps <= _RECORDED:
+        return
+    solution = jax.eval_shape(problem.solution, problem.space.initial_values())
+    if solution.adjoint == "forward":
+        return
+    state = sum(math.prod(y.shape[1:]) for y in jax.tree.leaves(solution.ys))
+    per_step = 16 + (8 * state if solution.adjoint == "direct" else 0)
+    needed = count * options.max_steps * per_step
+    what = f"{options.max_steps} recorded steps per solve (adjoint {solution.adjoint!r})"
+    _check_memory("solver.max_steps", needed, what)
