@@ -6,6 +6,7 @@ column (exit status 2, nothing written).
 The four problems in tests/data/petab are copied from Benchmark-Models-PEtab (BSD-3).
 """
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -223,3 +224,29 @@ def test_laplace_prior_refused(copy, capsys):
     err = _run_bad(copy, capsys, "--validate")
     assert "parameters_Boehm_JProteomeRes2014.tsv row 1 column 'objectivePriorType'" in err
     assert "'laplace' is not supported" in err
+
+
+def test_export_parameters_table(copy):
+    """The exported table holds the estimates as nominal values; loading it round-trips."""
+    from diffsim.petab._write import write_parameters
+
+    problem = petab.load(copy / BOEHM.name)
+    x = 1.01 * np.asarray(problem.space.initial_values())
+    write_parameters(problem, x, copy / "parameters_Boehm_JProteomeRes2014.tsv")
+    again = petab.load(copy / BOEHM.name)
+    np.testing.assert_allclose(again.space.initial_values(), x, rtol=1e-14)
+    assert again.space.names == problem.space.names
+
+
+@pytest.mark.slow
+def test_command_line_fit(tmp_path, capsys):
+    """A two-start fit from the command line reaches the reference optimum (within 0.1) and
+    writes the report, the waterfall plot and the fitted parameters table."""
+    out = tmp_path / "fit"
+    status = main([str(BOEHM), "--out", str(out), "--set", "fit.multistart.count=2"])
+    assert status == 0, capsys.readouterr()
+    result = json.loads((out / "result.json").read_text())
+    assert result["log_likelihood"] > REFERENCE["Boehm_JProteomeRes2014"] - 0.1
+    assert len(result["starts_log_likelihood"]) == 2
+    for name in ("report.md", "waterfall.png", "fitted_parameters.tsv"):
+        assert (out / name).is_file(), name

@@ -24,6 +24,7 @@ from ._load import DEFAULT_OPTIONS
 from ._problem import PetabProblem
 from ._read import read_problem
 from ._starts import latin_hypercube_starts
+from ._write import write_parameters
 
 
 class PetabRunSettings(pydantic.BaseModel):
@@ -130,6 +131,7 @@ def _fit(problem: PetabProblem, settings: PetabRunSettings, name, folder, quiet)
         summary["log_likelihood"] - (losses - losses[result.best_start]) / 2
     ).tolist()
     _waterfall(summary["starts_log_likelihood"], folder.path / "waterfall.png")
+    write_parameters(problem, result.x, folder.path / "fitted_parameters.tsv")
     folder.write_json("result.json", summary)
     if not quiet:
         verdict = "converged" if summary["success"] else "NOT converged"

@@ -37,7 +37,7 @@ def read_problem(path: str | Path, options: SolverOptions) -> PetabProblem:
     a mistake or of an unsupported feature.
     """
     path = Path(path)
-    files = _files(path)
+    files = table_files(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -107,7 +107,7 @@ def _priors(df: pd.DataFrame, layout: Layout, file) -> Priors | None:
     return Priors(indices=k, lognormal=logarithmic, mean=mean, sd=sd)
 
 
-def _files(path: Path) -> dict:
+def table_files(path: Path) -> dict:
     """The table files named in the YAML (exactly one of each kind; v1 only)."""
     try:
         with open(path) as f:
