@@ -60,6 +60,11 @@ class PetabProblem(AbstractProblem):
     def _laplace(self) -> np.ndarray:
         return np.asarray([self.layout.observables[o].laplace for o in self.layout.observable])
 
+    def with_options(self, **changes) -> "PetabProblem":
+        """A copy with some solver settings changed (e.g. `adjoint="direct"`: reverse mode,
+        the cheap gradient of the scalar log-likelihood)."""
+        return eqx.tree_at(lambda p: p.options, self, self.options.replace(**changes))
+
     # -- parameters ---------------------------------------------------------------------
 
     @property
