@@ -81,3 +81,18 @@ def test_multistart_config_finds_the_global_minimum(tmp_path):
     assert losses[0] > 100 * min(losses)  # the configured guess alone ends in a local minimum
     for pname, p in _free(result).items():
         assert abs(p["estimate"] - p["true"]) <= 0.005 * p["true"], pname
+
+
+def test_boarding_school_counts_has_asymmetric_profile_intervals(tmp_path):
+    """Negative-binomial counts: the profile interval of I0 lies above the linearized one
+    (I0 is bounded below by 0 and the likelihood is skewed), and every interval holds its
+    estimate."""
+    code, result = _run("sir_boarding_school_counts", tmp_path)
+    assert code == 0, result["message"]
+    assert result["statistics"]["likelihood"] == "negative_binomial"
+    assert result["quality"]["verdict"] != "poor"
+    for name, p in _free(result).items():
+        low, high = p["intervals"]["profile"]
+        assert low < p["estimate"] < high, name
+    i0 = result["parameters"]["I0"]["intervals"]
+    assert i0["profile"][0] > i0["linearized"][0] and i0["profile"][1] > i0["linearized"][1]
