@@ -651,6 +651,27 @@ def test_pde(tmp_path, capsys, overrides, fragment):
     assert not out.exists()
 
 
+PINN = "configs/burgers_identification_pinn.yaml"
+PINN_CASES = [
+    (["pinn.seed=-1"], "pinn.seed: Input should be greater than or equal to 0"),
+    ([f"pinn.seed={2**70}"], "pinn.seed: Input should be less than"),
+    (["pinn.network.width=1000000"], "pinn.network.width: 4e+12 network weights"),
+    (["pinn.network.depth=100000"], "pinn.network.depth: Input should be less than or equal"),
+    (["pinn.collocation={sampler: uniform, points: 1000000000}"], "pinn.collocation.points"),
+    (["pinn.network.width=0"], "pinn.network.width"),
+]
+
+
+@pytest.mark.parametrize("overrides, fragment", PINN_CASES, ids=[o[0] for o, _ in PINN_CASES])
+def test_pinn(tmp_path, capsys, overrides, fragment):
+    out = tmp_path / "run"
+    args = [PINN, "--out", str(out), "--quiet", "--no-cache"]
+    assert main(args + [a for o in overrides for a in ("--set", o)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err and "Traceback" not in err, err
+    assert not out.exists()
+
+
 # -- library calls: one exception type, naming the argument ----------------------------------
 def test_library_calls_name_the_argument(tmp_path):
     rhs = lambda t, y, p: -y

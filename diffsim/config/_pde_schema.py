@@ -215,7 +215,7 @@ class PinnNetworkConfig(_Strict):
 
     kind: Literal["mlp", "modified_mlp"] = "mlp"
     width: Count = 20
-    depth: Count = 4
+    depth: Annotated[int, Field(ge=1, le=64)] = 4
     activation: Literal[tuple(ACTIVATIONS)] = "tanh"
     init: Literal[tuple(INITIALIZATIONS)] = "glorot"
     embedding: Literal["none", "fourier", "periodic"] = "none"
@@ -310,7 +310,7 @@ class PinnConfig(_Strict):
     adam: PinnAdamConfig = PinnAdamConfig()
     lbfgs: PinnLbfgsConfig = PinnLbfgsConfig()
     time: tuple[float, float] | None = None
-    seed: int = 0
+    seed: Seed = 0
     log_every: Count = 100
     checkpoint_every: Count = 1000
     reference: bool = True

@@ -85,6 +85,19 @@ def _free_unknowns(config: RunConfig) -> int:
     return len(free) + sum(not s.fixed for s in states) + (config.neural is not None)
 
 
+def _check_network(pinn) -> None:
+    """A PINN's weights (with the optimizers' copies) and its activations at the points."""
+    net = pinn.network
+    weights = net.depth * net.width * (net.width + net.features + 4)
+    _check_memory("pinn.network.width", weights * 8 * 16, f"{weights:.3g} network weights")
+    points = pinn.collocation.points or 0
+    _check_memory(
+        "pinn.collocation.points",
+        points * net.width * net.depth * 8 * 16,
+        f"{points} collocation points through {net.depth} layers of width {net.width}",
+    )
+
+
 def check_before_build(config: RunConfig) -> None:
     """What can be checked from the config alone, before data are read or simulated.
 
@@ -102,6 +115,8 @@ def check_before_build(config: RunConfig) -> None:
             f"solver.max_steps: {solver.max_steps} is more than the {MAX_STEPS} steps a solve "
             "can count (int32)"
         )
+    if isinstance(config, PdeRunConfig) and config.pinn is not None:
+        _check_network(config.pinn)
     if synthetic is None:
         return
     num = _num_times(synthetic)
