@@ -131,15 +131,14 @@ class PetabProblem(AbstractProblem):
         obs_values = resolve(theta, lay.observable_index, lay.observable_const)
         noise_values = resolve(theta, lay.noise_index, lay.noise_const)
         model_names = set(self.model.parameters)
+        table = {pid: theta[i] for i, pid in enumerate(lay.parameter_ids) if pid not in model_names}
         y = jnp.zeros(len(lay.measurement))
         sigma = jnp.ones(len(lay.measurement))
         for o, observable in enumerate(lay.observables):
             rows = np.flatnonzero(lay.observable == o)
             if rows.size == 0:
                 continue
-            extra = {
-                pid: theta[i] for i, pid in enumerate(lay.parameter_ids) if pid not in model_names
-            }
+            extra = dict(table)
             for k in range(obs_values.shape[1]):
                 extra[f"observableParameter{k + 1}_{observable.id}"] = obs_values[rows, k]
             for k in range(noise_values.shape[1]):
