@@ -169,6 +169,15 @@ PARAMETER_CASES = [
     ("all-fixed", _with("k: {init: 0.5, true: 0.8, bounds: [0.01, 10]}", "k: 0.5"), ("nothing",)),
     ("all-fixed-flag", _with("bounds: [0.01, 10]", "fixed: true"), ("parameters: nothing to",)),
     (
+        "all-fixed-synthetic",
+        _with(
+            "data: {file: {path: data.csv}}",
+            SYNTHETIC,
+            _with("k: {init: 0.5, true: 0.8, bounds: [0.01, 10]}", "k: 0.5"),
+        ),
+        ("parameters: nothing to estimate",),
+    ),
+    (
         "no-parameters",
         _with("  k: {init: 0.5, true: 0.8, bounds: [0.01, 10]}\n", "", _equation("-y")).replace(
             "parameters:\n", "parameters: {}\n"
@@ -646,6 +655,26 @@ def test_pde(tmp_path, capsys, overrides, fragment):
     out = tmp_path / "run"
     args = [PDE, "--out", str(out), "--quiet", "--no-cache"]
     assert main(args + [a for o in overrides for a in ("--set", o)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err and "Traceback" not in err, err
+    assert not out.exists()
+
+
+UDE = "configs/ude_lotka_volterra.yaml"
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("neural.width=10000000", "neural.width: 3e+14 network weights"),
+        ("neural.depth=100000", "neural.depth: Input should be less than or equal to 64"),
+        ("neural.seed=-1", "neural.seed: Input should be greater than or equal to 0"),
+        ("neural.outputs=0", "neural.outputs"),
+    ],
+)
+def test_neural(tmp_path, capsys, override, fragment):
+    out = tmp_path / "run"
+    assert main([UDE, "--out", str(out), "--quiet", "--no-cache", "--set", override]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and fragment in err and "Traceback" not in err, err
     assert not out.exists()

@@ -301,7 +301,7 @@ class NeuralConfig(_Strict):
     inputs: Annotated[list[str], Field(min_length=1)]
     outputs: Annotated[int, Field(ge=1)]
     width: Annotated[int, Field(ge=1)] = 5
-    depth: Annotated[int, Field(ge=1)] = 3
+    depth: Annotated[int, Field(ge=1, le=64)] = 3
     activation: Literal[tuple(ACTIVATIONS)] = "tanh"
     seed: Seed = 0
 

@@ -85,6 +85,12 @@ def _free_unknowns(config: RunConfig) -> int:
     return len(free) + sum(not s.fixed for s in states) + (config.neural is not None)
 
 
+_NOTHING_TO_ESTIMATE = (
+    "parameters: nothing to estimate: every parameter and initial state is fixed (give at "
+    "least one an 'init' without 'fixed: true')"
+)
+
+
 def _check_network(pinn) -> None:
     """A PINN's weights (with the optimizers' copies) and its activations at the points."""
     net = pinn.network
@@ -104,11 +110,8 @@ def check_before_build(config: RunConfig) -> None:
     **Raises:** `LimitError` naming the key: nothing to estimate; a step count above
     `MAX_STEPS`; synthetic data, a PDE grid or a multi-start batch larger than the memory limit.
     """
-    if _free_unknowns(config) == 0:
-        raise LimitError(
-            "parameters: nothing to estimate: every parameter and initial state is fixed "
-            "(give at least one an 'init' without 'fixed: true')"
-        )
+    if config.data.synthetic is not None and _free_unknowns(config) == 0:
+        raise LimitError(_NOTHING_TO_ESTIMATE)  # before simulating data for nothing
     solver, synthetic = config.solver, config.data.synthetic
     if solver.max_steps > MAX_STEPS:
         raise LimitError(
@@ -117,6 +120,10 @@ def check_before_build(config: RunConfig) -> None:
         )
     if isinstance(config, PdeRunConfig) and config.pinn is not None:
         _check_network(config.pinn)
+    if not isinstance(config, PdeRunConfig) and config.neural is not None:
+        net = config.neural
+        weights = net.depth * net.width * (net.width + len(net.inputs) + net.outputs + 2)
+        _check_memory("neural.width", weights * 8 * 16, f"{weights:.3g} network weights")
     if synthetic is None:
         return
     num = _num_times(synthetic)
@@ -155,6 +162,8 @@ def check_problem(config: RunConfig, problem: AbstractProblem) -> None:
 
     **Raises:** `LimitError` naming the key.
     """
+    if problem.space.size == 0:
+        raise LimitError(_NOTHING_TO_ESTIMATE)
     if isinstance(problem, OdeProblem):
         times = np.concatenate([[problem.t0], np.asarray(problem.data.ts)])
         check_steps("solver.dt", times, problem.options.dt)
