@@ -248,5 +248,5 @@ def test_command_line_fit(tmp_path, capsys):
     result = json.loads((out / "result.json").read_text())
     assert result["log_likelihood"] > REFERENCE["Boehm_JProteomeRes2014"] - 0.1
     assert len(result["starts_log_likelihood"]) == 2
-    for name in ("report.md", "waterfall.png", "fitted_parameters.tsv"):
+    for name in ("report.md", "waterfall.png", "observables.png", "fitted_parameters.tsv"):
         assert (out / name).is_file(), name

@@ -21,6 +21,7 @@ from ..runner import RunFolder, RunFolderError
 from ._errors import PetabError
 from ._evaluate import evaluate
 from ._load import DEFAULT_OPTIONS
+from ._plots import draw_panels, draw_waterfall
 from ._problem import PetabProblem
 from ._read import read_problem
 from ._starts import latin_hypercube_starts
@@ -130,23 +131,18 @@ def _fit(problem: PetabProblem, settings: PetabRunSettings, name, folder, quiet)
     summary["starts_log_likelihood"] = (
         summary["log_likelihood"] - (losses - losses[result.best_start]) / 2
     ).tolist()
-    _waterfall(summary["starts_log_likelihood"], folder.path / "waterfall.png")
+    draw_waterfall(summary["starts_log_likelihood"], folder.path / "waterfall.png")
+    lay = problem.layout
+    names = [
+        lay.condition_ids[sim]
+        if pre < 0
+        else f"{lay.condition_ids[pre]} > {lay.condition_ids[sim]}"
+        for pre, sim in lay.experiments
+    ]
+    draw_panels(arrays, [o.id for o in lay.observables], names, folder.path / "observables.png")
     write_parameters(problem, result.x, folder.path / "fitted_parameters.tsv")
     folder.write_json("result.json", summary)
     if not quiet:
         verdict = "converged" if summary["success"] else "NOT converged"
         print(f"{verdict}: log_likelihood {summary['log_likelihood']:.6g}\nreport: {folder.path}")
     return 0 if summary["success"] else 1
-
-
-def _waterfall(values, path) -> None:
-    """The waterfall plot of multistart results: -log L of each start, best first."""
-    from matplotlib.figure import Figure
-
-    values = np.sort(-np.asarray(values, float))
-    figure = Figure(figsize=(5.5, 3.5), layout="constrained")
-    ax = figure.subplots()
-    ax.plot(np.arange(1, values.size + 1), values, "o-", ms=3)
-    ax.set_xlabel("start (sorted)")
-    ax.set_ylabel("-log L")
-    figure.savefig(path, dpi=110)
