@@ -62,7 +62,7 @@ class NewtonStage(eqx.Module):
 
         def body(c):
             z, it, prev, eta, _, _ = c
-            dz = -solve(residual(z))
+            dz = -solve(residual(z), scale, kappa)
             size = rms_norm(dz / scale)
             size = jnp.where(jnp.isfinite(size), size, jnp.inf)
             theta = size / prev
@@ -123,7 +123,8 @@ class ESDIRKState(NamedTuple):
     consistent with the Newton values, where `f(t, y)` would amplify their error by `hJ`);
     `jac`, `factors`: the Jacobian and the factorisation of `I − hγ J` made with `hgamma`
     (NaN: none yet); `jac_fresh`: `jac` was evaluated at this step's start; `need_jac`: evaluate
-    it there before the step; `eta`: Newton's last contraction factor `θ/(1−θ)`;
+    it there before the step; `jac_counted`: `jac` is in the work counters (False for the one
+    `init` evaluates, counted by the first step); `eta`: Newton's last contraction `θ/(1−θ)`;
     `previous`: the last accepted step's dense output `(y, h, ks)`, whose extrapolation starts
     the stages when `extrapolate` (not at the first step, nor when retrying a failed Newton).
     """
@@ -134,6 +135,7 @@ class ESDIRKState(NamedTuple):
     hgamma: Array
     jac_fresh: Array
     need_jac: Array
+    jac_counted: Array
     eta: Array
     previous: tuple
     extrapolate: Array
@@ -215,6 +217,7 @@ class ESDIRK(AbstractRungeKutta):
             hgamma=jnp.asarray(jnp.nan, real),
             jac_fresh=jnp.asarray(True),
             need_jac=jnp.asarray(False),
+            jac_counted=jnp.asarray(False),
             eta=jnp.asarray(1.0, real),
             previous=(
                 y0,
@@ -243,7 +246,9 @@ class ESDIRK(AbstractRungeKutta):
         y1, error, ks, nfev, ok, eta, theta = self.stages(
             fn, t, y, h, args, f0, scale, jac, factors, hgamma_f, eta0, state
         )
-        common = dict(jac=jac, factors=factors, hgamma=hgamma_f, eta=eta)
+        common = dict(
+            jac=jac, factors=factors, hgamma=hgamma_f, eta=eta, jac_counted=jnp.asarray(True)
+        )
         next_state = ESDIRKState(
             f0=ks[-1],
             jac_fresh=jnp.asarray(False),
@@ -267,7 +272,8 @@ class ESDIRK(AbstractRungeKutta):
         else:
             dense = (y, h, ks)
         stats = dict(
-            num_jacobians=renew.astype(jnp.int32), num_factorizations=refactor.astype(jnp.int32)
+            num_jacobians=(renew | ~state.jac_counted).astype(jnp.int32),
+            num_factorizations=refactor.astype(jnp.int32),
         )
         return Step(y1, error, nfev, ok, dense, next_state, retry_state, stats)
 
@@ -358,5 +364,5 @@ class ESDIRK(AbstractRungeKutta):
         y1 = y + h * (jnp.asarray(tab.b, y.dtype) @ ks)
         # Shampine's filtered estimate (Hairer & Wanner IV.8): (I − hγJ)⁻¹ damps the stiff
         # components, whose raw estimate is dominated by Newton and round-off errors.
-        error = solve(h * (jnp.asarray(tab.e, y.dtype) @ ks))
+        error = solve(h * (jnp.asarray(tab.e, y.dtype) @ ks), scale, kappa)
         return y1, error, ks, nfev, ok, eta, theta_max
