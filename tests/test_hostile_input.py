@@ -444,6 +444,7 @@ CSV_CASES = [
     ("inf-value", "t,y\n0,1\n1,inf\n", ("'y' contains infinite values",)),
     ("all-missing", "t,y\n0,\n1,nan\n", ("'y' has no finite values",)),
     ("binary", b"t,y\n0,\xff\xfe\n", ("cannot read the file",)),
+    ("inline-comment", "t,y\n0,1 # noisy\n1,2\n", ("line 2", "'1 # noisy' is not a number")),
     ("bom-duplicate", "\ufefft,y,y\n0,1,2\n1,2,3\n", ("'y' appears twice",)),
 ]
 

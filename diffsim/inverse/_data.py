@@ -183,7 +183,7 @@ def _parse_numeric(path: Path, skip: int, width: int) -> np.ndarray | None:
             table = np.loadtxt(
                 path,
                 delimiter=",",
-                comments="#",
+                comments=None,  # a "#" inside a row is an error, as row by row
                 skiprows=skip,
                 dtype=float,
                 encoding="utf-8-sig",
