@@ -179,3 +179,37 @@ def test_negative_counts_are_refused(tmp_path, capsys):
     config["initial_state"] = {"y": 3.0}
     assert main([_write(tmp_path, config), "--validate"]) == 2
     assert "observations.y: likelihood poisson needs counts >= 0" in capsys.readouterr().err
+
+
+def test_estimated_noise_level_is_the_maximum_likelihood_one(tmp_path):
+    """Gaussian noise of unknown level: sigma_hat^2 = RSS / n, the rate is the least-squares
+    one, and the Hessian gives stderr(sigma_hat) = sigma_hat / sqrt(2 n) (the parameters are
+    orthogonal to sigma at the optimum)."""
+    ts = np.linspace(0, 3, 25)
+    ys = 2.0 * np.exp(-0.8 * ts) + 0.05 * np.random.default_rng(3).standard_normal(25)
+    (tmp_path / "decay.csv").write_text(
+        "t,y\n" + "\n".join(f"{t:.17g},{y:.17g}" for t, y in zip(ts, ys, strict=True))
+    )
+    config = {
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "transform": "log"}},
+        "initial_state": {"y": {"init": 1.5}},
+        "observations": {"y": {"sigma": "estimate"}},
+        "data": {"file": "decay.csv"},
+        "solver": {"rtol": 1e-11, "atol": 1e-12},
+    }
+    estimated = build_problem(validate_config(config), tmp_path)
+    assert estimated.space.names == ("k", "y0", "sigma_y")
+    result = fit(estimated, ftol=1e-14, xtol=1e-14)
+    known = build_problem(
+        validate_config({**config, "observations": {"y": {"sigma": 1.0}}}), tmp_path
+    )
+    least_squares = fit(known, ftol=1e-14, xtol=1e-14)
+    np.testing.assert_allclose(result.x[:2], least_squares.x, rtol=1e-7)
+    sigma_hat = np.sqrt(least_squares.chi_square / 25)
+    assert result.x[2] == pytest.approx(sigma_hat, rel=1e-7)
+    errors = estimate_uncertainty(
+        estimated, result.z, jacobian=result.jacobian, residuals=result.residuals
+    )
+    assert errors.scale == 1.0
+    assert errors.stderr[2] == pytest.approx(sigma_hat / np.sqrt(50), rel=1e-4)

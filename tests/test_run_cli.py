@@ -20,6 +20,7 @@ QUIET = ["--quiet", "--no-cache"]
 NO_EXTRAS = ["--set", "report.plots=false", "--set", "report.taylor_test=false"]
 RUN_FILES = {
     "config.yaml",
+    "fitted.yaml",
     "env.json",
     "metrics.jsonl",
     "result.json",
@@ -27,7 +28,14 @@ RUN_FILES = {
     "report.md",
     "report.html",
 }
-PLOT_FILES = {"fit.png", "residuals.png", "loss.png", "parameters.png", "correlation.png"}
+PLOT_FILES = {
+    "fit.png",
+    "residuals.png",
+    "loss.png",
+    "parameters.png",
+    "correlation.png",
+    "profiles.png",
+}
 
 # y' = -k y from y(0) = y0: k = 0.8, y0 = 2 with a little noise. The comment line and a blank
 # value (a missing observation) are part of the test.

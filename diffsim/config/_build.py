@@ -172,7 +172,8 @@ def build_ode_problem(
         text = spec.expression if spec.expression is not None else name
         observables.append(parse_expression(text, symbols, where=f"observations.{name}"))
         both_unset = spec.sigma is None and spec.sigma_relative == 0
-        sigma.append(1.0 if both_unset else (spec.sigma or 0.0))
+        given = spec.sigma if spec.sigma != "estimate" else 1.0  # replaced by a parameter
+        sigma.append(1.0 if both_unset else (given or 0.0))
         sigma_relative.append(spec.sigma_relative)
     used.update(s for e in observables for s in e.symbols)
     for p, where in entries:
@@ -216,6 +217,9 @@ def build_ode_problem(
         options=solver_options(config.solver, config.gradient.adjoint),
     )
     errors = _error_model(config, data.values.shape)
+    if errors is not None and any(o.sigma == "estimate" for o in config.observations.values()):
+        space, errors = _estimated_noise(config, parameters, entries, data, errors)
+        problem = eqx.tree_at(lambda p: p.space, problem, space)
     if source.synthetic is not None:
         data = _synthesize(config, problem, np.asarray(sigma), np.asarray(sigma_relative), errors)
     sigma = observation_sigma(data.values, np.asarray(sigma), np.asarray(sigma_relative))
@@ -230,10 +234,43 @@ def build_ode_problem(
     )
 
 
+def _estimated_noise(config, parameters, entries, data: Dataset, errors: ErrorModel):
+    """Add a free noise level `sigma_<observation>` per `sigma: estimate` (log-transformed,
+    above a floor 1000 times below its start) and point the error model at it."""
+    noise, columns, floors = [], [], []
+    for j, (name, spec) in enumerate(config.observations.items()):
+        if spec.sigma != "estimate":
+            continue
+        column = data.values[:, j]
+        column = column[np.isfinite(column)]
+        spread = np.std(np.log(column)) if spec.likelihood == "lognormal" else np.std(column)
+        init = 0.3 * float(spread) if spread > 0 else 1.0
+        floor = 1e-3 * init
+        noise.append(Parameter(name=f"sigma_{name}", init=init, lower=floor, transform="log"))
+        columns.append(j)
+        floors.append(floor)
+    paths = tuple(w for _, w in entries) + tuple(
+        f"observations.{c}.sigma" for c in [list(config.observations)[j] for j in columns]
+    )
+    space = parameter_space(parameters + tuple(noise), paths=paths)
+    first = space.size - len(noise)
+    index = np.full(data.values.shape, -1)
+    for k, j in enumerate(columns):
+        index[:, j] = first + k
+    counts = np.isfinite(data.values).sum(axis=0)[columns].astype(float)
+    errors = eqx.tree_at(
+        lambda e: (e.sigma_index, e.noise_parameters, e.noise_counts, e.noise_floor),
+        errors,
+        (index, np.arange(first, space.size), counts, np.asarray(floors)),
+        is_leaf=lambda leaf: leaf is None,
+    )
+    return space, errors
+
+
 def _error_model(config: OdeRunConfig, shape) -> ErrorModel | None:
-    """The likelihood of each data column (`None` when all are Gaussian)."""
+    """The likelihood of each data column (`None` when all are Gaussian with known sigma)."""
     specs = list(config.observations.values())
-    if all(spec.likelihood == "gaussian" for spec in specs):
+    if all(spec.likelihood == "gaussian" and spec.sigma != "estimate" for spec in specs):
         return None
     kinds = np.asarray([KINDS.index(spec.likelihood) for spec in specs])
     dispersion = np.asarray([spec.dispersion or 1.0 for spec in specs])

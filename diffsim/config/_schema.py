@@ -109,7 +109,7 @@ class ObservationConfig(_Strict):
 
     expression: str | None = None
     likelihood: Literal["gaussian", "poisson", "negative_binomial", "lognormal"] = "gaussian"
-    sigma: NonNegative | None = None
+    sigma: NonNegative | Literal["estimate"] | None = None
     sigma_relative: NonNegative = 0.0
     dispersion: Positive | None = None
 
@@ -125,6 +125,8 @@ class ObservationConfig(_Strict):
             raise ValueError(
                 "dispersion: give it with likelihood negative_binomial (and only then)"
             )
+        if self.sigma == "estimate" and self.sigma_relative:
+            raise ValueError("sigma: estimate takes no sigma_relative")
         if self.likelihood == "lognormal" and (not self.sigma or self.sigma_relative):
             raise ValueError(
                 "sigma: the lognormal likelihood needs sigma > 0, the standard deviation of "
@@ -353,10 +355,17 @@ class OdeRunConfig(_RunBase):
     @model_validator(mode="after")
     def _bootstrap_is_gaussian(self):
         if self.uncertainty.bootstrap.samples and any(
-            o.likelihood != "gaussian" for o in self.observations.values()
+            o.likelihood != "gaussian" or o.sigma == "estimate" for o in self.observations.values()
         ):
             raise ValueError(
-                "uncertainty.bootstrap: the parametric bootstrap simulates Gaussian noise; "
-                "use profile intervals with other likelihoods"
+                "uncertainty.bootstrap: the parametric bootstrap simulates Gaussian noise of "
+                "known level; use profile intervals with other likelihoods or estimated sigma"
+            )
+        if self.data.synthetic is not None and any(
+            o.sigma == "estimate" for o in self.observations.values()
+        ):
+            raise ValueError(
+                "observations: sigma: estimate needs data from a file (synthetic data are "
+                "simulated with a given sigma)"
             )
         return self

@@ -14,8 +14,9 @@ thresholds and the verdict keep working unchanged. This covers:
   given;
 - `lognormal`: `(log m - log y) / sigma`, `sigma` the standard deviation of `log y`.
 
-Noise levels or dispersions estimated together with the model are not of this form (the
-saturated value depends on them); see docs/uncertainty.md.
+Estimated Gaussian or log-normal noise levels `sigma_j` (free parameters) are: their
+normalization `n_j log sigma_j^2` becomes one extra residual per level (`noise_rows`).
+An estimated negative-binomial dispersion is not supported.
 """
 
 import equinox as eqx
@@ -44,10 +45,36 @@ class ErrorModel(eqx.Module):
 
     kinds: np.ndarray
     dispersion: np.ndarray
+    sigma_index: np.ndarray | None = None
+    noise_parameters: np.ndarray = eqx.field(default_factory=lambda: np.zeros(0, int))
+    noise_counts: np.ndarray = eqx.field(default_factory=lambda: np.zeros(0))
+    noise_floor: np.ndarray = eqx.field(default_factory=lambda: np.zeros(0))
 
-    def residuals(self, prediction: Array, data: Array, sigma: Array) -> Array:
+    @property
+    def estimates_noise(self) -> bool:
+        """Whether some noise level is a free parameter."""
+        return len(self.noise_parameters) > 0
+
+    def noise_levels(self, sigma: Array, x: Array) -> Array:
+        """`sigma`, with the estimated noise levels (free parameters `x`) where they apply."""
+        if self.sigma_index is None:
+            return sigma
+        index = jnp.asarray(self.sigma_index)
+        return jnp.where(index >= 0, jnp.asarray(x)[jnp.maximum(index, 0)], sigma)
+
+    def noise_rows(self, x: Array) -> Array:
+        """Residuals `sqrt(2 n_j log(sigma_j / floor_j))` of the estimated noise levels: with
+        them chi-square is `-2 log L` up to a constant also in `sigma_j` (the normalization
+        `n_j log sigma_j^2` of the Gaussian), and `sigma_j > floor_j` keeps them real."""
+        sigma = jnp.asarray(x)[self.noise_parameters]
+        return jnp.sqrt(2 * self.noise_counts * jnp.log(sigma / self.noise_floor))
+
+    def residuals(self, prediction: Array, data: Array, sigma: Array, x=None) -> Array:
         """Signed deviance residuals `sign(m - y) sqrt(d)` (see the module docstring); NaN
-        where a count model predicts a non-positive mean (the solve is then rejected)."""
+        where a count model predicts a non-positive mean (the solve is then rejected).
+        `x`: the free parameters, for estimated noise levels."""
+        if x is not None:
+            sigma = self.noise_levels(sigma, x)
         m, y = prediction, data
         positive = jnp.where(m > 0, m, 1.0)
         k = jnp.asarray(self.dispersion)
@@ -75,6 +102,11 @@ class ErrorModel(eqx.Module):
     def constant(self, data: np.ndarray, sigma: np.ndarray) -> float:
         """`C` in `-2 log L = sum(residuals^2) + C` (missing values skipped)."""
         y, sigma = np.asarray(data, float), np.asarray(sigma, float)
+        if self.sigma_index is not None:  # the rest of log sigma^2 is in `noise_rows`
+            floor = np.zeros(int(np.max(self.sigma_index, initial=-1)) + 1)
+            floor[self.noise_parameters] = self.noise_floor
+            index = np.asarray(self.sigma_index)
+            sigma = np.where(index >= 0, floor[np.maximum(index, 0)], sigma)
         kinds, k = np.asarray(self.kinds), np.asarray(self.dispersion, float)
         present = np.isfinite(y)
         y = np.where(present, y, 1.0)

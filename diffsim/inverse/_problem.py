@@ -73,6 +73,7 @@ class AbstractProblem(eqx.Module):
         """The length of the residual vector (missing values counted as zeros)."""
         z = jnp.asarray(self.space.to_internal(self.space.initial_values()))
         extra = 0 if self.priors is None else len(self.priors.indices)
+        extra += 0 if self.errors is None else len(self.errors.noise_parameters)
         return int(self.observed.size) + int(jax.eval_shape(self.prior, z).size) + extra
 
     def misfit(self, x: ArrayLike) -> Array:
@@ -85,7 +86,7 @@ class AbstractProblem(eqx.Module):
         if self.errors is None:
             standardized = (prediction - filled) / self.sigma
         else:
-            standardized = self.errors.residuals(prediction, filled, self.sigma)
+            standardized = self.errors.residuals(prediction, filled, self.sigma, x)
         r = jnp.where(missing, 0.0, standardized)
         ok = (status == 0) & jnp.all(jnp.isfinite(r))
         return jnp.where(ok, r, jnp.inf).reshape(-1)
@@ -100,6 +101,8 @@ class AbstractProblem(eqx.Module):
         parts = [self.misfit(x), self.prior(z)]
         if self.priors is not None:
             parts.append(self.priors.residuals(x))
+        if self.errors is not None and self.errors.estimates_noise:
+            parts.append(self.errors.noise_rows(x))
         r = jnp.concatenate(parts)
         return jnp.where(jnp.all(jnp.isfinite(r)), r, jnp.inf)
 

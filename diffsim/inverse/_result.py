@@ -48,15 +48,20 @@ def _normalized_residuals(problem: AbstractProblem, fit: FitResult) -> np.ndarra
 
 
 def _statistics(problem: AbstractProblem, fit: FitResult, residuals: np.ndarray) -> dict:
-    """`fit_statistics` from the likelihood the problem uses (chi-square: data and priors)."""
+    """`fit_statistics` from the likelihood the problem uses. With a likelihood other than
+    Gaussian with known sigma, chi-square is the data's deviance (standardized residuals
+    squared) and `-2 log L` adds the estimated noise levels' rows and the constant."""
     if problem.errors is None:
         return fit_statistics(fit.chi_square, problem.num_points, problem.space.size)
     deviance = float(np.nansum(residuals**2))
+    x = jnp.asarray(fit.x)
+    noise = problem.errors.noise_rows(x) if problem.errors.estimates_noise else jnp.zeros(0)
     return fit_statistics(
-        fit.chi_square,
+        deviance,
         problem.num_points,
         problem.space.size,
         minus_two_log_likelihood=deviance
+        + float(jnp.sum(noise**2))
         + problem.errors.constant(problem.observed, problem.sigma),
         likelihood=", ".join(problem.errors.names()),
     )

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._jacobian_mode import choose_gradient_mode
+from ._jacobian_mode import REVERSE_ONLY_ADJOINTS, choose_gradient_mode
 from ._problem import AbstractProblem
 
 RANK_TOLERANCE = 1e-10
@@ -63,6 +63,24 @@ def residual_jacobian(problem: AbstractProblem, z) -> np.ndarray:
     return np.asarray(jax.jit(jacobian(lambda z: problem.residuals(z)))(jnp.asarray(z)))
 
 
+def _hessian_root(problem: AbstractProblem, z) -> np.ndarray:
+    """A `(P, P)` matrix `R` with `R^T R = H / 2`, `H` the Hessian of chi-square at `z`
+    (negative curvature clipped to zero: reported as singular)."""
+    z = jnp.asarray(z)
+    loss = lambda z: problem.chi_square(z)
+    if problem.options.adjoint in REVERSE_ONLY_ADJOINTS:
+        # no second derivative through a custom VJP: central differences of the exact gradient
+        gradient = jax.jit(jax.vmap(jax.grad(loss)))
+        steps = 1e-5 * jnp.maximum(1.0, jnp.abs(z))
+        shifts = jnp.diag(steps)
+        hessian = (gradient(z + shifts) - gradient(z - shifts)) / (2 * steps[:, None])
+        hessian = (hessian + hessian.T) / 2
+    else:
+        hessian = jax.jit(jax.jacfwd(jax.jacfwd(loss)))(z)
+    values, vectors = np.linalg.eigh(np.asarray(hessian) / 2)
+    return (vectors * np.sqrt(np.maximum(values, 0.0))) @ vectors.T
+
+
 def estimate_uncertainty(
     problem: AbstractProblem,
     z: np.ndarray,
@@ -112,6 +130,12 @@ def estimate_uncertainty(
         )
     if jacobian is None:
         jacobian = residual_jacobian(problem, z)
+    if problem.errors is not None and problem.errors.estimates_noise:
+        # The noise rows' Gauss-Newton curvature is not the likelihood's: use the exact
+        # Hessian of chi-square (-2 log L), as J^T J = H / 2, and no rescaling (the noise
+        # level is estimated).
+        jacobian = _hessian_root(problem, z)
+        scale = 1.0
     slope = np.asarray(problem.space.derivative(z))
     values = np.asarray(problem.space.to_values(z))
     at_bound = [
