@@ -56,7 +56,7 @@ def read_problem(path: str | Path, options: SolverOptions) -> PetabProblem:
     free = [
         Parameter(
             name=str(name),
-            init=float(layout.nominal[i]),
+            init=_inside(layout.nominal[i], layout.lower[i], layout.upper[i], layout.scales[i]),
             lower=float(layout.lower[i]),
             upper=float(layout.upper[i]),
             transform="log" if layout.scales[i] != "lin" else "none",
@@ -105,6 +105,18 @@ def _priors(df: pd.DataFrame, layout: Layout, file) -> Priors | None:
         return None
     k, logarithmic, mean, sd = (np.asarray(column) for column in zip(*entries, strict=True))
     return Priors(indices=k, lognormal=logarithmic, mean=mean, sd=sd)
+
+
+def _inside(value: float, low: float, high: float, scale: str) -> float:
+    """A nominal value on a bound moved 1e-6 of the range inside (on the parameter's scale),
+    so that a fit can start there; log-likelihoods are still evaluated at the nominal value."""
+    if low < value < high:
+        return float(value)
+    to, back = (np.log10, lambda v: 10.0**v) if scale == "log10" else (np.log, np.exp)
+    if scale == "lin":
+        to, back = (lambda v: v), (lambda v: v)
+    a, b = to(low), to(high)
+    return float(back(np.clip(to(value), a + 1e-6 * (b - a), b - 1e-6 * (b - a))))
 
 
 def table_files(path: Path) -> dict:
