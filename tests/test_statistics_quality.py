@@ -82,7 +82,7 @@ def test_good_fit_bound_and_random_misfit():
     quality = _assess(tight, fit(tight))
     assert quality["verdict"] == "doubtful"
     assert quality["chi_square_pvalue"] < 1e-6 and quality["runs_test"]["pvalue"] > 1e-3
-    assert "noise levels (sigma) may be too small" in quality["reasons"][0]
+    assert "the noise levels (sigma) may be too small" in quality["reasons"][0]
 
 
 def test_non_identifiable_direction_is_named():

@@ -153,11 +153,17 @@ def assess_fit(
         )
     elif pvalue < WARN_PVALUE:
         verdict = "doubtful"
+        counts = any(k in statistics.get("likelihood", "") for k in ("poisson", "negative"))
+        remedy = (
+            "the counts are over-dispersed for this likelihood (try likelihood "
+            "negative_binomial, or a smaller dispersion)"
+            if counts
+            else "the noise levels (sigma) may be too small (or estimate them: sigma: estimate)"
+        )
         reasons.append(
             f"Reduced chi-square {chi_square / dof:.3g} (chi-square test p = {pvalue:.1e}) is "
-            "larger than the noise levels allow, but the residuals look random: the noise "
-            "levels (sigma) may be too small; the error bars are scaled by the reduced "
-            "chi-square when fit.scale_covariance is true."
+            f"larger than the noise allows, but the residuals look random: {remedy}; the error "
+            "bars are scaled by the reduced chi-square when fit.scale_covariance is true."
         )
     elif runs["pvalue"] < WARN_PVALUE:
         verdict = "doubtful"
