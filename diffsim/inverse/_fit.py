@@ -19,6 +19,7 @@ from ._methods import (
     OptaxMethod,
 )
 from ._problem import AbstractProblem
+from ._sharding import batch_jit, shard_batch, to_host
 
 LEAST_SQUARES_METHODS = {"levenberg_marquardt": LevenbergMarquardt, "gauss_newton": GaussNewton}
 FIRST_ORDER_METHODS = ("lbfgs", "adam")
@@ -190,7 +191,7 @@ def _compiled(problem: AbstractProblem, optimizer, settings, kind: str, example)
     if cached is not None and cached[0]() is problem:
         return cached[1]
     method = getattr(optimizer, kind)
-    compiled = jax.jit(jax.vmap(lambda a: method(problem, a))).trace(example).lower().compile()
+    compiled = batch_jit(jax.vmap(lambda a: method(problem, a))).trace(example).lower().compile()
     if settings is not None:
         _COMPILED[key] = (weakref.ref(problem, lambda _: _COMPILED.pop(key, None)), compiled)
     return compiled
@@ -225,8 +226,8 @@ class _RunningBatch:
         return self.state
 
     def _scatter(self, full, part):
-        full = np.array(full)
-        full[self._where] = np.asarray(part)
+        full = np.array(to_host(full))
+        full[self._where] = to_host(part)[: self._where.size]
         return full
 
     def narrow(self, codes: np.ndarray) -> None:
@@ -236,8 +237,8 @@ class _RunningBatch:
         if size < NARROW_FROM or not 0 < running.size <= size // 2:
             return
         self._where = np.resize(running, 1 << int(running.size - 1).bit_length())
-        self._active = jax.tree.map(
-            lambda leaf: jnp.asarray(np.asarray(leaf)[self._where]), self.state
+        self._active = shard_batch(
+            jax.tree.map(lambda leaf: leaf[self._where], to_host(self.state))
         )
         clock = time.perf_counter()
         self._step = self._compile_step(self._active)
@@ -304,7 +305,8 @@ def fit(
         xtol=xtol,
         gtol=gtol,
     )
-    z0 = jnp.asarray(space.to_internal(x0))
+    size = len(x0)
+    z0 = shard_batch(np.asarray(space.to_internal(x0)))  # padded to the device count
 
     settings = _settings_key(method, mode, learning_rate, options or {}, ftol, xtol, gtol)
     compile_step = lambda example: _compiled(problem, optimizer, settings, "step", example)
@@ -316,19 +318,20 @@ def fit(
     state = batch.state
     if isinstance(optimizer, AbstractLeastSquares):
         state = batch.step()  # evaluates the starting points (see `AbstractLeastSquares.init`)
-    initial_gradient = np.asarray(state.gradient[0])
+    initial_gradient = to_host(state.gradient)[0]
 
     to_values = jax.jit(space.to_values)
-    losses, zs = [np.asarray(state.loss)], [np.asarray(state.z)]
+    losses, zs = [to_host(state.loss)[:size]], [to_host(state.z)[:size]]
     interrupted = False
     clock = time.perf_counter()
     num_steps = 0
     try:
-        while num_steps < max_steps and bool(np.any(np.asarray(state.code) == 0)):
+        while num_steps < max_steps and bool(np.any(to_host(state.code)[:size] == 0)):
             state = batch.step()
             num_steps += 1
-            loss, z, codes, grads, accepted = jax.device_get(
-                (state.loss, state.z, state.code, state.gradient, state.accepted)
+            loss, z, codes, grads, accepted = jax.tree.map(
+                lambda a: a[:size],
+                to_host((state.loss, state.z, state.code, state.gradient, state.accepted)),
             )
             batch.narrow(codes)
             losses.append(loss)
@@ -352,6 +355,7 @@ def fit(
     fit_seconds = time.perf_counter() - clock - batch.compile_seconds
     compile_seconds += batch.compile_seconds
 
+    state = jax.tree.map(lambda a: a[:size], to_host(state))
     final_loss = np.asarray(state.loss)
     final_z = np.asarray(state.z)
     codes = np.asarray(state.code)

@@ -20,6 +20,7 @@ from jaxtyping import Array, ArrayLike
 from ._jacobian_mode import choose_gradient_mode
 from ._methods import LevenbergMarquardt
 from ._problem import AbstractProblem
+from ._sharding import batch_jit, shard_batch, to_host
 
 
 class Refit(eqx.Module):
@@ -74,7 +75,7 @@ def _compiled_refits(problem: AbstractProblem, method, max_steps: int, shapes):
         )[1]
         return state.z, state.loss, state.code
 
-    compiled = jax.jit(jax.vmap(one))
+    compiled = batch_jit(jax.vmap(one))
     _COMPILED[key] = (weakref.ref(problem, lambda _: _COMPILED.pop(key, None)), compiled)
     return compiled
 
@@ -112,7 +113,8 @@ def refit_batch(
     values = jnp.zeros(size) if values is None else jnp.asarray(values, dtype=z0.dtype)
     mode, _ = choose_gradient_mode(z0.shape[-1], num_residuals, "auto", problem.options.adjoint)
     method = LevenbergMarquardt(mode=mode, ftol=tolerance, xtol=tolerance, gtol=tolerance)
-    shapes = (z0.shape, shifts.shape)
+    batch = shard_batch((z0, shifts, indices, values))  # padded to the device count
+    shapes = (batch[0].shape, batch[1].shape)
     refits = _compiled_refits(problem, method, max_steps, shapes)
-    z, loss, code = refits(z0, shifts, indices, values)
-    return np.asarray(z), np.asarray(loss), np.asarray(code)
+    z, loss, code = to_host(refits(*batch))
+    return z[:size], loss[:size], code[:size]

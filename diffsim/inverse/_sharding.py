@@ -1,0 +1,73 @@
+"""Batches of independent members (starts, refits) split over all devices with `jax.sharding`.
+
+A batch axis is laid over a one-axis `Mesh` named `"batch"` that holds every device of every
+process (`jax.devices()`), so a vmapped computation runs each device's share of the members.
+A batch that does not divide the device count is padded with copies of its last member;
+callers cut the results back with `[:size]`. Members are independent, so every member's
+result is the one it has on one device. With one device nothing is sharded or padded.
+
+In a multi-process run (`jax.distributed`) each process holds only its devices' shares;
+`to_host` gathers a whole batch on every process, so that every process takes the same
+decisions (stop, narrow, best start) from the same numbers.
+"""
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+
+def batch_sharding() -> NamedSharding | None:
+    """The sharding of a batch axis over all devices, or `None` with one device."""
+    devices = jax.devices()
+    if len(devices) == 1:
+        return None
+    return NamedSharding(Mesh(np.asarray(devices), ("batch",)), PartitionSpec("batch"))
+
+
+def batch_jit(function):
+    """`jax.jit(function)` with every input and output laid over the devices along axis 0."""
+    sharding = batch_sharding()
+    if sharding is None:
+        return jax.jit(function)
+    return jax.jit(function, in_shardings=sharding, out_shardings=sharding)
+
+
+def padded_size(size: int) -> int:
+    """`size` rounded up to a multiple of the device count."""
+    count = jax.device_count()
+    return -(-size // count) * count
+
+
+def shard_batch(values):
+    """Pad the leading (batch) axis of every leaf to `padded_size` and lay it over the devices.
+
+    **Arguments:**
+    - `values`: a pytree of host arrays with the same leading size; every process passes
+      the same values.
+
+    **Returns:** the pytree as (global) `jax.Array`s, on the default device when there is
+    only one.
+    """
+    sharding = batch_sharding()
+
+    def put(leaf):
+        leaf = np.asarray(leaf)
+        if sharding is None:
+            return jax.numpy.asarray(leaf)
+        extra = padded_size(leaf.shape[0]) - leaf.shape[0]
+        leaf = np.concatenate([leaf, np.repeat(leaf[-1:], extra, axis=0)])
+        return jax.make_array_from_callback(leaf.shape, sharding, lambda index: leaf[index])
+
+    return jax.tree.map(put, values)
+
+
+def to_host(values):
+    """A pytree of (possibly multi-process) arrays as numpy arrays, whole on every process."""
+
+    def get(leaf):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+        return np.asarray(leaf)
+
+    return jax.tree.map(get, values)
