@@ -152,6 +152,14 @@ def test_tiny_run_writes_the_run_folder(tmp_path, capsys):
         ),
         (["model.initial_condition=-sin(pi*x)*lambda1"], "model.initial_condition: a PINN needs"),
         (["fit.method=adam"], "fit.method: not used when model.solve_with is pinn"),
+        (
+            ["parameters.lambda1.prior={normal: [1.0, 0.1]}"],
+            "parameters.lambda1.prior: a PINN run takes no priors",
+        ),
+        (
+            ["observations={u: {likelihood: poisson}}"],
+            "observations.u.likelihood: a PINN's data term is a mean square",
+        ),
         (["model.solve_with=grid"], "pinn: only used with model.solve_with: pinn"),
     ],
 )

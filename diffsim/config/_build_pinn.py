@@ -208,11 +208,31 @@ def _located(error: ValueError) -> ValueError:
     return ValueError(text)
 
 
+def _check_statistics(config: PdeRunConfig) -> None:
+    """A PINN's data term is an unweighted mean square: no priors, Gaussian data of a
+    known noise level."""
+    for name, spec in config.parameters.items():
+        if spec.prior is not None:
+            raise ValueError(f"parameters.{name}.prior: a PINN run takes no priors")
+    for name, spec in config.observations.items():
+        if spec.likelihood != "gaussian":
+            raise ValueError(
+                f"observations.{name}.likelihood: a PINN's data term is a mean square "
+                "(gaussian only)"
+            )
+        if spec.sigma == "estimate":
+            raise ValueError(
+                f"observations.{name}.sigma: a PINN run does not estimate the noise level "
+                "(its error bars scale with the data misfit; see fit.scale_covariance)"
+            )
+
+
 def build_pinn_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> pinn.PinnInverseProblem:
     """The `PinnInverseProblem` of a config with `model.solve_with: pinn`.
 
     **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
     """
+    _check_statistics(config)
     base = build_pde_problem(config, base_dir)
     settings = config.pinn or PinnConfig()
     known = _Known(config, dict(base.fixed))

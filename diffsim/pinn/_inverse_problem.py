@@ -289,7 +289,15 @@ class PinnInverseProblem(AbstractProblem):
                 len(names), "Error bars cannot be estimated: the covariance is not finite."
             )
         correlation = covariance / np.outer(stderr, stderr)
-        return Uncertainty(covariance, stderr, correlation, False, "", math.nan, scale)
+        return Uncertainty(
+            covariance=covariance,
+            stderr=stderr,
+            correlation=correlation,
+            singular=False,
+            message="",
+            condition_number=math.nan,
+            scale=scale,
+        )
 
     # ------------------------------------------------------------------------------ report
     def describe(self) -> dict:
