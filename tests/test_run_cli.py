@@ -111,7 +111,9 @@ def test_default_run_writes_everything(default_run):
 def test_report_is_self_contained(default_run):
     _, out, _ = default_run
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 5
+    figures = sorted(out.glob("*.png"))
+    assert len(figures) >= 5  # fit, residuals, loss, parameters, correlation, ...
+    assert html.count("data:image/png;base64,") == len(figures)  # each one inlined
     assert 'src="http' not in html and "<link" not in html
     markdown = (out / "report.md").read_text()
     for text in ("+/-", "reduced chi-square", "Akaike", "C(", "(init = ", "ODE adjoint:** forward"):
