@@ -324,8 +324,11 @@ class PinnConfig(_Strict):
 
 
 class PdeRunConfig(_RunBase):
-    """A PDE inverse problem (see `docs/pde.md`); with `model.solve_with: pinn` the model is
-    solved by a physics-informed network as the `pinn` section says (see `docs/pinn.md`)."""
+    """A PDE inverse problem (see `docs/pde.md`).
+
+    With `model.solve_with: pinn` the model is solved by a physics-informed network as the
+    `pinn` section says (see `docs/pinn.md`).
+    """
 
     model: PdeModelConfig
     fields: dict[str, FieldConfig] = {}

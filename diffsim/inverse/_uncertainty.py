@@ -47,8 +47,10 @@ def unavailable_uncertainty(
     scale: float = np.nan,
     svd: tuple = _NO_SVD,
 ) -> Uncertainty:
-    """An `Uncertainty` without error bars (all NaN), with `message` saying why (and the
-    singular values and directions `svd` when they were computed)."""
+    """An `Uncertainty` without error bars (all NaN), with `message` saying why.
+
+    The singular values and directions `svd` are kept when they were computed.
+    """
     nan = np.full((num_free, num_free), np.nan)
     return Uncertainty(nan, np.full(num_free, np.nan), nan, True, message, condition, scale, *svd)
 
