@@ -30,7 +30,7 @@ def build_problem(config, base_dir: str | Path = ".") -> AbstractProblem:
     """The problem a validated config describes, with its data loaded or simulated.
 
     An `OdeProblem`, a `PdeProblem`, a UDE's `UdeProblem`, or with `model.solve_with: pinn` a
-    `PinnInverseProblem`. Its data are loaded or simulated; relative data paths are relative to `base_dir`.
+    `PinnInverseProblem`. Relative data paths are relative to `base_dir`.
 
     **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
     """
