@@ -10,7 +10,16 @@ from diffsim.run import main
 from diffsim.runner import DEFAULT_CONFIG
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-FAST = ["--quiet", "--no-cache", "--set", "report.plots=false", "--set", "report.taylor_test=false"]
+FAST = [
+    "--quiet",
+    "--no-cache",
+    "--set",
+    "report.plots=false",
+    "--set",
+    "report.taylor_test=false",
+    "--set",
+    "uncertainty.profile=false",
+]
 
 # Published estimates for the real data sets (not true values: the checks allow 2 standard errors).
 # Boarding school: beta = 1.66/day, gamma = 1/2.2 days (Keeling & Rohani 2008, sec. 2.1).
@@ -87,7 +96,7 @@ def test_boarding_school_counts_has_asymmetric_profile_intervals(tmp_path):
     """Negative-binomial counts: the profile interval of I0 lies above the linearized one
     (I0 is bounded below by 0 and the likelihood is skewed), and every interval holds its
     estimate."""
-    code, result = _run("sir_boarding_school_counts", tmp_path)
+    code, result = _run("sir_boarding_school_counts", tmp_path, "--set", "uncertainty.profile=true")
     assert code == 0, result["message"]
     assert result["statistics"]["likelihood"] == "negative_binomial"
     assert result["quality"]["verdict"] != "poor"
