@@ -44,6 +44,7 @@ RESULTS = Path(__file__).parent / "results" / "petab_collection.json"
 
 def measure(folder: Path, name: str) -> dict:
     """Load, evaluate and differentiate one problem (run in a child process)."""
+    import equinox as eqx
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -64,7 +65,7 @@ def measure(folder: Path, name: str) -> dict:
     reverse = problem.with_options(adjoint="direct")
     out["grad_mode"] = "reverse (direct)"
     for key, function in (
-        ("sim", jax.jit(problem.log_likelihood_scaled)),
+        ("sim", eqx.filter_jit(problem.log_likelihood_scaled)),
         # reverse mode through the stored steps: one backward sweep for the scalar log L
         ("grad", jax.jit(jax.value_and_grad(reverse.log_likelihood_scaled))),
     ):

@@ -11,6 +11,7 @@ import math
 import shutil
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,7 +38,7 @@ BOEHM = DATA / "Boehm_JProteomeRes2014" / "Boehm_JProteomeRes2014.yaml"
 def boehm():
     """Boehm's problem and its jitted log-likelihood on PEtab scales (compiled once)."""
     problem = petab.load(BOEHM)
-    return problem, jax.jit(problem.log_likelihood_scaled)
+    return problem, eqx.filter_jit(problem.log_likelihood_scaled)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +53,7 @@ def boehm():
 )
 def test_log_likelihood_matches_amici_reference(name, boehm):
     problem, f = boehm if name in BOEHM.name else (petab.load(DATA / name / f"{name}.yaml"), None)
-    f = f or jax.jit(problem.log_likelihood_scaled)
+    f = f or eqx.filter_jit(problem.log_likelihood_scaled)
     value = float(f(problem.nominal_scaled()))
     assert math.isclose(value, REFERENCE[name], rel_tol=1e-3, abs_tol=1e-3), value
     assert int(problem.status(problem.x_from_scaled(problem.nominal_scaled()))) == 0
