@@ -48,7 +48,7 @@ MODELS = {
         "initial_state": {"S": 990.0, "E": 5.0, "I": 5.0, "R": 0.0},
         "observations": {"I": {"sigma": 3.0}},
         "data": {"synthetic": {"times": {"start": 1, "stop": 14, "num": 14}, "noise": False}},
-        "solver": {"rtol": 1e-9, "atol": 1e-9},
+        "solver": {"rtol": 1e-9, "atol": 1e-9, "max_steps": 1000},
     },
     "lv": {
         "name": "lv_calibration",
@@ -62,7 +62,7 @@ MODELS = {
         "initial_state": {"x": 10.0, "y": 5.0},
         "observations": {"x": {"sigma_relative": 0.1}, "y": {"sigma_relative": 0.1}},
         "data": {"synthetic": {"times": {"start": 0, "stop": 10, "num": 25}, "noise": False}},
-        "solver": {"rtol": 1e-9, "atol": 1e-11},
+        "solver": {"rtol": 1e-9, "atol": 1e-11, "max_steps": 1000},
     },
 }
 
@@ -97,9 +97,12 @@ def study(name: str, seeds: int, level: float = 0.95) -> dict:
         problem,
         z_hat,
         chi2,
-        np.where(np.isfinite(stderr_z), stderr_z / 2, 0.1),
+        np.where(np.isfinite(stderr_z), stderr_z * 4 / 6, 0.1),
         threshold,
         shifts=shifts,
+        points=6,
+        widen=1,
+        max_steps=30,
     )
     profile_seconds = time.perf_counter() - clock
     low = np.where(np.isnan(crossings[:, 0::2]), -np.inf, crossings[:, 0::2])
