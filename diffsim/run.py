@@ -7,7 +7,9 @@ report is still written); 2 bad config, data or arguments (one line on stderr, n
 """
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +28,8 @@ examples:
 exit status: 0 converged, 1 did not converge or interrupted (report written),
 2 bad config, data or arguments.
 environment: DIFFSIM_CACHE_DIR sets the compilation cache folder (default ~/.cache/diffsim/jax).
+multi-process runs (docs/scale.md): DIFFSIM_COORDINATOR=host:port, DIFFSIM_NUM_PROCESSES,
+DIFFSIM_PROCESS_ID, DIFFSIM_JOIN_TIMEOUT (seconds), or srun under SLURM.
 """
 
 
@@ -98,10 +102,16 @@ def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
 
     jax.config.update("jax_enable_x64", True)
 
-    from .runner import sigterm_interrupts
+    from .runner import DistributedError, join_processes, sigterm_interrupts
 
+    try:
+        process = join_processes()
+    except DistributedError as error:
+        return _fail(str(error))
+    if process != 0:  # process 0 reports and writes the run folder
+        args.quiet = True
     with sigterm_interrupts():
-        return _main(args, argv, started)
+        return _main(args, argv, started, process)
 
 
 def _run_petab(args) -> int:
@@ -120,7 +130,7 @@ def _run_petab(args) -> int:
     )
 
 
-def _main(args, argv, started: float) -> int:
+def _main(args, argv, started: float, process: int = 0) -> int:
     from .config import ConfigError, build_problem, load_yaml, read_config_data, validate_config
     from .inverse import DataError
     from .runner import (
@@ -164,7 +174,10 @@ def _main(args, argv, started: float) -> int:
                 f"{problem.num_points} data values"
             )
             return 0
-        folder = RunFolder(args.out or RunFolder.default_path(config.name))
+        if process == 0:
+            folder = RunFolder(args.out or RunFolder.default_path(config.name))
+        else:  # the other processes of a multi-process run compute alike, into a scratch folder
+            folder = RunFolder(tempfile.mkdtemp(prefix=f"diffsim-process-{process}-"))
     except (ConfigError, DataError, RunFolderError, ValueError, TypeError) as error:
         return _fail(str(error))
     except KeyboardInterrupt:
@@ -188,6 +201,9 @@ def _main(args, argv, started: float) -> int:
         reason = error.strerror or str(error)
         print(f"error: {error.filename or folder.path}: cannot write ({reason})", file=sys.stderr)
         return 1
+    finally:
+        if process != 0:
+            shutil.rmtree(folder.path, ignore_errors=True)
     if not args.quiet:
         verdict = "converged" if report["success"] else "NOT converged"
         print(f"{verdict}: {report['message']}\nreport: {folder.path / 'report.md'}")

@@ -1,5 +1,6 @@
 """`fit`: drive an optimizer over one or many starting points (batched with `vmap`)."""
 
+import functools
 import time
 import weakref
 from collections.abc import Callable
@@ -245,6 +246,18 @@ class _RunningBatch:
         self.compile_seconds += time.perf_counter() - clock
 
 
+def _progress_fields(state):
+    """What the host reads after every step: chi-square, point, code, gradient, accepted."""
+    return state.loss, state.z, state.code, state.gradient, state.accepted
+
+
+@functools.cache
+def _compiled_progress_fields():
+    """`_progress_fields` jitted over sharded batches (an eager operation on an array spread
+    over several processes would not run as one program on all of them)."""
+    return batch_jit(_progress_fields)
+
+
 def _settings_key(*settings) -> tuple | None:
     """`settings` as a hashable key (options as sorted items), or `None` if unhashable."""
     key = tuple(tuple(sorted(s.items())) if isinstance(s, dict) else s for s in settings)
@@ -318,7 +331,10 @@ def fit(
     state = batch.state
     if isinstance(optimizer, AbstractLeastSquares):
         state = batch.step()  # evaluates the starting points (see `AbstractLeastSquares.init`)
-    initial_gradient = to_host(state.gradient)[0]
+    fields = lambda state: jax.tree.map(
+        lambda a: a[:size], to_host(_compiled_progress_fields()(state))
+    )
+    initial_gradient = fields(state)[3][0]
 
     to_values = jax.jit(space.to_values)
     losses, zs = [to_host(state.loss)[:size]], [to_host(state.z)[:size]]
@@ -329,10 +345,7 @@ def fit(
         while num_steps < max_steps and bool(np.any(to_host(state.code)[:size] == 0)):
             state = batch.step()
             num_steps += 1
-            loss, z, codes, grads, accepted = jax.tree.map(
-                lambda a: a[:size],
-                to_host((state.loss, state.z, state.code, state.gradient, state.accepted)),
-            )
+            loss, z, codes, grads, accepted = fields(state)
             batch.narrow(codes)
             losses.append(loss)
             zs.append(z)

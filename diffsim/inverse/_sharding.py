@@ -26,11 +26,22 @@ def batch_sharding() -> NamedSharding | None:
 
 
 def batch_jit(function):
-    """`jax.jit(function)` with every input and output laid over the devices along axis 0."""
+    """`jax.jit(function)` for a batched `function` whose inputs and outputs are laid over the
+    devices along axis 0.
+
+    Each device runs `function` on its own share as a local program (`jax.shard_map`): the
+    members are independent, so nothing is exchanged, and a loop inside (an adaptive ODE
+    solve, a refit's `while_loop`) stops when the device's own members are done instead of
+    waiting, step by step, for all devices of all processes.
+    """
     sharding = batch_sharding()
     if sharding is None:
         return jax.jit(function)
-    return jax.jit(function, in_shardings=sharding, out_shardings=sharding)
+    spec = sharding.spec
+    local = jax.shard_map(
+        function, mesh=sharding.mesh, in_specs=spec, out_specs=spec, check_vma=False
+    )
+    return jax.jit(local, in_shardings=sharding, out_shardings=sharding)
 
 
 def padded_size(size: int) -> int:

@@ -11,6 +11,8 @@ from ._cache import (
 )
 from ._clock import process_start as process_start
 from ._default import DEFAULT_CONFIG as DEFAULT_CONFIG
+from ._distributed import DistributedError as DistributedError
+from ._distributed import join_processes as join_processes
 from ._environment import environment_info as environment_info
 from ._limits import MAX_STEPS as MAX_STEPS
 from ._limits import LimitError as LimitError

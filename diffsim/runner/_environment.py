@@ -42,6 +42,7 @@ def environment_info(seed: int, argv: list[str] | None = None) -> dict:
         "packages": versions,
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
+        "processes": jax.process_count(),
         "cpus": os.cpu_count(),
         "x64": bool(jax.config.jax_enable_x64),
         "compilation_cache": jax.config.jax_compilation_cache_dir,

@@ -1,0 +1,214 @@
+"""Scale: batches sharded over several devices and processes give the one-device results.
+
+The test process has one CPU device; several devices are forced in subprocesses with
+`XLA_FLAGS=--xla_force_host_platform_device_count=N`, several processes are joined through
+`DIFFSIM_COORDINATOR` on 127.0.0.1. The batch sizes (6 starts, 3 refits) do not divide the
+device counts, so padding is exercised.
+
+Results are compared with a relative tolerance of 1e-8 rather than bit for bit: XLA vectorizes
+a vmapped batch differently for different batch sizes, and the one-device fit of these starts
+already moves by ~1e-9 when the batch is padded by one start. Only converged starts are
+compared so: a start that runs out of steps in a flat region amplifies that round-off (1e-6
+here) along its path. A wrong shard (a start fitted from another start's point, a padded copy
+reported) differs by far more than that.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from diffsim.config import build_problem, load_config
+from diffsim.inverse import fit, multistart_points, refit_batch
+from diffsim.inverse._sharding import padded_size, shard_batch, to_host
+from diffsim.run import main
+from diffsim.runner import DistributedError, join_processes
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "lotka_volterra_multistart.yaml"
+OVERRIDES = [
+    "data.synthetic.times.num=20",
+    "fit.multistart.count=6",
+    "fit.max_steps=60",
+    "report.plots=false",
+    "report.taylor_test=false",
+    "uncertainty.profile=false",
+]
+SETS = [arg for key in OVERRIDES for arg in ("--set", key)]
+RTOL = 1e-8
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _environment(devices: int, **extra) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", **extra)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    return env
+
+
+def batches() -> dict:
+    """A multistart fit (6 starts) and 3 shifted-data refits of the shrunk config."""
+    config = load_config(CONFIG, OVERRIDES)
+    problem = build_problem(config, CONFIG.parent)
+    starts = multistart_points(problem.space, 6, spread=0.4, seed=1)
+    result = fit(problem, starts=starts, max_steps=60)
+    shifts = np.outer([-1.0, 0.5, 1.0], np.ones(problem.num_residuals))
+    z, loss, code = refit_batch(problem, result.z, shifts=shifts)
+    return {
+        "starts_x": result.starts_x.tolist(),
+        "starts_loss": result.starts_loss.tolist(),
+        "starts_code": result.starts_code.tolist(),
+        "best": result.best_start,
+        "refit_z": z.tolist(),
+        "refit_loss": loss.tolist(),
+        "refit_code": code.tolist(),
+    }
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory) -> dict:
+    """`python -m diffsim.run` in this process (one CPU device): the reference run."""
+    out = tmp_path_factory.mktemp("scale") / "one"
+    assert main([str(CONFIG), *SETS, "--out", str(out), "--quiet", "--no-cache"]) == 0
+    return json.loads((out / "result.json").read_text())
+
+
+def test_one_device_is_unsharded():
+    assert padded_size(6) == 6
+    batch = shard_batch({"z": np.arange(6.0)})
+    assert batch["z"].shape == (6,)
+    np.testing.assert_array_equal(to_host(batch)["z"], np.arange(6.0))
+
+
+def test_four_devices_equal_one_device(one_process):
+    """Starts and refits sharded over 4 devices (6 -> 8 and 3 -> 4 padded) equal one device."""
+    script = "import sys, json, jax; jax.config.update('jax_enable_x64', True); "
+    script += "sys.path.insert(0, 'tests'); import test_scale; "
+    script += "print(json.dumps(test_scale.batches()))"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=_environment(4),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    sharded = json.loads(done.stdout.strip().splitlines()[-1])
+    here = batches()  # one device
+    assert sharded["best"] == here["best"] == one_process["multistart"]["best"]
+    assert sharded["starts_code"] == here["starts_code"] == one_process["multistart"]["codes"]
+    assert sharded["refit_code"] == here["refit_code"] and min(here["refit_code"]) > 0
+    done = np.asarray(here["starts_code"]) > 0
+    assert done.sum() >= 4
+    for key in ("starts_x", "starts_loss"):
+        np.testing.assert_allclose(
+            np.asarray(sharded[key])[done], np.asarray(here[key])[done], rtol=RTOL, err_msg=key
+        )
+    for key in ("refit_z", "refit_loss"):
+        np.testing.assert_allclose(sharded[key], here[key], rtol=RTOL, err_msg=key)
+    np.testing.assert_allclose(
+        np.asarray(sharded["starts_x"])[done],
+        np.asarray(one_process["multistart"]["estimates"])[done],
+        rtol=RTOL,
+    )
+
+
+def test_two_processes_equal_one_process(one_process, tmp_path):
+    """`python -m diffsim.run` as 2 processes x 2 CPU devices: process 0 writes the run
+    folder, and its multistart equals the one-process run."""
+    out = tmp_path / "two"
+    coordinator = f"127.0.0.1:{_free_port()}"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "diffsim.run", str(CONFIG), *SETS, "--out", str(out)],
+            cwd=ROOT,
+            env=_environment(
+                2,
+                DIFFSIM_COORDINATOR=coordinator,
+                DIFFSIM_NUM_PROCESSES="2",
+                DIFFSIM_PROCESS_ID=str(index),
+                DIFFSIM_JOIN_TIMEOUT="60",
+                DIFFSIM_CACHE_DIR=str(tmp_path / f"cache{index}"),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in (0, 1)
+    ]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert "report:" in outputs[0][0] and "report:" not in outputs[1][0]  # one process reports
+    result = json.loads((out / "result.json").read_text())
+    environment = json.loads((out / "env.json").read_text())
+    assert environment["processes"] == 2 and len(environment["devices"]) == 4
+    mine, reference = result["multistart"], one_process["multistart"]
+    assert mine["best"] == reference["best"] and mine["codes"] == reference["codes"]
+    done = np.asarray(reference["codes"]) > 0  # see the module docstring
+    for key in ("estimates", "chi_square"):
+        np.testing.assert_allclose(
+            np.asarray(mine[key])[done], np.asarray(reference[key])[done], rtol=RTOL
+        )
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"DIFFSIM_COORDINATOR": "127.0.0.1:1"}, "DIFFSIM_NUM_PROCESSES: not set"),
+        (
+            {"DIFFSIM_NUM_PROCESSES": "2", "DIFFSIM_PROCESS_ID": "two"},
+            "DIFFSIM_PROCESS_ID: 'two' is not a whole number",
+        ),
+        (
+            {"DIFFSIM_NUM_PROCESSES": "2", "DIFFSIM_PROCESS_ID": "2"},
+            "DIFFSIM_PROCESS_ID: 2 is not in 0..1",
+        ),
+        (
+            {"DIFFSIM_NUM_PROCESSES": "0", "DIFFSIM_PROCESS_ID": "0"},
+            "DIFFSIM_NUM_PROCESSES: must be at least 1",
+        ),
+        (
+            {"DIFFSIM_NUM_PROCESSES": "2", "DIFFSIM_PROCESS_ID": "1"},
+            "the coordinator (process 0) did not answer within 1 s",
+        ),
+    ],
+)
+def test_bad_process_settings(environ, message):
+    """Malformed settings and an unreachable coordinator: one line, before JAX is touched."""
+    environ = {"DIFFSIM_COORDINATOR": f"127.0.0.1:{_free_port()}", **environ}
+    environ["DIFFSIM_JOIN_TIMEOUT"] = "1"
+    with pytest.raises(DistributedError, match=None) as error:
+        join_processes(environ)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_unreachable_coordinator_exits_2():
+    """The command line: an unreachable coordinator is one line on stderr and exit status 2."""
+    done = subprocess.run(
+        [sys.executable, "-m", "diffsim.run", str(CONFIG), "--validate"],
+        cwd=ROOT,
+        env=_environment(
+            1,
+            DIFFSIM_COORDINATOR=f"127.0.0.1:{_free_port()}",
+            DIFFSIM_NUM_PROCESSES="2",
+            DIFFSIM_PROCESS_ID="1",
+            DIFFSIM_JOIN_TIMEOUT="1",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: DIFFSIM_COORDINATOR=127.0.0.1:")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "did not answer within 1 s" in done.stderr
