@@ -181,6 +181,7 @@ def test_two_processes_equal_one_process(one_process, tmp_path):
             {"DIFFSIM_NUM_PROCESSES": "2", "DIFFSIM_PROCESS_ID": "1"},
             "the coordinator (process 0) did not answer within 1 s",
         ),
+        ({"DIFFSIM_DISTRIBUTED": "yes"}, "DIFFSIM_DISTRIBUTED: 'yes' is not 'auto'"),
     ],
 )
 def test_bad_process_settings(environ, message):

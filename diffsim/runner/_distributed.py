@@ -7,7 +7,9 @@ processes meet at a coordinator (process 0's address):
 - `DIFFSIM_COORDINATOR=host:port`, `DIFFSIM_NUM_PROCESSES=N`, `DIFFSIM_PROCESS_ID=i`
   (`0 <= i < N`), and optionally `DIFFSIM_JOIN_TIMEOUT` (seconds, default 120) name them
   explicitly (any launcher, several shells, Kubernetes);
-- under SLURM with more than one task (`srun`), JAX reads them from SLURM's variables.
+- under SLURM with more than one task (`srun`), JAX reads them from SLURM's variables;
+- `DIFFSIM_DISTRIBUTED=auto` lets JAX detect them on any cluster it knows (Cloud TPU pods,
+  Open MPI, SLURM).
 
 Without either, the run is one process and nothing is initialized.
 """
@@ -24,6 +26,7 @@ COORDINATOR = "DIFFSIM_COORDINATOR"
 NUM_PROCESSES = "DIFFSIM_NUM_PROCESSES"
 PROCESS_ID = "DIFFSIM_PROCESS_ID"
 JOIN_TIMEOUT = "DIFFSIM_JOIN_TIMEOUT"
+DISTRIBUTED = "DIFFSIM_DISTRIBUTED"
 
 
 class DistributedError(ValueError):
@@ -53,14 +56,17 @@ def join_processes(environ=None) -> int:
     """
     environ = os.environ if environ is None else environ
     coordinator = environ.get(COORDINATOR)
+    automatic = environ.get(DISTRIBUTED)
+    if automatic not in (None, "", "auto"):
+        raise DistributedError(f"{DISTRIBUTED}: {automatic!r} is not 'auto'")
     slurm = int(environ.get("SLURM_NTASKS", "1") or 1) > 1 and "SLURM_JOB_ID" in environ
-    if coordinator is None and not slurm:
+    if coordinator is None and not slurm and not automatic:
         return 0
     timeout = _integer(environ, JOIN_TIMEOUT, "120")
     if timeout < 1:
         raise DistributedError(f"{JOIN_TIMEOUT}: must be at least 1 second, got {timeout}")
     if coordinator is None:
-        where, settings, count = "SLURM", {}, None
+        where, settings, count = ("SLURM" if slurm else DISTRIBUTED), {}, None
     else:
         count = _integer(environ, NUM_PROCESSES)
         index = _integer(environ, PROCESS_ID)
