@@ -6,10 +6,13 @@ A value is a reference `(index, constant)`: the PEtab parameter `theta[index]` w
 """
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import jax.numpy as jnp
 import numpy as np
-import sympy as sp
+
+if TYPE_CHECKING:
+    import sympy as sp
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -17,8 +20,8 @@ class Observable:
     """One row of the observables table, as expressions."""
 
     id: str
-    formula: sp.Expr
-    noise: sp.Expr
+    formula: "sp.Expr"
+    noise: "sp.Expr"
     scale: str
     laplace: bool
 

@@ -1,11 +1,14 @@
 """`SbmlModel`: an SBML model as SymPy expressions, and the JAX functions made from them."""
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import jax.numpy as jnp
-import sympy as sp
 
 from ._sympy_jax import Evaluator
+
+if TYPE_CHECKING:
+    import sympy as sp
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -28,9 +31,9 @@ class SbmlModel:
     species: tuple[str, ...]
     parameters: tuple[str, ...]
     defaults: tuple[float, ...]
-    rates: tuple[sp.Expr, ...]
-    definitions: dict[str, sp.Expr]
-    initial: dict[str, sp.Expr]
+    rates: "tuple[sp.Expr, ...]"
+    definitions: "dict[str, sp.Expr]"
+    initial: "dict[str, sp.Expr]"
 
     def names(self) -> set[str]:
         """Every name an observable formula may use from the model."""

@@ -6,38 +6,14 @@ given (`values`) or defined by other expressions (`definitions`, e.g. assignment
 reaction rates), which are evaluated on first use, so definitions need no ordering.
 """
 
+import functools
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import jax.numpy as jnp
-import sympy as sp
 
-_FUNCTIONS = {
-    sp.exp: jnp.exp,
-    sp.sqrt: jnp.sqrt,
-    sp.Abs: jnp.abs,
-    sp.sign: jnp.sign,
-    sp.floor: jnp.floor,
-    sp.ceiling: jnp.ceil,
-    sp.sin: jnp.sin,
-    sp.cos: jnp.cos,
-    sp.tan: jnp.tan,
-    sp.asin: jnp.arcsin,
-    sp.acos: jnp.arccos,
-    sp.atan: jnp.arctan,
-    sp.sinh: jnp.sinh,
-    sp.cosh: jnp.cosh,
-    sp.tanh: jnp.tanh,
-    sp.erf: None,  # filled below (jax.scipy)
-}
-_RELATIONS = {
-    sp.StrictLessThan: jnp.less,
-    sp.LessThan: jnp.less_equal,
-    sp.StrictGreaterThan: jnp.greater,
-    sp.GreaterThan: jnp.greater_equal,
-    sp.Equality: jnp.equal,
-    sp.Unequality: jnp.not_equal,
-}
-_LOGIC = {sp.And: jnp.logical_and, sp.Or: jnp.logical_or, sp.Xor: jnp.logical_xor}
+if TYPE_CHECKING:
+    import sympy as sp
 
 
 def _erf(x):
@@ -46,36 +22,72 @@ def _erf(x):
     return erf(x)
 
 
-_FUNCTIONS[sp.erf] = _erf
+@functools.cache
+def _tables():
+    """`(functions, relations, logic, allowed)`: SymPy node types and their `jax.numpy` maps.
+
+    Built on first use, so that `import diffsim` does not import SymPy (about a second).
+    """
+    import sympy as sp
+
+    functions = {
+        sp.exp: jnp.exp,
+        sp.sqrt: jnp.sqrt,
+        sp.Abs: jnp.abs,
+        sp.sign: jnp.sign,
+        sp.floor: jnp.floor,
+        sp.ceiling: jnp.ceil,
+        sp.sin: jnp.sin,
+        sp.cos: jnp.cos,
+        sp.tan: jnp.tan,
+        sp.asin: jnp.arcsin,
+        sp.acos: jnp.arccos,
+        sp.atan: jnp.arctan,
+        sp.sinh: jnp.sinh,
+        sp.cosh: jnp.cosh,
+        sp.tanh: jnp.tanh,
+        sp.erf: _erf,
+    }
+    relations = {
+        sp.StrictLessThan: jnp.less,
+        sp.LessThan: jnp.less_equal,
+        sp.StrictGreaterThan: jnp.greater,
+        sp.GreaterThan: jnp.greater_equal,
+        sp.Equality: jnp.equal,
+        sp.Unequality: jnp.not_equal,
+    }
+    logic = {sp.And: jnp.logical_and, sp.Or: jnp.logical_or, sp.Xor: jnp.logical_xor}
+    allowed = {
+        sp.Add,
+        sp.Mul,
+        sp.Pow,
+        sp.log,
+        sp.Piecewise,
+        sp.Min,
+        sp.Max,
+        sp.Not,
+        sp.functions.elementary.piecewise.ExprCondPair,
+        *functions,
+        *relations,
+        *logic,
+    }
+    return functions, relations, logic, allowed
 
 
-_ALLOWED = {
-    sp.Add,
-    sp.Mul,
-    sp.Pow,
-    sp.log,
-    sp.Piecewise,
-    sp.Min,
-    sp.Max,
-    sp.Not,
-    sp.functions.elementary.piecewise.ExprCondPair,
-    *_FUNCTIONS,
-    *_RELATIONS,
-    *_LOGIC,
-}
-
-
-def check(expr: sp.Basic, known: set[str], where: str) -> None:
+def check(expr: "sp.Basic", known: set[str], where: str) -> None:
     """Refuse an expression with an unsupported function or a name not in `known`.
 
     **Raises:** `ValueError` naming `where` and the first offending function or name.
     """
+    import sympy as sp
+
+    allowed = _tables()[3]
     for node in sp.preorder_traversal(expr):
         if isinstance(node, sp.Symbol):
             if node.name not in known:
                 raise ValueError(f"{where}: unknown name {node.name!r}")
         elif not (node.is_Number or node.is_NumberSymbol or node in (sp.true, sp.false)):
-            if node.func not in _ALLOWED:
+            if node.func not in allowed:
                 raise ValueError(f"{where}: unsupported function {node.func.__name__!r}")
 
 
@@ -83,7 +95,7 @@ class Evaluator:
     """Evaluates expressions over `values` (arrays by name) and `definitions` (expressions by
     name, evaluated once, on first use). Used while tracing; holds no state afterwards."""
 
-    def __init__(self, values: Mapping, definitions: Mapping[str, sp.Basic]):
+    def __init__(self, values: Mapping, definitions: "Mapping[str, sp.Basic]"):
         self.values = dict(values)
         self.definitions = definitions
         self._busy: set[str] = set()
@@ -97,7 +109,9 @@ class Evaluator:
             self._busy.discard(name)
         return self.values[name]
 
-    def __call__(self, expr: sp.Basic):
+    def __call__(self, expr: "sp.Basic"):
+        import sympy as sp
+
         if isinstance(expr, sp.Symbol):
             return self.lookup(expr.name)
         if expr.is_Number or expr.is_NumberSymbol:
@@ -132,10 +146,11 @@ class Evaluator:
             return out
         if isinstance(expr, sp.Not):
             return jnp.logical_not(args[0])
-        for table in (_RELATIONS, _LOGIC, _FUNCTIONS):
+        functions, relations, logic, _ = _tables()
+        for table in (relations, logic, functions):
             if expr.func in table:
                 function = table[expr.func]
-                if table is _LOGIC:
+                if table is logic:
                     out = args[0]
                     for a in args[1:]:
                         out = function(out, a)
