@@ -238,7 +238,14 @@ class GMRES(AbstractLinearSolver):
             def matvec(v):
                 return v - hgamma * jvp(v * w) / w
 
-            u = _gmres(matvec, r, rtol, self.restart, self.maxiter, atol, method="batched")
+            # A right-hand side already below the target needs no iteration (batched GMRES
+            # would run a whole restart before testing its residual).
+            u = jax.lax.cond(
+                jnp.linalg.norm(r) <= atol,
+                jnp.zeros_like,
+                lambda r: _gmres(matvec, r, rtol, self.restart, self.maxiter, atol, "batched"),
+                r,
+            )
             residual = jnp.linalg.norm(r - matvec(u))
             # Short of its target but within half the Newton tolerance, or halved: an inexact
             # update whose error the Newton contraction shows (unpreconditioned GMRES reduces
