@@ -1,6 +1,7 @@
 """The Burgers identification data come from an exact solution, checked independently of diffsim."""
 
 import numpy as np
+import pytest
 
 from experiments import burgers_cole_hopf as ch
 
@@ -24,6 +25,7 @@ def test_exact_solution_satisfies_burgers_equation_and_boundaries():
     assert np.allclose(ch.exact(t, -x), -u, atol=1e-12)
 
 
+@pytest.mark.slow  # regenerates the data set twice (about a minute)
 def test_samples_are_reproducible_and_noisy_at_the_stated_level():
     a, b = ch.samples(seed=3, n=500), ch.samples(seed=3, n=500)
     assert np.array_equal(a["u"], b["u"])

@@ -28,7 +28,17 @@ def _loss(p, y0, solver, adjoint):
     return jnp.sum(jnp.sin(sol.ys)), sol.ys
 
 
-@pytest.mark.parametrize("solver", sorted(SOLVERS))
+# One explicit and one implicit solver by default; the others (same code path) with -m slow.
+DEFAULT_FLOAT32 = {"tsit5", "kvaerno5"}
+
+
+@pytest.mark.parametrize(
+    "solver",
+    [
+        pytest.param(name, marks=() if name in DEFAULT_FLOAT32 else pytest.mark.slow)
+        for name in sorted(SOLVERS)
+    ],
+)
 def test_float32_solve_and_gradients_strict(solver):
     p32, y32 = LV_P.astype(np.float32), LV_Y0.astype(np.float32)
     ref_grad, ref_ys = jax.grad(_loss, has_aux=True)(LV_P, LV_Y0, solver, "forward")
