@@ -1,7 +1,8 @@
 """The inverse layer: problems (unknowns -> weighted residuals at the data), fits, error bars.
 
-A model kind is an adapter of `AbstractProblem` (`OdeProblem`, `PdeProblem`); `fit`,
-`estimate_uncertainty` and `make_result` work on any of them.
+A model kind is an adapter of `AbstractProblem` (`OdeProblem`, `PdeProblem`; built around one
+of them: `WrappedProblem`, `TrainedProblem`); `fit`, `estimate_uncertainty` and `make_result`
+work on any of them.
 """
 
 from ._bootstrap import bootstrap as bootstrap
@@ -57,3 +58,5 @@ from ._uncertainty import estimate_uncertainty as estimate_uncertainty
 from ._uncertainty import unavailable_uncertainty as unavailable_uncertainty
 from ._user_models import model_from_equations as model_from_equations
 from ._user_models import model_from_function as model_from_function
+from ._wrapped import TrainedProblem as TrainedProblem
+from ._wrapped import WrappedProblem as WrappedProblem

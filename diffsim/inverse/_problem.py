@@ -29,6 +29,8 @@ class AbstractProblem(eqx.Module):
     - `options`: the typed solver settings.
     - `observed`: the data (any shape; NaN marks a missing value).
     - `sigma`: the noise standard deviation of every data value (shape of `observed`).
+    - `fixed`: the parameters held at known values, `{name: value}` (reported beside the
+      estimates).
 
     **Keyword-only fields (every adapter has them):**
     - `errors`: the likelihood of each data value (`None`: Gaussian with `sigma`); its
@@ -41,6 +43,7 @@ class AbstractProblem(eqx.Module):
     options: eqx.AbstractVar[SolverOptions]
     observed: eqx.AbstractVar[np.ndarray]
     sigma: eqx.AbstractVar[np.ndarray]
+    fixed: eqx.AbstractVar[dict[str, float]]
     errors: ErrorModel | None = eqx.field(default=None, kw_only=True)
     priors: Priors | None = eqx.field(default=None, kw_only=True)
 

@@ -13,13 +13,13 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike
 
 from .._solution import Solution
-from ..inverse import AbstractProblem, OdeProblem, Parameter, ParameterSpace, SolverOptions
+from ..inverse import OdeProblem, Parameter, ParameterSpace, WrappedProblem
 from ._ude import UniversalODE
 
 GROUP = "network"
 
 
-class UdeProblem(AbstractProblem):
+class UdeProblem(WrappedProblem):
     """Weighted least squares for a UDE's physical parameters and network weights together.
 
     **Fields:**
@@ -49,22 +49,6 @@ class UdeProblem(AbstractProblem):
     @staticmethod
     def _flatten(network):
         return ravel_pytree(eqx.filter(network, eqx.is_inexact_array))[0]
-
-    @property
-    def options(self) -> SolverOptions:
-        return self.base.options
-
-    @property
-    def observed(self) -> np.ndarray:
-        return self.base.observed
-
-    @property
-    def sigma(self) -> np.ndarray:
-        return self.base.sigma
-
-    @property
-    def fixed(self) -> dict[str, float]:
-        return self.base.fixed
 
     def trained_network(self, x: ArrayLike):
         """The network with the weights in the unknown values `x`."""

@@ -20,11 +20,10 @@ from jaxtyping import Array, ArrayLike
 
 from .._solution import Solution
 from ..inverse import (
-    AbstractProblem,
     FitResult,
     ParameterSpace,
     PdeProblem,
-    SolverOptions,
+    TrainedProblem,
     Uncertainty,
     taylor_test_flat,
     unavailable_uncertainty,
@@ -66,7 +65,7 @@ class Training(eqx.Module):
     checkpoint_every: int = eqx.field(static=True)
 
 
-class PinnInverseProblem(AbstractProblem):
+class PinnInverseProblem(TrainedProblem):
     """The unknown coefficients of a PDE identified by a physics-informed network.
 
     `predict` is the network's field at the data points (the coefficients act through
@@ -94,22 +93,6 @@ class PinnInverseProblem(AbstractProblem):
     @property
     def space(self) -> ParameterSpace:
         return self.base.space
-
-    @property
-    def options(self) -> SolverOptions:
-        return self.base.options
-
-    @property
-    def observed(self) -> np.ndarray:
-        return self.base.observed
-
-    @property
-    def sigma(self) -> np.ndarray:
-        return self.base.sigma
-
-    @property
-    def fixed(self) -> dict[str, float]:
-        return self.base.fixed
 
     def trainable(self) -> Trainable:
         """The trained network and unknowns, or the starting ones before training."""

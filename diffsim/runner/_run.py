@@ -16,6 +16,7 @@ from ..inverse import (
     PdeProblem,
     Result,
     StepInfo,
+    TrainedProblem,
     confidence_intervals,
     estimate_uncertainty,
     fit,
@@ -26,7 +27,6 @@ from ..inverse import (
     unavailable_uncertainty,
 )
 from ..inverse._methods import FAILED_START
-from ..pinn import PinnInverseProblem
 from ..report import write_report
 from ._environment import environment_info
 from ._progress import Progress
@@ -195,16 +195,16 @@ def run(
         progress.update(info, spec.max_steps)
 
     model = problem.describe()["model"]["name"]
-    pinn = isinstance(problem, PinnInverseProblem)  # trains a network instead of a fit
+    trained = isinstance(problem, TrainedProblem)  # trains a network instead of a fit
 
     def on_training(info) -> None:
         folder.append_jsonl("metrics.jsonl", info.record())
         progress.message(info.line())
 
-    how = "a PINN" if pinn else f"{spec.method}, {len(starts)} start(s)"
+    how = "training" if trained else f"{spec.method}, {len(starts)} start(s)"
     progress.message(f"fitting {len(names)} unknowns of {model} ({how}); compiling...")
     try:
-        if pinn:
+        if trained:
             problem, result = problem.train(
                 callback=on_training, checkpoint=folder.path / "network.eqx"
             )
@@ -231,9 +231,9 @@ def run(
     phase = "running the Taylor test"
     try:
         if config.report.taylor_test and not interrupted:
-            taylor = problem.taylor_check() if pinn else _taylor_check(problem, result)
+            taylor = problem.taylor_check() if trained else _taylor_check(problem, result)
         phase = "estimating error bars"
-        if pinn:
+        if trained:
             uncertainty = problem.uncertainty(scale_covariance=spec.scale_covariance)
         else:
             uncertainty = estimate_uncertainty(
@@ -244,7 +244,7 @@ def run(
                 scale_covariance=spec.scale_covariance,
             )
         phase = "computing confidence intervals"
-        if not (pinn or interrupted):
+        if not (trained or interrupted):
             intervals = confidence_intervals(
                 problem,
                 result,
