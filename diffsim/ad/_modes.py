@@ -21,6 +21,17 @@ def choose_mode(f, x, *, tangent=None, cotangent=None) -> ModeChoice:
     - `tangent`, `cotangent`: as for `jacobian`; at most one of them.
 
     **Returns:** a `ModeChoice`.
+
+    **Example:** a gradient of a sum is reverse mode; a Jacobian-vector product is forward.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import ad
+
+    x = jnp.ones(100)
+    assert ad.choose_mode(jnp.sum, x).mode == "reverse"  # 100 inputs, 1 output
+    assert ad.choose_mode(jnp.sin, x, tangent=x).mode == "forward"  # one forward pass
+    ```
     """
     n = layout_of(x).size
     m = layout_of(jax.eval_shape(f, x)).size

@@ -30,6 +30,24 @@ def taylor_test(f, x, *, grad=None, direction=None, steps=None, key=None) -> Tay
     - `key`: a `jax.random` key for the random direction; by default `jax.random.key(0)`.
 
     **Returns:** a `TaylorTest`; print it for a table.
+
+    **Example:** checking a hand-written gradient of a function of a dict of parameters.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import ad
+
+
+    def energy(p):
+        return p["k"] * jnp.sum(p["x"] ** 2) / 2
+
+
+    p = {"k": jnp.array(2.0), "x": jnp.array([1.0, -3.0])}
+    mine = {"k": jnp.sum(p["x"] ** 2) / 2, "x": p["k"] * p["x"]}
+    result = ad.taylor_test(energy, p, grad=mine)
+    print(result)  # a table of remainders and rates
+    assert result.passed
+    ```
     """
     x = as_float_pytree(x, "x")
     layout = layout_of(x)

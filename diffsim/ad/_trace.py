@@ -21,6 +21,16 @@ class TraceRow(eqx.Module):
     - `value`: its primal value.
     - `tangent`: its forward-mode tangent for the trace's input seed (`None` if not real).
     - `adjoint`: its reverse-mode adjoint for the trace's output seed (`None` if not real).
+
+    **Example:** each row names its operation and the variables it reads.
+
+    ```python
+    from diffsim import ad
+
+    row = ad.trace(lambda x1, x2: x1**2 + x2, 2.0, 3.0).row("v1")
+    assert row.definition == "x1**2" and row.operands == ("x1",)
+    assert row.value == 4.0 and row.tangent == 4.0  # d(x1**2) along x1 = 2 x1
+    ```
     """
 
     name: str = eqx.field(static=True)
@@ -44,6 +54,19 @@ class EvaluationTrace(eqx.Module):
     - `rows`: one `TraceRow` per variable, inputs first, in evaluation order.
     - `tangent_seed`: the input tangents, as text (`x1=1.0, x2=0.0`).
     - `adjoint_seed`: the output adjoints, as text (`y=1.0`).
+
+    **Example:** the input adjoints of a trace are the gradient.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import ad
+
+    graph = ad.trace(lambda x1, x2: x1 * jnp.sin(x2), 2.0, 3.0)
+    print(graph.table())
+    gradient = [graph.row("x1").adjoint, graph.row("x2").adjoint]  # sin x2, x1 cos x2
+    assert jnp.allclose(jnp.array(gradient), jnp.array([jnp.sin(3.0), 2 * jnp.cos(3.0)]))
+    assert graph.adjoint_seed == "y=1.0"
+    ```
     """
 
     rows: tuple[TraceRow, ...]

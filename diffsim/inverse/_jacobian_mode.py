@@ -18,6 +18,16 @@ class ModeChoice(eqx.Module):
     - `mode`: `"forward"` or `"reverse"`.
     - `reason`: why, in terms of the numbers of inputs and outputs.
     - `n_inputs`, `n_outputs`: the sizes of the flattened input and output.
+
+    **Example:** the choice for a trajectory of many outputs from a few parameters, and why.
+
+    ```python
+    from diffsim import ad
+
+    choice = ad.mode_for_sizes(n_inputs=3, n_outputs=1000)
+    print(choice.reason)  # counts the passes each mode needs
+    assert choice.mode == "forward" and (choice.n_inputs, choice.n_outputs) == (3, 1000)
+    ```
     """
 
     mode: str = eqx.field(static=True)
@@ -37,6 +47,15 @@ def mode_for_sizes(n_inputs: int, n_outputs: int) -> ModeChoice:
     - `n_inputs`, `n_outputs`: the sizes `n` and `m` of the flattened input and output.
 
     **Returns:** a `ModeChoice` whose reason counts the passes.
+
+    **Example:** a loss of many parameters wants reverse mode; a trajectory of few wants forward.
+
+    ```python
+    from diffsim import ad
+
+    assert ad.mode_for_sizes(n_inputs=10_000, n_outputs=1).mode == "reverse"
+    assert ad.mode_for_sizes(n_inputs=4, n_outputs=200).mode == "forward"
+    ```
     """
     size = f"{count_of(n_inputs, 'input')} to {count_of(n_outputs, 'output')}"
     forward = count_of(n_inputs, "forward pass")

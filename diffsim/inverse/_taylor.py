@@ -27,6 +27,20 @@ class TaylorTest(eqx.Module):
       round-off (so that a small gradient error, which shows only at small `h`, is caught);
       or `remainder1` at round-off for all steps but one.
     - `reason`: the verdict in words.
+
+    **Example:** the first-order remainder shrinks at rate 2 only with the right gradient.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import ad
+
+    f = lambda x: jnp.sum(x**3)
+    x = jnp.array([1.0, 2.0])
+    good = ad.taylor_test(f, x)  # JAX's gradient
+    bad = ad.taylor_test(f, x, grad=2 * x**2)  # a wrong derivative (3 x^2 is right)
+    assert good.passed and abs(good.rate1 - 2) < 0.2
+    assert not bad.passed and abs(bad.rate1 - 1) < 0.2 and bad.reason
+    ```
     """
 
     steps: np.ndarray
