@@ -21,7 +21,27 @@ from ._solver import ExplicitRK
 
 
 class AbstractAdjoint(eqx.Module):
-    """A way to differentiate `Problem.solve`. `solve` returns `(ys, status, stats)`."""
+    """A way to differentiate `Problem.solve`. `solve` returns `(ys, status, stats)`.
+
+    The strategies are `Direct`, `Checkpoint`, `Backsolve` and `Forward`; `solve_ode` takes one
+    (or its name) as `adjoint=`, and with `"auto"` says which it chose and why.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+
+    import diffsim
+
+    strategies = [diffsim.Direct(), diffsim.Checkpoint(snapshots=4), diffsim.Forward()]
+    assert all(isinstance(s, diffsim.AbstractAdjoint) for s in strategies)
+
+    sol = diffsim.solve_ode(lambda t, y, k: -k * y, jnp.ones(1), jnp.array([0.0, 1.0]), 0.5,
+                            dt=0.25, adjoint="auto")  # fmt: skip
+    assert sol.adjoint == diffsim.Forward.name  # one input: forward mode
+    print(sol.adjoint_reason)
+    ```
+    """
 
     name: ClassVar[str]
 

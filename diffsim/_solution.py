@@ -10,7 +10,18 @@ from ._dense import DenseInterpolation
 
 
 class RESULTS(enum.IntEnum):
-    """Outcome codes of a solve (`sol.status`); `status_message(code)` gives the message."""
+    """Outcome codes of a solve (`sol.status`); `status_message(code)` gives the message.
+
+    **Example:** every code has a message; success has none.
+
+    ```python
+    import diffsim
+
+    for code in diffsim.RESULTS:
+        print(int(code), code.name, diffsim.status_message(code)[:60])
+    assert diffsim.RESULTS.successful == 0 and diffsim.RESULTS(1).name == "max_steps_reached"
+    ```
+    """
 
     successful = 0
     max_steps_reached = 1

@@ -36,7 +36,19 @@ SOLVERS: dict[str, AbstractSolver] = {
     "kvaerno5": ESDIRK(KVAERNO5),
     "stiff": ESDIRK(KVAERNO5),
 }
-"""The built-in solvers by name (`solve_ode(..., solver=NAME)`); `stiff` is `kvaerno5`."""
+"""The built-in solvers by name (`solve_ode(..., solver=NAME)`); `stiff` is `kvaerno5`.
+
+**Example:**
+
+```python
+import diffsim
+
+print(sorted(diffsim.SOLVERS))
+tsit5 = diffsim.SOLVERS["tsit5"]
+assert tsit5.order == 5 and tsit5.adaptive  # an embedded error estimate: adaptive steps
+assert diffsim.SOLVERS["stiff"] == diffsim.SOLVERS["kvaerno5"]
+```
+"""
 
 
 def get_solver(solver: "str | AbstractSolver") -> AbstractSolver:

@@ -42,6 +42,21 @@ class AbstractSolver(eqx.Module):
     `step(fn, t, y, h, args, init(fn, t, y, args), scale)`, so a step's result may not depend
     on reused state beyond round-off (state such as a Jacobian is carried under
     `stop_gradient`).
+
+    A new solver implements `order`, `error_order`, `init`, `step` and `interpolate`; the
+    built-in ones are `ExplicitRK` and `ESDIRK` of a tableau.
+
+    **Example:** what a solver tells about itself.
+
+    ```python
+    import diffsim
+
+    for name in ("euler", "rk4", "tsit5", "kvaerno5"):
+        solver = diffsim.SOLVERS[name]
+        assert isinstance(solver, diffsim.AbstractSolver)
+        print(name, solver.order, solver.error_order, solver.adaptive)
+    assert not diffsim.SOLVERS["rk4"].adaptive  # no error estimate: give `dt`
+    ```
     """
 
     #: Whether `step` integrates any right-hand side `fn` it is given. False for solvers that
