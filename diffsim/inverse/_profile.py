@@ -48,6 +48,12 @@ def _crossing(offsets: np.ndarray, rise: np.ndarray, threshold: float) -> float 
     return None
 
 
+def _padded(rows: np.ndarray) -> np.ndarray:
+    """`rows` repeated up to the next power of two (few batch shapes, few compilations)."""
+    size = 1 << int(rows.size - 1).bit_length()
+    return np.resize(rows, size)
+
+
 def profile_walk(
     problem: AbstractProblem,
     z: np.ndarray,
@@ -68,7 +74,9 @@ def profile_walk(
     per grid point), each refit starting from the previous point's optimum (continuation: the
     valley of compensating parameters is followed instead of jumped into). The first `points`
     steps are `steps` long, each next `points` steps `span` times longer, for `widen` more
-    sections while a side has not risen above `threshold`.
+    sections while a side has not risen above `threshold`. A side stops as soon as it rises
+    above `threshold` (or a refit fails): only the open sides are refitted, so the walk
+    costs what the intervals need, not what the widest profile needs.
 
     **Arguments:**
     - `problem`: the problem; `z`: `(S, P)` estimates; `chi_square`: `(S,)` their minima.
@@ -78,7 +86,8 @@ def profile_walk(
 
     **Returns:** `(scalars, offsets, rises, crossings)`: the scalar indices; the offsets
     `(n, S, K)` and rises `(n, S, K)` walked for the `K = 2 len(scalars)` sides (lower then
-    upper side of each scalar); the crossing offsets `(S, K)` (NaN: open side).
+    upper side of each scalar, NaN rises where a side had stopped); the crossing offsets
+    `(S, K)` (NaN: open side).
     """
     space = problem.space
     scalars = [i for i, p in enumerate(space.parameters) if p.group is None]
@@ -98,17 +107,26 @@ def profile_walk(
     rows = None if shifts is None else np.asarray(shifts)[seeds]
     current = z[seeds]
     rises = np.full(offsets.shape, np.nan)
-    crossed = np.zeros(seeds.size, bool)
+    active = np.ones(seeds.size, bool)
     for k in range(len(lengths)):
-        values = z[seeds, indices] + offsets[k]
-        current, losses, _ = refit_batch(
-            problem, current, shifts=rows, indices=indices, values=values, max_steps=max_steps
-        )
-        rises[k] = (losses - chi_square[seeds]) / scale[seeds]
-        crossed |= rises[k] > threshold
-        if crossed.all() and (k + 1) % points == 0:  # a whole section walked, all closed
-            rises, offsets = rises[: k + 1], offsets[: k + 1]
+        if not active.any():
+            rises, offsets = rises[:k], offsets[:k]
             break
+        walk = _padded(np.flatnonzero(active))
+        values = z[seeds[walk], indices[walk]] + offsets[k, walk]
+        moved, losses, _ = refit_batch(
+            problem,
+            current[walk],
+            shifts=None if rows is None else rows[walk],
+            indices=indices[walk],
+            values=values,
+            max_steps=max_steps,
+        )
+        current[walk] = moved
+        rises[k, walk] = (losses - chi_square[seeds[walk]]) / scale[seeds[walk]]
+        # a side is done once it has risen above the threshold (its crossing is bracketed)
+        # or its refit failed: walking on costs time and changes nothing
+        active &= np.isfinite(rises[k]) & (rises[k] <= threshold)
     crossings = np.asarray(
         [
             _crossing(np.abs(offsets[:, b]), rises[:, b], threshold) or math.nan
@@ -188,6 +206,7 @@ def profile_intervals(
         rise = np.concatenate([rises[:, 0, 2 * k][::-1], [0.0], rises[:, 0, 2 * k + 1]])
         transform = space.transforms[i]
         lower, upper = interval_ends(transform, z[i], *crossings[0, side])
+        walked, rise = walked[~np.isnan(rise)], rise[~np.isnan(rise)]  # stopped sides
         values = [float(transform.forward(z[i] + o)) for o in walked]
         order = np.argsort(values)
         finite = rise[np.isfinite(rise)]
