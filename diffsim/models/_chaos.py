@@ -18,6 +18,19 @@ def lorenz() -> ODEModel:
 
     **Returns:** an `ODEModel` with states `x`, `y`, `z`, parameters (defaults) `sigma=10`,
     `rho=28`, `beta=8/3` and default initial state `(1, 1, 1)`.
+
+    **Example:** the volume contraction rate is the trace of the Jacobian, everywhere.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import models
+
+    lorenz = models.lorenz()
+    p = lorenz.default_parameters
+    jacobian = jax.jacfwd(lambda y: lorenz(0.0, y, p))(jnp.array([1.0, -2.0, 20.0]))
+    assert jnp.isclose(jnp.trace(jacobian), -(p["sigma"] + 1 + p["beta"]))
+    ```
     """
     return ODEModel(
         name="lorenz",

@@ -23,6 +23,26 @@ def lotka_volterra() -> ODEModel:
 
     **Returns:** an `ODEModel` with states `x`, `y`, parameters (defaults) `alpha=1.5`,
     `beta=1`, `gamma=3`, `delta=1` and default initial state `(10, 5)`.
+
+    **Example:** the vector field is tangent to the level sets of `V` (`dV/dt = 0`).
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import models
+
+    lv = models.lotka_volterra()
+    p = lv.default_parameters
+
+
+    def V(y):
+        x, z = y
+        return p["delta"] * x - p["gamma"] * jnp.log(x) + p["beta"] * z - p["alpha"] * jnp.log(z)
+
+
+    y = jnp.array([4.0, 2.5])
+    assert abs(jax.grad(V)(y) @ lv(0.0, y, p)) < 1e-12
+    ```
     """
     return ODEModel(
         name="lotka_volterra",

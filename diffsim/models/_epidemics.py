@@ -19,6 +19,19 @@ def sir() -> ODEModel:
 
     **Returns:** an `ODEModel` with states `S`, `I`, `R`, parameters (defaults) `beta=1.7`,
     `gamma=0.45`, `N=763` and default initial state `(762, 1, 0)`.
+
+    **Example:** a fresh outbreak grows when `beta / gamma > 1`, and `S + I + R` is kept.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import models
+
+    sir = models.sir()
+    p = sir.default_parameters
+    rate = sir(0.0, jnp.array(sir.default_initial_state), p)
+    assert rate[1] > 0 and p["beta"] / p["gamma"] > 1  # I grows: R0 = beta / gamma
+    assert abs(jnp.sum(rate)) < 1e-12
+    ```
     """
     return ODEModel(
         name="sir",
@@ -44,6 +57,17 @@ def seir() -> ODEModel:
 
     **Returns:** an `ODEModel` with states `S`, `E`, `I`, `R`, parameters (defaults) `beta=1.5`,
     `sigma=1`, `gamma=0.5`, `N=1000` and default initial state `(999, 0, 1, 0)`.
+
+    **Example:** the population `S + E + I + R` does not change.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import models
+
+    seir = models.seir()
+    rate = seir(0.0, jnp.array([900.0, 50.0, 40.0, 10.0]), seir.default_parameters)
+    assert seir.states == ("S", "E", "I", "R") and abs(jnp.sum(rate)) < 1e-12
+    ```
     """
     return ODEModel(
         name="seir",

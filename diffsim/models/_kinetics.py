@@ -24,6 +24,21 @@ def robertson() -> ODEModel:
 
     **Returns:** an `ODEModel` with states `y1`, `y2`, `y3`, parameters (defaults) `k1=0.04`,
     `k2=3e+07`, `k3=10000` and default initial state `(1, 0, 0)`.
+
+    **Example:** stiff: the Jacobian's eigenvalues span many orders of magnitude.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import models
+
+    rober = models.robertson()
+    y = jnp.array([0.5, 2e-5, 0.5])
+    rate = rober(0.0, y, rober.default_parameters)
+    eig = jnp.linalg.eigvals(jax.jacfwd(lambda y: rober(0.0, y, rober.default_parameters))(y))
+    assert rober.stiff and abs(jnp.sum(rate)) < 1e-12  # mass is conserved
+    assert jnp.max(jnp.abs(eig)) / jnp.min(jnp.abs(eig[jnp.abs(eig) > 1e-12])) > 1e5
+    ```
     """
     return ODEModel(
         name="robertson",

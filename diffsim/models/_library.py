@@ -20,7 +20,18 @@ _BUILTIN: dict[str, Callable[[], ODEModel]] = {
     "robertson": robertson,
 }
 BUILTIN_MODELS: tuple[str, ...] = tuple(_BUILTIN)
-"""Names of the built-in models, as a config's `model:` and `builtin_model` accept them."""
+"""Names of the built-in models, as a config's `model:` and `builtin_model` accept them.
+
+**Example:**
+
+```python
+from diffsim import models
+
+for name in models.BUILTIN_MODELS:
+    model = models.builtin_model(name)
+    print(f"{name:16} states {model.states}, parameters {model.parameters}")
+```
+"""
 
 
 def builtin_model(name: str) -> ODEModel:
