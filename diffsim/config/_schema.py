@@ -328,15 +328,81 @@ class _RunBase(_Strict):
         return value
 
 
+class ExperimentConfig(_Strict):
+    """One data set of a joint fit (`experiments:`): its data, and what differs from the
+    shared config. In `parameters` and `initial_state` a number is a known value in this
+    experiment, a mapping (`{init: ...}`) an unknown estimated for this experiment alone
+    (reported as `name[experiment]`); a string initial state is an expression."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)] | None = None
+    data: DataConfig
+    parameters: dict[str, ParameterConfig] = {}
+    initial_state: dict[str, float | str | ParameterConfig] = {}
+
+
 class OdeRunConfig(_RunBase):
-    """An ODE parameter-estimation run (see `docs/config.md`)."""
+    """An ODE parameter-estimation run (see `docs/config.md`). With `experiments`, several
+    data sets are fitted together: the parameters are shared unless named in `local` or
+    set in an experiment; each experiment gives its own `data`."""
 
     model: ModelConfig
     initial_state: dict[str, float | str | ParameterConfig] = {}
     observations: dict[str, ObservationConfig]
-    data: DataConfig
+    data: DataConfig | None = None
+    experiments: list[ExperimentConfig] | None = None
+    local: list[str] = []
     solver: SolverConfig = SolverConfig()
     neural: NeuralConfig | None = None
+
+    @field_validator("experiments", mode="before")
+    @classmethod
+    def _named(cls, value):
+        """Experiments without a `name` are named `exp1`, `exp2`, ... (their position)."""
+        if isinstance(value, list):
+            return [
+                {"name": f"exp{i + 1}", **item} if isinstance(item, dict) else item
+                for i, item in enumerate(value)
+            ]
+        return value
+
+    @model_validator(mode="after")
+    def _data_or_experiments(self):
+        if self.experiments is None:
+            if self.data is None:
+                raise ValueError("data: required key is missing")
+            if self.local:
+                raise ValueError("local: local parameters need 'experiments' (several data sets)")
+            return self
+        if not self.experiments:
+            raise ValueError("experiments: the list is empty (give at least one data set)")
+        if self.data is not None:
+            raise ValueError(
+                "data: a joint fit reads each experiment's own data (experiments[i].data); "
+                "leave the top-level data out"
+            )
+        names = [e.name for e in self.experiments]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"experiments.{i}.name: {name!r} names two experiments")
+        for i, name in enumerate(self.local):
+            if name in self.local[:i]:
+                raise ValueError(f"local: {name!r} is listed twice")
+        if self.neural is not None:
+            raise ValueError("experiments: joint fits of universal ODEs (neural) are not supported")
+        if self.report.forecast is not None:
+            raise ValueError(
+                "report.forecast: forecasts of joint fits (experiments) are not supported; "
+                "fit one experiment to forecast it"
+            )
+        return self
+
+    def data_sections(self) -> list[tuple[str, DataConfig]]:
+        """`(key path, data section)` of every data set: `data`, or each experiment's."""
+        if self.experiments is None:
+            return [("data", self.data)]
+        return [(f"experiments.{i}.data", e.data) for i, e in enumerate(self.experiments)]
+    sweep: "SweepConfig | None" = None
+    ensemble: "EnsembleConfig | None" = None
 
     @field_validator("observations", mode="before")
     @classmethod
@@ -361,11 +427,15 @@ class OdeRunConfig(_RunBase):
                 "uncertainty.bootstrap: the parametric bootstrap simulates Gaussian noise of "
                 "known level; use profile intervals with other likelihoods or estimated sigma"
             )
-        if self.data.synthetic is not None and any(
-            o.sigma == "estimate" for o in self.observations.values()
-        ):
+        synthetic = any(d.synthetic is not None for _, d in self.data_sections())
+        if synthetic and any(o.sigma == "estimate" for o in self.observations.values()):
             raise ValueError(
                 "observations: sigma: estimate needs data from a file (synthetic data are "
                 "simulated with a given sigma)"
             )
         return self
+
+
+from ._sweep import EnsembleConfig, SweepConfig  # noqa: E402 (they build on the classes above)
+
+OdeRunConfig.model_rebuild()

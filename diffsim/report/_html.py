@@ -23,8 +23,11 @@ def _inline(text: str) -> str:
     return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
 
 
-def render_html(report: dict, images: dict[str, str], options, folder: str | Path) -> str:
-    """The report (see `report_sections`) as HTML with the PNG files embedded as base64."""
+def render_html(
+    report: dict, images: dict[str, str], options, folder: str | Path, sections=None
+) -> str:
+    """The report (see `report_sections`, or the given `sections`) as HTML with the PNG files
+    embedded as base64."""
     title = html.escape(report["title"])
     out = [
         "<!DOCTYPE html>",
@@ -32,7 +35,7 @@ def render_html(report: dict, images: dict[str, str], options, folder: str | Pat
         f"<title>{title}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{title}</h1>",
     ]
-    for heading, kind, content in report_sections(report, images, options):
+    for heading, kind, content in sections or report_sections(report, images, options):
         out.append(f"<h2>{html.escape(heading)}</h2>")
         if kind == "lines":
             out += [f"<p>{_inline(line)}</p>" for line in content]

@@ -3,10 +3,11 @@
 from ._sections import report_sections
 
 
-def render_markdown(report: dict, images: dict[str, str], options) -> str:
-    """The report (see `report_sections`) as Markdown, linking the PNG files."""
+def render_markdown(report: dict, images: dict[str, str], options, sections=None) -> str:
+    """The report (see `report_sections`, or the given `sections`) as Markdown, linking the
+    PNG files."""
     out = [f"# {report['title']}", ""]
-    for heading, kind, content in report_sections(report, images, options):
+    for heading, kind, content in sections or report_sections(report, images, options):
         out += [f"## {heading}", ""]
         if kind == "lines":
             for line in content:

@@ -32,6 +32,7 @@ from ._environment import environment_info
 from ._progress import Progress
 from ._run_folder import RunFolder
 from ._signals import CTRL_C, interruption
+from ._study import check_study, is_study, run_study
 
 
 def _fit_settings(config: RunConfig) -> dict:
@@ -55,6 +56,7 @@ def check_fit_settings(config: RunConfig, problem: AbstractProblem) -> None:
     **Raises:** `ValueError` with one line naming the key path.
     """
     make_method(config.fit.method, problem, **_fit_settings(config))
+    check_study(config, problem)
 
 
 def _resolved_config(config: RunConfig, base_dir: Path, folder: RunFolder) -> RunConfig:
@@ -168,6 +170,8 @@ def run(
     resolved = _resolved_config(config, base_dir, folder)
     folder.write_text("config.yaml", dump_config(resolved))
     folder.write_json("env.json", environment_info(config.seed, argv))
+    if is_study(config):  # a sweep or an ensemble instead of the fit
+        return run_study(config, problem, folder, progress=progress, started=started)
 
     spec = config.fit
     starts = multistart_points(
