@@ -10,7 +10,26 @@ from jaxtyping import Array, PRNGKeyArray
 
 
 class AbstractEmbedding(eqx.Module):
-    """A fixed map of the network's input coordinates to features."""
+    """A fixed map of the network's input coordinates to features.
+
+    An embedding says how many features it makes (`out_size(in_size)`) and maps one input
+    vector to them (`__call__`); `MLP(..., embedding=...)` puts it before the first layer.
+
+    **Example:**
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import nn
+
+    for embedding in (
+        nn.FourierFeatures(2, 8, key=jax.random.key(0)),
+        nn.PeriodicEmbedding({0: 1.0}, harmonics=3),
+    ):
+        assert isinstance(embedding, nn.AbstractEmbedding)
+        assert embedding(jnp.array([0.1, 0.2])).shape == (embedding.out_size(2),)
+    ```
+    """
 
     @abc.abstractmethod
     def out_size(self, in_size: int) -> int:
@@ -30,6 +49,19 @@ class FourierFeatures(AbstractEmbedding):
 
     **Arguments:** `in_size` (input coordinates), `features` (rows of `B`; the output has
     twice as many), `scale`, `dtype`, `key`.
+
+    **Example:** eight random frequencies of a 2-D input give 16 features on `[-1, 1]`.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import nn
+
+    features = nn.FourierFeatures(2, 8, scale=10.0, key=jax.random.key(0))
+    z = features(jnp.array([0.5, -0.25]))
+    assert z.shape == (16,) and features.out_size(2) == 16
+    assert jnp.allclose(z[:8] ** 2 + z[8:] ** 2, 1.0, atol=1e-6)  # cos² + sin²
+    ```
     """
 
     matrix: Array
@@ -53,6 +85,19 @@ class PeriodicEmbedding(AbstractEmbedding):
     for any weights, so periodic boundary conditions hold exactly (Dong & Ni 2021).
 
     **Arguments:** `periods`: a dict input axis → period `P`; `harmonics` (default 1).
+
+    **Example:** a network on `(x, t)` with `x` of period 2 is periodic for any weights.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import nn
+
+    embedding = nn.PeriodicEmbedding({0: 2.0}, harmonics=2)
+    net = nn.MLP(2, "scalar", 16, 2, embedding=embedding, key=jax.random.key(0))
+    x, t = 0.3, 0.7
+    assert jnp.allclose(net(jnp.array([x, t])), net(jnp.array([x + 2.0, t])), atol=1e-6)
+    ```
     """
 
     axes: tuple[int, ...] = eqx.field(static=True)

@@ -16,6 +16,19 @@ INITIALIZATIONS = {
 
 Glorot: variance `2 / (fan_in + fan_out)` (tanh, sin); He: `2 / fan_in` (relu, gelu);
 normal (LeCun): `1 / fan_in`. All are truncated normals rescaled to that variance.
+
+**Example:** He initialization has twice LeCun's (`"normal"`) variance.
+
+```python
+import jax
+import jax.numpy as jnp
+from diffsim import nn
+
+key = jax.random.key(0)
+he = nn.Linear(400, 400, init="he", key=key).weight
+lecun = nn.Linear(400, 400, init="normal", key=key).weight
+assert abs(jnp.var(he) / jnp.var(lecun) - 2.0) < 0.05 and set(nn.INITIALIZATIONS) >= {"he"}
+```
 """
 
 
@@ -36,7 +49,24 @@ def initial_weight(key: PRNGKeyArray, in_size: int, out_size: int, init: str, dt
 
 
 class AbstractLinear(eqx.Module):
-    """An affine map `x ↦ W x + b` from `in_size` to `out_size` features."""
+    """An affine map `x ↦ W x + b` from `in_size` to `out_size` features.
+
+    Each layer gives its `weight_matrix()`; the call is `weight_matrix() @ x + bias`.
+
+    **Example:**
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import nn
+
+    x = jnp.array([1.0, 2.0, 3.0])
+    for layer in (nn.Linear(3, 2, key=jax.random.key(0)),
+                  nn.FactorizedLinear(3, 2, key=jax.random.key(0))):  # fmt: skip
+        assert isinstance(layer, nn.AbstractLinear)
+        assert jnp.allclose(layer(x), layer.weight_matrix() @ x + layer.bias)
+    ```
+    """
 
     @abc.abstractmethod
     def weight_matrix(self) -> Array:
@@ -49,7 +79,21 @@ class AbstractLinear(eqx.Module):
 
 
 class Linear(AbstractLinear):
-    """A dense layer with trainable `weight` and `bias`."""
+    """A dense layer with trainable `weight` and `bias`.
+
+    **Example:**
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import nn
+
+    layer = nn.Linear(3, 2, dtype="float64", key=jax.random.key(0))
+    assert layer.weight.shape == (2, 3) and layer.weight.dtype == jnp.float64
+    assert jnp.all(layer.bias == 0)  # biases start at zero
+    assert layer(jnp.ones(3)).shape == (2,)
+    ```
+    """
 
     weight: Array
     bias: Array
@@ -70,6 +114,20 @@ class FactorizedLinear(AbstractLinear):
     `Linear` with the same key does, while training moves scales and directions separately
     (Wang, Wang, Perdikaris 2022, "Random weight factorization improves the training of
     continuous neural representations").
+
+    **Example:** at initialization it computes what `Linear` with the same key computes.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import nn
+
+    key = jax.random.key(1)
+    x = jnp.array([0.5, -1.0, 2.0])
+    plain = nn.Linear(3, 4, key=key)
+    factorized = nn.FactorizedLinear(3, 4, mean=1.0, std=0.1, key=key)
+    assert jnp.allclose(factorized(x), plain(x), atol=1e-5)
+    ```
     """
 
     log_scale: Array

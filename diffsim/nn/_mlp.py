@@ -76,6 +76,20 @@ class MLP(_Network):
     - `dtype`: `"float32"` or `"float64"` of the weights; inputs are cast to the weights'
       dtype, outputs are in it (cast every leaf to change it).
     - `key`: a `jax.random` key (same key → same weights).
+
+    **Example:** a scalar network of `(x, t)`, its value and its derivatives on a batch.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import nn
+
+    net = nn.MLP(2, "scalar", width=16, depth=2, key=jax.random.key(0))
+    points = jnp.array([[0.0, 0.0], [0.5, 1.0], [1.0, 0.5]])
+    assert jax.vmap(net)(points).shape == (3,) and net(points[0]).dtype == jnp.float32
+    grads = jax.vmap(jax.grad(net))(points)  # (du/dx, du/dt) at each point
+    assert grads.shape == (3, 2)
+    ```
     """
 
     layers: tuple[AbstractLinear, ...]
@@ -120,6 +134,20 @@ class ModifiedMLP(_Network):
     and mitigating gradient pathologies in PINNs").
 
     **Arguments:** as `MLP` (all hidden layers have `width`).
+
+    **Example:** a drop-in replacement for `MLP`, with two encoder layers more.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import nn
+
+    key = jax.random.key(0)
+    net = nn.ModifiedMLP(2, 3, width=16, depth=3, key=key)
+    assert net(jnp.array([0.1, 0.2])).shape == (3,)
+    count = lambda m: sum(x.size for x in jax.tree.leaves(m))
+    assert count(net) == count(nn.MLP(2, 3, width=16, depth=3, key=key)) + 2 * (2 * 16 + 16)
+    ```
     """
 
     encoders: tuple[AbstractLinear, AbstractLinear]
