@@ -162,7 +162,7 @@ def _main(args, argv, started: float, process: int = 0) -> int:
         check_before_build(config)
         if not args.no_cache:
             enable_compilation_cache()
-        if config.data.synthetic is not None:
+        if config.data is None or config.data.synthetic is not None:
             progress.message("simulating the synthetic data...")
         problem = build_problem(config, base_dir)
         check_problem(config, problem)

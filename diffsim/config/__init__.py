@@ -10,6 +10,7 @@ from ..inverse import AbstractProblem
 from ._build import build_model as build_model
 from ._build import build_ode_problem as build_ode_problem
 from ._build import solver_options as solver_options
+from ._build_joint import build_joint_problem as build_joint_problem
 from ._build_pde import build_pde_problem as build_pde_problem
 from ._build_pinn import build_pinn_problem as build_pinn_problem
 from ._build_ude import build_ude_problem as build_ude_problem
@@ -29,7 +30,8 @@ from ._schema import OdeRunConfig as OdeRunConfig
 def build_problem(config, base_dir: str | Path = ".") -> AbstractProblem:
     """The problem a validated config describes, with its data loaded or simulated.
 
-    An `OdeProblem`, a `PdeProblem`, a UDE's `UdeProblem`, or with `model.solve_with: pinn` a
+    An `OdeProblem`, a `JointProblem` (with `experiments`), a `PdeProblem`, a UDE's
+    `UdeProblem`, or with `model.solve_with: pinn` a
     `PinnInverseProblem`. Relative data paths are relative to `base_dir`.
 
     **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
@@ -40,4 +42,6 @@ def build_problem(config, base_dir: str | Path = ".") -> AbstractProblem:
         return build_pde_problem(config, base_dir)
     if uses_network(config):
         return build_ude_problem(config, base_dir)
+    if config.experiments is not None:
+        return build_joint_problem(config, base_dir)
     return build_ode_problem(config, base_dir)

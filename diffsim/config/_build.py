@@ -78,7 +78,7 @@ def make_parameter(
     )
 
 
-def _collect_parameters(config: OdeRunConfig, model: ODEModel):
+def collect_parameters(config: OdeRunConfig, model: ODEModel):
     """Model parameters, auxiliary parameters and unknown initial states, with key paths."""
     entries: list[tuple[Parameter, str]] = []
     for name in model.parameters:
@@ -158,8 +158,10 @@ def build_ode_problem(
 
     **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
     """
+    if config.experiments is not None:
+        raise ValueError("experiments: a joint fit is built by build_problem (a JointProblem)")
     model = build_model(config) if model is None else model
-    entries = _collect_parameters(config, model)
+    entries = collect_parameters(config, model)
     parameters = tuple(p for p, _ in entries)
     space = parameter_space(parameters, paths=tuple(w for _, w in entries))
     fixed = {p.name: p.init for p in parameters if p.fixed}
@@ -310,9 +312,14 @@ def build_priors(config, entries, space) -> Priors | None:
         section, _, key = where.partition(".")
         spec = (config.parameters if section == "parameters" else config.initial_state)[key]
         specs[parameter.name] = spec.prior if isinstance(spec, ParameterConfig) else None
+    return priors_of([specs.get(parameter.name) for parameter in space.parameters])
+
+
+def priors_of(priors: list) -> Priors | None:
+    """The `Priors` of free parameters from their `PriorConfig`s (`None`: no prior; a uniform
+    prior is the bounds): `None` when there are none."""
     rows = []
-    for index, parameter in enumerate(space.parameters):
-        prior = specs.get(parameter.name)
+    for index, prior in enumerate(priors):
         if prior is None or prior.uniform is not None:
             continue
         lognormal = prior.lognormal is not None

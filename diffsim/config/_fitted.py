@@ -13,7 +13,8 @@ def fitted_config(config: RunConfig, summary: dict) -> str:
     """`config` as YAML with each free scalar's `init` replaced by its estimate.
 
     Parameters are found under `parameters.<name>`, unknown initial states (named
-    `<state>0` in results) under `initial_state.<state>`; fields are left as configured.
+    `<state>0` in results) under `initial_state.<state>`, an experiment's local unknowns
+    (`name[experiment]`) in that experiment; fields are left as configured.
 
     **Arguments:**
     - `config`: the run's (resolved) config; `summary`: its `result.json` content.
@@ -36,4 +37,29 @@ def fitted_config(config: RunConfig, summary: dict) -> str:
     update = {"parameters": filled(config.parameters, lambda key: key)}
     if "initial_state" in type(config).model_fields:
         update["initial_state"] = filled(config.initial_state, lambda key: f"{key}0")
+    if getattr(config, "experiments", None):
+        update["experiments"] = [
+            _fitted_experiment(config, e, estimates) for e in config.experiments
+        ]
     return HEADER + dump_config(config.model_copy(update=update))
+
+
+def _fitted_experiment(config, experiment, estimates: dict):
+    """An experiment with its local unknowns (`name[experiment]`) starting at their
+    estimates, as a mapping in its `parameters` or `initial_state`."""
+    parameters, states = dict(experiment.parameters), dict(experiment.initial_state)
+    suffix = f"[{experiment.name}]"
+    for name, value in estimates.items():
+        if not name.endswith(suffix):
+            continue
+        base = name.removesuffix(suffix)
+        if base in config.parameters or base in parameters:
+            section, key = parameters, base
+        else:  # an unknown initial state, `<state>0`
+            section, key = states, base[:-1]
+        spec = section.get(key)
+        if not hasattr(spec, "model_copy"):
+            top = config.parameters if section is parameters else config.initial_state
+            spec = top[key]
+        section[key] = spec.model_copy(update={"init": value})
+    return experiment.model_copy(update={"parameters": parameters, "initial_state": states})

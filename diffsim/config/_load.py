@@ -119,6 +119,8 @@ def format_validation_error(error: pydantic.ValidationError) -> str:
         message = "unknown key"
     elif first["type"] == "missing":
         message = "required key is missing"
+    if not path and message.split(":", 1)[0].replace(".", "").replace("_", "").isalnum():
+        return message  # a whole-config check names its own key path; the input is the config
     text = f"{path or 'config'}: {message}"
     if first["type"] not in ("missing",) and "input" in first:
         shown = repr(first["input"])

@@ -401,6 +401,7 @@ class OdeRunConfig(_RunBase):
         if self.experiments is None:
             return [("data", self.data)]
         return [(f"experiments.{i}.data", e.data) for i, e in enumerate(self.experiments)]
+
     sweep: "SweepConfig | None" = None
     ensemble: "EnsembleConfig | None" = None
 

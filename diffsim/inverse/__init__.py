@@ -21,6 +21,7 @@ from ._intervals import confidence_intervals as confidence_intervals
 from ._jacobian_mode import ModeChoice as ModeChoice
 from ._jacobian_mode import choose_gradient_mode as choose_gradient_mode
 from ._jacobian_mode import mode_for_sizes as mode_for_sizes
+from ._joint_problem import JointProblem as JointProblem
 from ._likelihood import ErrorModel as ErrorModel
 from ._methods import AbstractLeastSquares as AbstractLeastSquares
 from ._methods import GaussNewton as GaussNewton

@@ -91,6 +91,48 @@ def _time_series(summary, arrays, save):
         save(figure, "residuals")
 
 
+def _experiment_series(summary, arrays, save):
+    """A joint fit: one panel per experiment and observation, data against the fit; the
+    normalized residuals likewise."""
+    names = summary["data"]["observations"]
+    experiments = [e["name"] for e in summary["data"]["experiments"]]
+    rows = arrays["experiment_rows"]
+    panels = [(k, j) for k in range(len(experiments)) for j in range(len(names))]
+    residuals = arrays.get("normalized_residuals")
+    for kind in ("fit", "residuals"):
+        if kind == "residuals" and (residuals is None or not np.any(np.isfinite(residuals))):
+            return
+        figure, axes = _grid(len(panels))
+        for ax, (k, j) in zip(axes, panels, strict=False):
+            ts, part = arrays[f"e{k}_ts"], slice(rows[k], rows[k + 1])
+            if kind == "fit":
+                ax.errorbar(
+                    ts,
+                    arrays["data"][part, j],
+                    yerr=arrays["sigma"][part, j],
+                    fmt="o",
+                    ms=3,
+                    color="black",
+                    alpha=0.7,
+                    label="data",
+                )
+                for key, color, style, label in (
+                    ("curve_start", "tab:gray", "--", "initial guess"),
+                    ("curve_fit", "tab:red", "-", "fit"),
+                ):
+                    curve = arrays[f"e{k}_{key}"][:, j]
+                    if np.all(np.isfinite(curve)):
+                        ax.plot(arrays[f"e{k}_fine_ts"], curve, style, color=color, label=label)
+            else:
+                ax.axhline(0, color="black", lw=0.8)
+                ax.plot(ts, residuals[part, j], "o", ms=3)
+            ax.set_title(f"{experiments[k]}: {names[j]}")
+            ax.set_xlabel("t")
+        if kind == "fit":
+            axes[0].legend(fontsize=8)
+        save(figure, kind)
+
+
 def _space_time(summary, arrays, save):
     """1D: the fitted solution as a map over (x, t) with the sensors on it, and data against
     fit; 2D: data against fit only. Residuals at the sensors over (x, t)."""
@@ -187,6 +229,8 @@ def write_plots(folder, summary: dict, arrays: dict, options) -> dict[str, str]:
     if "data" in arrays:
         if summary["kind"] in ("pde", "pinn"):
             _space_time(summary, arrays, save)
+        elif "experiment_rows" in arrays:
+            _experiment_series(summary, arrays, save)
         else:
             _time_series(summary, arrays, save)
     if summary["fields"]:

@@ -82,6 +82,9 @@ def _free_unknowns(config: RunConfig) -> int:
     if isinstance(config, PdeRunConfig):
         return len(free) + len(config.fields)
     states = [s for s in config.initial_state.values() if isinstance(s, ParameterConfig)]
+    for experiment in config.experiments or []:  # unknowns local to an experiment
+        specs = [*experiment.parameters.values(), *experiment.initial_state.values()]
+        states += [s for s in specs if isinstance(s, ParameterConfig)]
     return len(free) + sum(not s.fixed for s in states) + (config.neural is not None)
 
 
@@ -110,9 +113,11 @@ def check_before_build(config: RunConfig) -> None:
     **Raises:** `LimitError` naming the key: nothing to estimate; a step count above
     `MAX_STEPS`; synthetic data, a PDE grid or a multi-start batch larger than the memory limit.
     """
-    if config.data.synthetic is not None and _free_unknowns(config) == 0:
+    sections = [("data", config.data)] if config.data is not None else config.data_sections()
+    synthetic_data = any(data.synthetic is not None for _, data in sections)
+    if synthetic_data and _free_unknowns(config) == 0:
         raise LimitError(_NOTHING_TO_ESTIMATE)  # before simulating data for nothing
-    solver, synthetic = config.solver, config.data.synthetic
+    solver = config.solver
     if solver.max_steps > MAX_STEPS:
         raise LimitError(
             f"solver.max_steps: {solver.max_steps} is more than the {MAX_STEPS} steps a solve "
@@ -124,33 +129,39 @@ def check_before_build(config: RunConfig) -> None:
         net = config.neural
         weights = net.depth * net.width * (net.width + len(net.inputs) + net.outputs + 2)
         _check_memory("neural.width", weights * 8 * 16, f"{weights:.3g} network weights")
-    if synthetic is None:
-        return
+    for where, data in sections:
+        if data.synthetic is not None:
+            _check_synthetic(config, where, data)
+
+
+def _check_synthetic(config: RunConfig, where: str, data) -> None:
+    """Memory and step counts of the synthetic data of one data section (at `where`)."""
+    solver, synthetic = config.solver, data.synthetic
     num = _num_times(synthetic)
     pde = isinstance(config, PdeRunConfig)
     observed = len(config.observations) or 1
     if pde:
         sensors = [len(a) if isinstance(a, list) else a.num for a in synthetic.sensors.values()]
         observed *= math.prod(sensors)
-    _check_memory("data.synthetic.times", num * observed * 8 * 8, f"{num} output times")
+    _check_memory(f"{where}.synthetic.times", num * observed * 8 * 8, f"{num} output times")
     times = _synthetic_times(synthetic)
-    t0 = config.data.t0 if config.data.t0 is not None else times[0]
+    t0 = data.t0 if data.t0 is not None else times[0]
     times = np.concatenate([[t0], times])
     if pde:
         refine = synthetic.refine
         cells = math.prod(config.model.grid.shape) * refine ** len(config.model.grid.shape)
         _check_memory(
-            "model.grid.cells" if refine == 1 else "data.synthetic.refine",
+            "model.grid.cells" if refine == 1 else f"{where}.synthetic.refine",
             cells * _BYTES_PER_CELL,
             f"{cells:.3g} cells of the synthetic-data grid ({refine}x finer than the model's)",
         )
         if solver.dt is not None:
             check_steps("solver.dt", times, solver.dt)
-            check_steps("data.synthetic.refine", times, solver.dt / refine)
+            check_steps(f"{where}.synthetic.refine", times, solver.dt / refine)
         return
     check_steps("solver.dt", times, solver.dt)
     dt = synthetic.dt or (solver.dt / 10 if solver.dt is not None else None)
-    check_steps("data.synthetic.dt" if synthetic.dt else "solver.dt", times, dt)
+    check_steps(f"{where}.synthetic.dt" if synthetic.dt else "solver.dt", times, dt)
 
 
 def check_problem(config: RunConfig, problem: AbstractProblem) -> None:

@@ -59,16 +59,29 @@ def check_fit_settings(config: RunConfig, problem: AbstractProblem) -> None:
     check_study(config, problem)
 
 
-def _resolved_config(config: RunConfig, base_dir: Path, folder: RunFolder) -> RunConfig:
-    """The config with its data file copied into the run folder (so it reruns as is)."""
-    source = config.data.file
+def _copied_data(data, base_dir: Path, folder: RunFolder, stem: str):
+    """`data` with its file (if any) copied into the run folder as `stem.<suffix>`."""
+    source = data.file
     if source is None:
-        return config
+        return data
     original = Path(base_dir) / source.path
-    copy = f"data{original.suffix.lower()}"
+    copy = f"{stem}{original.suffix.lower()}"
     shutil.copyfile(original, folder.path / copy)
-    data = config.data.model_copy(update={"file": source.model_copy(update={"path": copy})})
-    return config.model_copy(update={"data": data})
+    return data.model_copy(update={"file": source.model_copy(update={"path": copy})})
+
+
+def _resolved_config(config: RunConfig, base_dir: Path, folder: RunFolder) -> RunConfig:
+    """The config with its data files copied into the run folder (so it reruns as is):
+    `data.<suffix>`, or one `data_<experiment>.<suffix>` per experiment."""
+    if config.data is not None:
+        return config.model_copy(
+            update={"data": _copied_data(config.data, base_dir, folder, "data")}
+        )
+    experiments = [
+        e.model_copy(update={"data": _copied_data(e.data, base_dir, folder, f"data_{e.name}")})
+        for e in config.experiments
+    ]
+    return config.model_copy(update={"experiments": experiments})
 
 
 def _taylor_check(problem: AbstractProblem, result: FitResult) -> dict:

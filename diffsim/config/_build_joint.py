@@ -1,0 +1,288 @@
+"""Turn an ODE run config with `experiments:` into one `JointProblem`.
+
+Each experiment becomes an `OdeProblem` built like a single-data-set run, from the shared
+config with the experiment's data, parameters and initial states. Every quantity that is
+estimated, or that some experiment sets, is an entry of the experiments' parameter vectors;
+per experiment an entry is a shared unknown, a local unknown (`name[experiment]`: listed
+in `local`, or a mapping in the experiment) or a known value.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from ..inverse import DataError, ErrorModel, OdeProblem, parameter_space
+from ..inverse._joint_problem import JointProblem
+from ..models import ODEModel
+from ._build import (
+    build_model,
+    build_ode_problem,
+    collect_parameters,
+    make_parameter,
+    priors_of,
+)
+from ._schema import ExperimentConfig, OdeRunConfig, ParameterConfig
+
+
+def local_name(name: str, experiment: str) -> str:
+    """How a local unknown is reported: `name[experiment]`."""
+    return f"{name}[{experiment}]"
+
+
+def _entries(config: OdeRunConfig, model: ODEModel, base) -> list[tuple[str, str]]:
+    """`(section, key)` of every quantity estimated or set per experiment, in the order of
+    the shared config's parameters (`section`: `parameters` or `initial_state`)."""
+    auxiliary = [n for n in config.parameters if n not in model.parameters]
+    known = [*model.parameters, *auxiliary]
+    entries = [_section_key(p.name, where) for p, where in base if not p.fixed]
+    for i, experiment in enumerate(config.experiments):
+        for name in experiment.parameters:
+            if name not in known:
+                raise ValueError(
+                    f"experiments.{i}.parameters.{name}: not a parameter of the config "
+                    f"(parameters: {', '.join(known)})"
+                )
+            entries.append(("parameters", name))
+        for state, spec in experiment.initial_state.items():
+            if state not in model.states:
+                raise ValueError(
+                    f"experiments.{i}.initial_state.{state}: not a state of the model "
+                    f"(states: {', '.join(model.states)})"
+                )
+            if not isinstance(spec, str):
+                entries.append(("initial_state", state))
+    return list(dict.fromkeys(entries))
+
+
+def _section_key(name: str, where: str) -> tuple[str, str]:
+    section, _, key = where.partition(".")
+    return section, key
+
+
+def _unknown_name(section: str, key: str) -> str:
+    return key if section == "parameters" else f"{key}0"
+
+
+def _base_value(config: OdeRunConfig, model: ODEModel, section: str, key: str):
+    """The shared config's spec of an entry: a `ParameterConfig`, a number, an expression
+    string, or the model's default."""
+    if section == "parameters":
+        spec = config.parameters.get(key)
+        return model.default_parameters.get(key) if spec is None else spec
+    spec = config.initial_state.get(key)
+    if spec is None and model.default_initial_state:
+        return float(model.default_initial_state[model.states.index(key)])
+    return spec
+
+
+def _number(spec) -> float | None:
+    if isinstance(spec, ParameterConfig):
+        return spec.init if spec.fixed else None
+    return None if spec is None or isinstance(spec, str) else float(spec)
+
+
+def _check_local(config: OdeRunConfig, free: list[str]) -> None:
+    for name in config.local:
+        if name not in free:
+            raise ValueError(
+                f"local: {name!r} is not an unknown of the shared config "
+                f"(unknowns: {', '.join(free) or 'none'})"
+            )
+
+
+def _experiment_config(
+    config: OdeRunConfig, index: int, experiment: ExperimentConfig, specs: dict
+) -> OdeRunConfig:
+    """The single-data-set config of one experiment: every entry a free parameter starting
+    at its value in this experiment (so that experiments of one structure share one
+    compiled solve), expressions and the rest as configured."""
+    parameters = dict(config.parameters)
+    initial_state = {**config.initial_state, **experiment.initial_state}
+    for (section, key), (init, true) in specs.items():
+        spec = ParameterConfig(init=init, true=true)
+        if section == "parameters":
+            parameters[key] = spec
+        else:
+            initial_state[key] = spec
+    data = experiment.data
+    synthetic = data.synthetic
+    if synthetic is not None and "seed" not in synthetic.model_fields_set:
+        # a different noise realization per experiment unless a seed is given
+        data = data.model_copy(update={"synthetic": synthetic.model_copy(update={"seed": index})})
+    return config.model_copy(
+        update={
+            "parameters": parameters,
+            "initial_state": initial_state,
+            "data": data,
+            "experiments": None,
+            "local": [],
+        }
+    )
+
+
+def _build_experiment(config: OdeRunConfig, index: int, base_dir, model) -> OdeProblem:
+    try:
+        return build_ode_problem(config, base_dir, model=model)
+    except DataError:
+        raise
+    except ValueError as error:
+        text = str(error)
+        if text.startswith("data"):
+            text = f"experiments.{index}.{text}"
+        raise ValueError(text) from None
+
+
+def _merged_errors(problems, take) -> ErrorModel | None:
+    """One `ErrorModel` for the stacked data: estimated noise levels shared by all
+    experiments (their indices mapped to the joint vector, their counts added)."""
+    errors = [p.errors for p in problems]
+    if errors[0] is None:
+        return None
+    stack = lambda get: np.concatenate([get(e) for e in errors])
+    merged = ErrorModel(kinds=stack(lambda e: e.kinds), dispersion=stack(lambda e: e.dispersion))
+    if not errors[0].estimates_noise:
+        return merged
+    index = np.concatenate(
+        [
+            np.where(e.sigma_index >= 0, t[np.maximum(e.sigma_index, 0)], -1)
+            for e, t in zip(errors, take, strict=True)
+        ]
+    )
+    return ErrorModel(
+        kinds=merged.kinds,
+        dispersion=merged.dispersion,
+        sigma_index=index,
+        noise_parameters=take[0][errors[0].noise_parameters],
+        noise_counts=np.sum([e.noise_counts for e in errors], axis=0),
+        noise_floor=errors[0].noise_floor,
+    )
+
+
+def _groups(problems: list[OdeProblem], configs: list[OdeRunConfig]) -> tuple:
+    """Experiments that one compiled, vmapped solve can serve: the same parameter entries,
+    initial-state expressions, start time and data times."""
+    keys = []
+    for problem, config in zip(problems, configs, strict=True):
+        expressions = tuple(
+            sorted((k, v) for k, v in config.initial_state.items() if isinstance(v, str))
+        )
+        keys.append((problem.space.names, expressions, problem.t0, problem.data.ts.tobytes()))
+    groups: dict = {}
+    for e, key in enumerate(keys):
+        groups.setdefault(key, []).append(e)
+    return tuple(tuple(g) for g in groups.values())
+
+
+def build_joint_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> JointProblem:
+    """Build the `JointProblem` of a config with `experiments`, loading or simulating each
+    experiment's data.
+
+    **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
+    """
+    model = build_model(config)
+    base = collect_parameters(config, model)
+    free = [p.name for p, _ in base if not p.fixed]
+    _check_local(config, free)
+    entries = _entries(config, model, base)
+    shared_parameters = {p.name: (p, where) for p, where in base if not p.fixed}
+
+    joint, joint_specs = [], []  # the joint free parameters and their priors' specs
+    index_of: dict[str, int] = {}
+
+    def add(parameter, where, prior):
+        index_of[parameter.name] = len(joint)
+        joint.append((parameter, where))
+        joint_specs.append(prior)
+
+    for section, key in entries:
+        name = _unknown_name(section, key)
+        if name in shared_parameters and name not in config.local:
+            overridden = all(_override(e, section, key) is not None for e in config.experiments)
+            if not overridden:
+                parameter, where = shared_parameters[name]
+                add(parameter, where, _prior(_base_value(config, model, section, key)))
+
+    configs, problems, sources = [], [], []
+    for i, experiment in enumerate(config.experiments):
+        specs, source = {}, {}
+        for section, key in entries:
+            name = _unknown_name(section, key)
+            override = _override(experiment, section, key)
+            base_spec = _base_value(config, model, section, key)
+            where = f"experiments.{i}.{section}.{key}"
+            if isinstance(override, str) or (override is None and isinstance(base_spec, str)):
+                continue  # an expression in this experiment
+            if isinstance(override, ParameterConfig) and not override.fixed:
+                spec, local = override, True
+            elif override is not None:
+                value = _number(override)
+                specs[(section, key)] = (value, value)
+                source[name] = value
+                continue
+            elif name in config.local:
+                spec, local, where = base_spec, True, f"local ({name} of experiment {i})"
+            elif isinstance(base_spec, ParameterConfig) and not base_spec.fixed:
+                spec, local = base_spec, False
+            else:
+                value = _number(base_spec)
+                if value is None:
+                    raise ValueError(f"{section}.{key}: no value for the experiments")
+                specs[(section, key)] = (value, value)
+                source[name] = value
+                continue
+            default = _number(_base_value(config, model, section, key)) if local else None
+            parameter = make_parameter(
+                local_name(name, experiment.name) if local else name, spec, default, where
+            )
+            if local:
+                add(parameter, where, spec.prior)
+            specs[(section, key)] = (parameter.init, spec.true)
+            source[name] = parameter.name
+        derived = _experiment_config(config, i, experiment, specs)
+        configs.append(derived)
+        problems.append(_build_experiment(derived, i, base_dir, model))
+        sources.append(source)
+
+    noise = [p for p in problems[0].space.parameters if p.name not in sources[0]]
+    noise = [p for p in noise if p.name.startswith("sigma_") and p.name not in index_of]
+    for parameter in noise:
+        add(parameter, f"observations.{parameter.name[6:]}.sigma", None)
+
+    take, inputs, fixed = [], [], {}
+    for experiment, problem, source in zip(config.experiments, problems, sources, strict=True):
+        row_take, row_inputs = [], []
+        for name in problem.space.names:
+            value = source.get(name, name)  # a noise level: shared
+            if isinstance(value, str):
+                row_take.append(index_of[value])
+                row_inputs.append(0.0)
+            else:
+                row_take.append(-1)
+                row_inputs.append(value)
+                fixed[local_name(name, experiment.name)] = value
+        take.append(np.asarray(row_take, int))
+        inputs.append(np.asarray(row_inputs, float))
+    for p, _ in base:
+        if p.fixed and p.name not in {_unknown_name(*e) for e in entries}:
+            fixed[p.name] = p.init
+
+    space = parameter_space(tuple(p for p, _ in joint), paths=tuple(w for _, w in joint))
+    return JointProblem(
+        space=space,
+        experiments=tuple(problems),
+        names=tuple(e.name for e in config.experiments),
+        take=tuple(take),
+        inputs=tuple(inputs),
+        groups=_groups(problems, configs),
+        fixed=fixed,
+        errors=_merged_errors(problems, take),
+        priors=priors_of(joint_specs),
+    )
+
+
+def _override(experiment: ExperimentConfig, section: str, key: str):
+    return (experiment.parameters if section == "parameters" else experiment.initial_state).get(key)
+
+
+def _prior(spec):
+    return spec.prior if isinstance(spec, ParameterConfig) else None

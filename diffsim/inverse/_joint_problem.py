@@ -1,0 +1,137 @@
+"""`JointProblem`: several experiments of one ODE model fitted as one problem.
+
+Each experiment is an `OdeProblem` of its own (its data, initial state, known inputs);
+the joint unknowns are shared by all experiments or local to one. The residual vector is
+the experiments' residuals one after another, so `fit`, the uncertainty, profiles, the
+bootstrap and the report treat a joint fit like any other problem. Experiments with the
+same data times and the same structure (they differ only in numbers) are solved as one
+`vmap`ped batch.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike
+
+from .._solution import Solution
+from ._ode_problem import OdeProblem
+from ._options import SolverOptions
+from ._parameters import ParameterSpace
+from ._problem import AbstractProblem
+
+
+class JointProblem(AbstractProblem):
+    """Weighted least squares over several experiments sharing some unknowns.
+
+    Experiment `e` sees the vector `x_e = where(take[e] >= 0, x[take[e]], inputs[e])`:
+    its entries are joint unknowns (shared or local) or known values of this experiment.
+
+    **Fields:**
+    - `space`: the joint free parameters (shared ones, then each experiment's local ones).
+    - `experiments`: one `OdeProblem` per experiment (its `space` names the entries of
+      `x_e`; its data, noise levels and likelihood are that experiment's).
+    - `names`: the experiments' names.
+    - `take`: per experiment, the joint index of each entry of `x_e` (`-1`: a known input).
+    - `inputs`: per experiment, the values of the entries that are not estimated.
+    - `groups`: experiments solved together as one `vmap`ped batch (same data times and
+      structure), each group's first experiment standing for all.
+    - `fixed`: the known values reported beside the estimates.
+    """
+
+    space: ParameterSpace
+    experiments: tuple[OdeProblem, ...]
+    names: tuple[str, ...] = eqx.field(static=True)
+    take: tuple[np.ndarray, ...]
+    inputs: tuple[np.ndarray, ...]
+    groups: tuple[tuple[int, ...], ...] = eqx.field(static=True)
+    fixed: dict[str, float] = eqx.field(static=True)
+
+    @property
+    def options(self) -> SolverOptions:
+        return self.experiments[0].options
+
+    @property
+    def observed(self) -> np.ndarray:
+        """The experiments' data stacked by rows, shape `(sum of T_e, M)`."""
+        return np.concatenate([e.observed for e in self.experiments])
+
+    @property
+    def sigma(self) -> np.ndarray:
+        return np.concatenate([e.sigma for e in self.experiments])
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Where each experiment's rows start in `observed` (and the end): `(E + 1,)`."""
+        return np.cumsum([0] + [e.observed.shape[0] for e in self.experiments])
+
+    def experiment_values(self, x: ArrayLike) -> list[Array]:
+        """`x_e` of every experiment for the joint values `x`."""
+        x = jnp.asarray(x)
+        return [
+            jnp.where(jnp.asarray(take) >= 0, x[jnp.maximum(jnp.asarray(take), 0)], inputs)
+            for take, inputs in zip(self.take, self.inputs, strict=True)
+        ]
+
+    def _grouped(self, xs: list[Array], evaluate) -> list:
+        """`evaluate(problem, x_e)` for every experiment, one `vmap` per group, in order."""
+        out = [None] * len(self.experiments)
+        for group in self.groups:
+            problem = self.experiments[group[0]]
+            if len(group) == 1:
+                out[group[0]] = evaluate(problem, xs[group[0]])
+                continue
+            batch = jax.vmap(lambda x, p=problem: evaluate(p, x))(jnp.stack([xs[e] for e in group]))
+            for k, e in enumerate(group):
+                out[e] = jax.tree.map(lambda leaf, k=k: leaf[k], batch)
+        return out
+
+    def predict(self, x: ArrayLike) -> tuple[Array, Array]:
+        results = self._grouped(self.experiment_values(x), lambda p, xe: p.predict(xe))
+        prediction = jnp.concatenate([r[0] for r in results])
+        statuses = jnp.stack([r[1] for r in results])
+        status = statuses[jnp.argmax(statuses != 0)]  # the first failure, 0 when none
+        return prediction, status
+
+    def prior(self, z: ArrayLike) -> Array:
+        return jnp.zeros(0, jnp.result_type(float))
+
+    def solution(self, x: ArrayLike) -> Solution:
+        """The first experiment's solution (the solver and gradient strategy are shared)."""
+        return self.experiments[0].solution(self.experiment_values(x)[0])
+
+    def describe(self) -> dict:
+        first = self.experiments[0].describe()
+        return {
+            "kind": "ode",
+            "model": first["model"],
+            "data": {
+                "source": ", ".join(e.data.source for e in self.experiments),
+                "observations": first["data"]["observations"],
+                "experiments": [
+                    {"name": name, "source": e.data.source, "num_points": e.num_points}
+                    for name, e in zip(self.names, self.experiments, strict=True)
+                ],
+            },
+        }
+
+    def report_arrays(self, x_fit, x_start, *, points: int = 400) -> dict[str, np.ndarray]:
+        """The stacked data and noise levels (`data`, `sigma`, `experiment_rows`), and per
+        experiment `k` its data times and model curves (`e{k}_ts`, `e{k}_fine_ts`,
+        `e{k}_curve_start`, `e{k}_curve_fit`; NaN where a solve fails)."""
+        starts, fits = self.experiment_values(x_start), self.experiment_values(x_fit)
+        arrays = {"data": self.observed, "sigma": self.sigma, "experiment_rows": self.rows}
+        for group in self.groups:
+            problem = self.experiments[group[0]]
+            fine = np.linspace(problem.t0, float(problem.data.ts[-1]), points)
+            both = jnp.stack([v for e in group for v in (starts[e], fits[e])])
+            values, status = jax.jit(jax.vmap(lambda x, p=problem, f=fine: p.predict_at(x, f)))(
+                both
+            )
+            values = np.where(np.asarray(status)[:, None, None] == 0, np.asarray(values), np.nan)
+            for k, e in enumerate(group):
+                arrays[f"e{e}_ts"] = np.asarray(self.experiments[e].data.ts)
+                arrays[f"e{e}_fine_ts"] = fine
+                arrays[f"e{e}_curve_start"] = values[2 * k]
+                arrays[f"e{e}_curve_fit"] = values[2 * k + 1]
+        return arrays
