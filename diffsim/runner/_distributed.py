@@ -29,6 +29,10 @@ JOIN_TIMEOUT = "DIFFSIM_JOIN_TIMEOUT"
 DISTRIBUTED = "DIFFSIM_DISTRIBUTED"
 
 
+_JOINED: list[bool] = []
+"""Non-empty once this process has joined a multi-process run (a second call is a no-op)."""
+
+
 class DistributedError(ValueError):
     """The multi-process settings are unusable, or the processes could not meet."""
 
@@ -49,11 +53,14 @@ def join_processes(environ=None) -> int:
     **Arguments:**
     - `environ`: the environment (default `os.environ`).
 
-    **Returns:** `jax.process_index()` (0 when the run is one process).
+    **Returns:** `jax.process_index()` (0 when the run is one process); once joined, a
+    second call returns it at once.
 
     **Raises:** `DistributedError` with one line when a variable is missing or malformed, the
     coordinator cannot be reached within the timeout, or the processes disagree on their number.
     """
+    if _JOINED:  # `jax.distributed.initialize` may run once per process
+        return jax.process_index()
     environ = os.environ if environ is None else environ
     coordinator = environ.get(COORDINATOR)
     automatic = environ.get(DISTRIBUTED)
@@ -99,6 +106,7 @@ def join_processes(environ=None) -> int:
             f"{NUM_PROCESSES}: the processes disagree on their number (they say {said}; "
             f"{jax.process_count()} joined)"
         )
+    _JOINED.append(True)
     return jax.process_index()
 
 

@@ -1,0 +1,216 @@
+"""Sweeps and ensembles (`sweep:`, `ensemble:`) against the analytic solution of decay.
+
+The model `y' = -k y`, `y(0) = y0` has `y(t) = y0 exp(-k t)`: a simulated sweep's summaries
+and chi-square, a fit sweep's estimate of `y0` at each held `k` (linear least squares) and an
+ensemble's quantile bands (order statistics of the drawn `k`) are all known in closed form.
+"""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from diffsim.config import ConfigError, build_problem, validate_config
+from diffsim.run import main
+from diffsim.runner._study import check_study
+
+DECAY = {
+    "name": "decay",
+    "model": {"equations": {"y": "-k * y"}},
+    "parameters": {
+        "k": {"init": 0.5, "true": 0.5, "transform": "log"},
+        "y0": {"init": 2.0, "true": 2.0},
+    },
+    "initial_state": {"y": "y0"},
+    "observations": {"y": {"sigma": 0.01}},
+    "data": {"synthetic": {"times": {"start": 0.0, "stop": 4.0, "num": 9}, "seed": 2}},
+    "solver": {"name": "tsit5", "rtol": 1e-10, "atol": 1e-12},
+    "fit": {"ftol": 1e-12, "xtol": 1e-12, "gtol": 1e-12},
+    "report": {"points": 41},
+}
+RTOL = 1e-7  # the solver's rtol is 1e-10; a wrong point or column is off by far more
+
+
+def _run(tmp_path, settings: dict, *extra) -> tuple[int, dict, str]:
+    config = tmp_path / "decay.yaml"
+    config.write_text(yaml.safe_dump(DECAY | settings))
+    out = tmp_path / "run"
+    code = main([str(config), "--out", str(out), "--quiet", "--no-cache", *extra])
+    return code, json.loads((out / "result.json").read_text()), out
+
+
+def _table(path) -> dict[str, np.ndarray]:
+    with open(path) as file:
+        rows = list(csv.DictReader(file))
+    return {key: np.array([float(row[key]) for row in rows]) for key in rows[0]}
+
+
+@pytest.fixture(scope="module")
+def problem(tmp_path_factory):
+    return build_problem(validate_config(DECAY), tmp_path_factory.mktemp("decay"))
+
+
+def _data(problem):
+    return np.asarray(problem.data.ts), np.asarray(problem.observed)[:, 0]
+
+
+def test_grid_points_vary_the_last_parameter_fastest():
+    sweep = validate_config(
+        DECAY
+        | {
+            "sweep": {
+                "parameters": {
+                    "k": {"low": 0.1, "high": 1.0, "num": 3, "scale": "log"},
+                    "y0": [1.0, 2.0],
+                }
+            }
+        }  # fmt: skip
+    ).sweep
+    names, points = sweep.points()
+    assert names == ("k", "y0") and sweep.size == 6
+    np.testing.assert_allclose(points[:, 0], np.repeat([0.1, 10**-0.5, 1.0], 2), rtol=1e-14)
+    np.testing.assert_array_equal(points[:, 1], [1.0, 2.0] * 3)
+
+
+def test_random_points_are_seeded_and_inside_the_range():
+    def points(seed):
+        spec = {"k": {"low": 0.1, "high": 1.0, "scale": "log"}, "y0": [1.0, 3.0]}
+        return validate_config(
+            DECAY | {"sweep": {"parameters": spec, "mode": "random", "samples": 400, "seed": seed}}
+        ).sweep.points()[1]
+
+    first = points(3)
+    np.testing.assert_array_equal(first, points(3))
+    assert not np.array_equal(first, points(4))
+    assert first.shape == (400, 2) and set(first[:, 1]) == {1.0, 3.0}
+    assert 0.1 <= first[:, 0].min() and first[:, 0].max() <= 1.0
+    # log-uniform: log k is uniform on [log 0.1, 0], mean log(0.1) / 2 (sd 0.66 / sqrt(400))
+    assert abs(np.log(first[:, 0]).mean() - np.log(0.1) / 2) < 4 * 0.665 / 20
+
+
+def test_ensemble_draws_follow_their_distributions():
+    spec = {"a": {"normal": [1.0, 0.1]}, "b": {"lognormal": [0.5, 0.2]}, "c": {"uniform": [2, 4]}}
+    ensemble = validate_config(
+        DECAY | {"ensemble": {"parameters": spec, "members": 40000}}
+    ).ensemble
+    names, draws = ensemble.draws()
+    assert names == ("a", "b", "c") and draws.shape == (40000, 3)
+    error = 4 / np.sqrt(40000)  # four standard errors, in units of each standard deviation
+    assert abs(draws[:, 0].mean() - 1.0) < error * 0.1
+    assert abs(np.log(draws[:, 1]).mean() - 0.5) < error * 0.2
+    assert abs(np.log(draws[:, 1]).std() - 0.2) < error * 0.2
+    assert 2 <= draws[:, 2].min() and draws[:, 2].max() <= 4
+    assert abs(draws[:, 2].mean() - 3.0) < error * 2 / np.sqrt(12)
+
+
+def test_simulated_sweep_and_ensemble_match_the_analytic_solution(tmp_path, problem):
+    """`run: simulate` summaries and chi-square, and ensemble bands, in closed form; the run
+    folder has the tables, figures and report."""
+    sweep = {"parameters": {"k": [0.3, 0.5], "y0": [1.5, 2.0, 2.5]}}
+    ensemble = {
+        "parameters": {"k": {"lognormal": [float(np.log(0.5)), 0.2]}},
+        "members": 101,  # the 5, 50 and 95 % quantiles are order statistics 5, 50 and 95
+        "seed": 7,
+        "until": 6.0,
+    }
+    code, result, out = _run(tmp_path, {"sweep": sweep, "ensemble": ensemble})
+    assert code == 0 and result["success"], result["message"]
+    table = _table(out / "sweep.csv")
+    k, y0 = table["k"], table["y0"]
+    np.testing.assert_array_equal(k, np.repeat([0.3, 0.5], 3))
+    ts, data = _data(problem)
+    np.testing.assert_allclose(table["y_peak"], y0, rtol=RTOL)
+    np.testing.assert_array_equal(table["y_peak_time"], 0.0)
+    np.testing.assert_allclose(table["y_final"], y0 * np.exp(-4 * k), rtol=RTOL)
+    model = y0[:, None] * np.exp(-k[:, None] * ts)
+    chi_square = (((model - data) / 0.01) ** 2).sum(axis=1)
+    np.testing.assert_allclose(table["chi_square"], chi_square, rtol=1e-5)
+    assert set(table["status"]) == {0.0}
+
+    bands = _table(out / "ensemble.csv")
+    draws = np.sort(validate_config(DECAY | {"ensemble": ensemble}).ensemble.draws()[1][:, 0])
+    t = bands["t"]
+    np.testing.assert_allclose(t, np.linspace(0, 6, 41))
+    for level, rank in ((0.05, 95), (0.5, 50), (0.95, 5)):  # y falls as k grows
+        np.testing.assert_allclose(bands[f"y_q{level:g}"], 2 * np.exp(-draws[rank] * t), rtol=RTOL)
+
+    assert {"sweep.png", "ensemble.png", "report.md", "report.html", "arrays.npz"} <= {
+        p.name for p in out.iterdir()
+    }
+    report = (out / "report.md").read_text()
+    assert "| k | y0 | chi_square |" in report and "| t | y 5% | y 50% | y 95% |" in report
+
+
+def test_fit_sweep_holds_k_and_fits_y0_as_linear_least_squares(tmp_path, problem):
+    """`run: fit`: at each held `k`, the best `y0` is `sum(d e) / sum(e e)`, `e = exp(-k t)`."""
+    sweep = {"run": "fit", "parameters": {"k": {"low": 0.3, "high": 0.7, "num": 5}}}
+    code, result, out = _run(tmp_path, {"sweep": sweep}, "--set", "report.plots=false")
+    assert code == 0, result["message"]
+    table = _table(out / "sweep.csv")
+    assert list(table) == ["k", "y0", "chi_square", "code", "steps"]
+    np.testing.assert_allclose(table["k"], np.linspace(0.3, 0.7, 5), rtol=1e-14)
+    ts, data = _data(problem)
+    e = np.exp(-table["k"][:, None] * ts)
+    y0 = (e * data).sum(axis=1) / (e * e).sum(axis=1)
+    np.testing.assert_allclose(table["y0"], y0, rtol=1e-8)
+    chi_square = (((y0[:, None] * e - data) / 0.01) ** 2).sum(axis=1)
+    np.testing.assert_allclose(table["chi_square"], chi_square, rtol=1e-8)
+    assert (table["code"] > 0).all()
+    best = result["sweep"]["best"]
+    assert best["k"] == 0.5 and best["chi_square"] == pytest.approx(chi_square.min(), rel=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"sweep": {"parameters": {}}}, "sweep.parameters: give at least one parameter"),
+        ({"sweep": {"parameters": {"k": []}}}, "sweep.parameters.k.values: List should have"),
+        ({"sweep": {"parameters": {"k": {"low": 1, "high": 2, "num": 0}}}}, "parameters.k.num"),
+        ({"sweep": {"parameters": {"k": {"low": 1, "high": 2}}}}, "parameters.k.num: a grid range"),
+        ({"sweep": {"parameters": {"k": [1]}, "mode": "random", "samples": 0}}, "sweep.samples"),
+        ({"sweep": {"parameters": {"k": {"low": 2, "high": 1, "num": 3}}}}, "low < high"),
+        ({"sweep": {"parameters": {"k": {"low": 0, "high": 1, "num": 3, "scale": "log"}}}}, "log"),
+        ({"ensemble": {"parameters": {"k": {"normal": [1, 0]}}}}, "ensemble.parameters.k.normal.1"),
+        ({"ensemble": {"parameters": {"k": {"gamma": [1, 1]}}}}, "k.gamma: unknown"),
+        ({"ensemble": {"parameters": {"k": {"uniform": [1, 1]}}}}, "needs low < high"),
+        ({"ensemble": {"parameters": {"k": {"normal": [1, 1]}}, "members": 0}}, "ensemble.members"),
+        ({"ensemble": {"parameters": {}}}, "ensemble.parameters: give at least one"),
+    ],
+)  # fmt: skip
+def test_bad_sections_name_the_key(settings, message):
+    with pytest.raises(ConfigError) as error:
+        validate_config(DECAY | settings)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"sweep": {"parameters": {"beta": [1.0]}}}, "sweep.parameters.beta: not a parameter"),
+        ({"ensemble": {"parameters": {"y": {"normal": [1, 1]}}}}, "ensemble.parameters.y: not a"),
+        ({"sweep": {"parameters": {"k": [1.0]}, "until": -1.0}}, "sweep.until: must be after"),
+        ({"sweep": {"run": "fit", "parameters": {"k": [-1.0]}}}, "the value -1 is outside"),
+        (
+            {"sweep": {"run": "fit", "parameters": {"k": [1.0], "y0": [1.0]}}},
+            "sweep.run: fit needs",
+        ),
+    ],
+)
+def test_sections_that_do_not_fit_the_model_name_the_key(settings, message, problem):
+    with pytest.raises(ValueError) as error:
+        check_study(validate_config(DECAY | settings), problem)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_fit_sweep_over_a_fixed_parameter_exits_2_before_writing(tmp_path, capsys):
+    settings = {"parameters": DECAY["parameters"] | {"y0": 2.0}}  # y0 fixed
+    settings["sweep"] = {"run": "fit", "parameters": {"y0": [1.0, 2.0]}}
+    config = tmp_path / "decay.yaml"
+    config.write_text(yaml.safe_dump(DECAY | settings))
+    out = tmp_path / "run"
+    assert main([str(config), "--out", str(out), "--quiet", "--no-cache"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: sweep.parameters.y0: run: fit holds swept unknowns")
+    assert "\n" not in error and not out.exists()
