@@ -19,7 +19,19 @@ class AbstractBoundary(eqx.Module):
 
 
 class Periodic(AbstractBoundary):
-    """The field repeats: the ghost cells are the other end's cells."""
+    """The field repeats: the ghost cells are the other end's cells.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    grid = pde.uniform_grid(5)
+    padded = pde.boundaries(grid, pde.Periodic()).pad(jnp.arange(5.0), grid.spacing, axis=0)
+    assert padded.tolist() == [4.0, 0.0, 1.0, 2.0, 3.0, 4.0, 0.0]
+    ```
+    """
 
     def ghosts(self, u, dx, width, side):
         del dx
@@ -36,6 +48,17 @@ class Dirichlet(AbstractBoundary):
     **Arguments:**
 
     - `value`: the boundary value, a scalar; may be traced, so it can be fitted.
+
+    **Example:** the face value is the mean of the ghost and the first cell.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    grid = pde.uniform_grid(4)
+    padded = pde.boundaries(grid, pde.Dirichlet(2.0)).pad(jnp.ones(4), grid.spacing, axis=0)
+    assert padded[0] == 3.0 and padded[-1] == 3.0  # (3 + 1) / 2 = 2 on both faces
+    ```
     """
 
     value: ArrayLike = 0.0
@@ -63,6 +86,19 @@ class Neumann(AbstractBoundary):
 
     - `flux`: the outward normal derivative, a scalar or an array shaped like the boundary face;
       may be traced.
+
+    **Example:** the outward derivative at the upper face.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    grid = pde.uniform_grid(10)
+    bcs = pde.boundaries(grid, (pde.Neumann(0.0), pde.Neumann(2.0)))
+    padded = bcs.pad(jnp.zeros(10), grid.spacing, axis=0)
+    dx = grid.spacing[0]
+    assert jnp.isclose((padded[-1] - padded[-2]) / dx, 2.0) and padded[0] == padded[1]
+    ```
     """
 
     flux: ArrayLike = 0.0
@@ -88,6 +124,19 @@ class Boundaries(eqx.Module):
     **Fields:**
 
     - `sides`: one `(lower, upper)` pair of conditions per axis.
+
+    **Example:** a fixed value on the left, an insulated end on the right, as ghost cells.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    grid = pde.uniform_grid(8)
+    bcs = pde.boundaries(grid, (pde.Dirichlet(1.0), pde.Neumann(0.0)))
+    padded = bcs.pad(jnp.arange(8.0), grid.spacing, axis=0)
+    assert padded.shape == (10,) and not bcs.all_periodic
+    assert (padded[0] + padded[1]) / 2 == 1.0 and padded[-1] == padded[-2]
+    ```
     """
 
     sides: tuple[tuple[AbstractBoundary, AbstractBoundary], ...]

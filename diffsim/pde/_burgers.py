@@ -33,6 +33,20 @@ class Burgers(AbstractLocalPDE):
 
     **Parameters:** `viscosity` (scalar), `advection` (scalar `a`, optional, default 1: the
     coefficient λ₁ of `u u_x` in Raissi et al.'s identification problem).
+
+    **Example:** the flux form conserves mass, and a constant state stays.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    grid = pde.uniform_grid(64, -1.0, 1.0)
+    model = pde.Burgers(grid)
+    params = {"viscosity": 0.01}
+    u = -jnp.sin(jnp.pi * grid.x)
+    assert abs(grid.integrate(model(0.0, u, params))) < 1e-12
+    assert jnp.allclose(model(0.0, jnp.full(64, 0.3), params), 0.0)
+    ```
     """
 
     grid: Grid

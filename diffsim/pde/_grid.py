@@ -17,6 +17,17 @@ class Grid(eqx.Module):
     **Fields:**
     - `shape`: cells per axis, e.g. `(128,)` or `(64, 64)`.
     - `lower`, `upper`: the box, per axis.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    grid = pde.Grid(shape=(4,), lower=(0.0,), upper=(2.0,))
+    assert grid.spacing == (0.5,) and grid.x.tolist() == [0.25, 0.75, 1.25, 1.75]
+    assert grid.integrate(jnp.ones(4)) == 2.0 and grid.refine(2).shape == (8,)
+    ```
     """
 
     shape: tuple[int, ...] = eqx.field(static=True)

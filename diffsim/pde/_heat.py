@@ -24,6 +24,19 @@ class Heat(AbstractLocalPDE, AbstractSemilinear):
 
     **Parameters** (`params` dict): `diffusivity` (scalar or field, required), `source`
     (scalar or field, optional).
+
+    **Example:** a Fourier mode is an eigenfunction of the discrete Laplacian (to `O(dx²)`).
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    grid = pde.uniform_grid(64)
+    model = pde.Heat(grid, pde.Dirichlet(0.0))
+    u = jnp.sin(jnp.pi * grid.x)
+    rate = model(0.0, u, {"diffusivity": 0.5})
+    assert jnp.max(jnp.abs(rate + 0.5 * jnp.pi**2 * u)) < 1e-3
+    ```
     """
 
     grid: Grid

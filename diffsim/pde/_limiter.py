@@ -41,6 +41,19 @@ Each maps the two one-sided slopes `(a, b)` of a cell to its limited slope: `min
 diffusive), `van_leer`, `superbee` (most compressive), `mc` (monotonized central), and
 `central` (no limiting; second order but oscillates at jumps). `None` in place of a name means
 first-order upwind.
+
+**Example:** limited slopes vanish at an extremum and keep the central slope where smooth.
+
+```python
+import jax.numpy as jnp
+from diffsim import pde
+
+a, b = jnp.array([1.0, 1.0]), jnp.array([-1.0, 1.0])  # an extremum, a straight line
+for name in ("minmod", "van_leer", "superbee", "mc"):
+    assert pde.LIMITERS[name](a, b).tolist() == [0.0, 1.0]
+assert pde.LIMITERS["central"](a, b).tolist() == [0.0, 1.0]
+assert pde.LIMITERS["central"](a, 3 * b)[0] == -1.0  # unlimited: a new extremum
+```
 """
 
 

@@ -20,6 +20,23 @@ class AbstractLocalPDE(AbstractPDE):
     - `rhs(t, u, params)` (method of lines) is `equation` on the grid, and
     - `residual(fn, t, x, params)` is `∂_t u - equation` at a point for any differentiable
       `fn(t, x)` (a network, or an exact solution): what a PINN minimizes.
+
+    **Example:** the residual of an exact solution of the heat equation is zero.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    model = pde.Heat(pde.uniform_grid(32), pde.Dirichlet(0.0))
+
+
+    def exact(t, x):
+        return jnp.exp(-(jnp.pi**2) * 0.5 * t) * jnp.sin(jnp.pi * x[0])
+
+
+    residual = model.residual(exact, 0.3, jnp.array([0.4]), {"diffusivity": 0.5})
+    assert isinstance(model, pde.AbstractLocalPDE) and abs(residual) < 1e-12
+    ```
     """
 
     @abc.abstractmethod

@@ -39,6 +39,22 @@ class AbstractPDE(eqx.Module):
     Subclasses declare `parameters` (name → `SCALAR`, `FIELD` or `VELOCITY`), `optional`
     (names that may be left out) and `state_names` (one per array of the state; a single
     field is a plain array, several a tuple).
+
+    **Example:** a model names its parameters and refuses a state that does not fit its grid.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    model = pde.FisherKPP(pde.uniform_grid(32))
+    assert isinstance(model, pde.AbstractPDE) and set(model.parameters) == {"diffusivity", "rate"}
+    try:
+        model.check(jnp.zeros(31), {"diffusivity": 1.0, "rate": 1.0})
+    except ValueError as error:
+        print(error)  # names the state and both shapes
+    else:
+        raise AssertionError("a state of the wrong shape was accepted")
+    ```
     """
 
     grid: eqx.AbstractVar[Grid]

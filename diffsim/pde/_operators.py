@@ -23,6 +23,25 @@ class AbstractOperators(eqx.Module):
     """Values and spatial derivatives of one state, the terms a PDE's `equation` is made of.
 
     `i` picks the state's component: the i-th array of a tuple state; `0` for a single field.
+
+    **Example:** one equation, on the grid and at a point.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+
+    def equation(ops):  # u_t = 0.1 u_xx - u_x
+        return ops.diffusion(0.1) - ops.gradient(0)
+
+
+    grid = pde.uniform_grid(200, 0.0, 2 * jnp.pi)
+    bcs = pde.boundaries(grid, pde.Periodic())
+    on_grid = equation(pde.GridOperators(jnp.sin(grid.x), grid, bcs))
+    point = jnp.array([grid.x[50]])
+    at_point = equation(pde.PointOperators(lambda t, x: jnp.sin(x[0]), 0.0, point))
+    assert abs(on_grid[50] - at_point) < 1e-3  # second order on the grid, exact at the point
+    ```
     """
 
     @abc.abstractmethod
@@ -56,6 +75,20 @@ class GridOperators(AbstractOperators):
 
     Finite volumes (`spatial="fd"`, with `limiter` for advection and conservation laws) or
     Fourier (`"spectral"`).
+
+    **Example:** the operators are the functions of `diffsim.pde` bound to a state.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    grid = pde.uniform_grid(32)
+    bcs = pde.boundaries(grid, pde.Neumann(0.0))
+    u = jnp.cos(jnp.pi * grid.x)
+    ops = pde.GridOperators(u, grid, bcs)
+    assert jnp.allclose(ops.diffusion(2.0), pde.laplacian(u, grid, bcs, coefficient=2.0))
+    assert jnp.allclose(ops.gradient(0), pde.gradient(u, grid, bcs))
+    ```
     """
 
     state: Array | tuple

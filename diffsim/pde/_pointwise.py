@@ -29,6 +29,17 @@ class PointOperators(AbstractOperators):
 
     Coefficients may be constants or functions of `x` (`k(x)`), e.g. a spatially varying
     diffusivity.
+
+    **Example:** exact derivatives of a function at one point (by automatic differentiation).
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    ops = pde.PointOperators(lambda t, x: jnp.exp(-t) * jnp.sin(x[0]), 0.0, jnp.array([0.3]))
+    assert jnp.isclose(ops.gradient(0), jnp.cos(0.3))
+    assert jnp.isclose(ops.diffusion(1.0), -jnp.sin(0.3))
+    ```
     """
 
     fn: Callable

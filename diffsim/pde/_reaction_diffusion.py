@@ -56,6 +56,17 @@ class FisherKPP(_ScalarReactionDiffusion):
     `"spectral"`).
 
     **Parameters:** `diffusivity` (scalar or field), `rate` (scalar or field).
+
+    **Example:** a uniform population grows logistically.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    model = pde.FisherKPP(pde.uniform_grid(16))
+    rate = model(0.0, jnp.full(16, 0.25), {"diffusivity": 0.1, "rate": 2.0})
+    assert jnp.allclose(rate, 2.0 * 0.25 * 0.75)
+    ```
     """
 
     grid: Grid
@@ -83,6 +94,19 @@ class AllenCahn(_ScalarReactionDiffusion):
     **Arguments:** `grid`, `bc` (default periodic), `spatial` (`"fd"` or `"spectral"`).
 
     **Parameters:** `diffusivity` (scalar or field), `rate` (scalar or field).
+
+    **Example:** the pure phases `u = ±1` and the mixed state `u = 0` are steady.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    model = pde.AllenCahn(pde.uniform_grid(16))
+    params = {"diffusivity": 1e-3, "rate": 1.0}
+    for value in (-1.0, 0.0, 1.0):
+        assert jnp.allclose(model(0.0, jnp.full(16, value), params), 0.0)
+    assert model(0.0, jnp.full(16, 0.5), params)[0] > 0  # 0 is unstable: u moves to 1
+    ```
     """
 
     grid: Grid
@@ -112,6 +136,18 @@ class GrayScott(AbstractLocalPDE, AbstractSemilinear):
 
     **Parameters:** `diffusivity_u`, `diffusivity_v` (scalar or field), `feed`, `kill`
     (scalars).
+
+    **Example:** the state is a pair of fields; `(u, v) = (1, 0)` is the trivial steady state.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    model = pde.GrayScott(pde.uniform_grid((8, 8)))
+    params = {"diffusivity_u": 2e-5, "diffusivity_v": 1e-5, "feed": 0.04, "kill": 0.06}
+    du, dv = model(0.0, (jnp.ones((8, 8)), jnp.zeros((8, 8))), params)
+    assert model.state_names == ("u", "v") and jnp.allclose(du, 0.0) and jnp.allclose(dv, 0.0)
+    ```
     """
 
     grid: Grid

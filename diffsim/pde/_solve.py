@@ -10,7 +10,19 @@ from ._stability import largest_stable_step
 
 
 def make_solver(model: AbstractPDE, solver):
-    """A solver object: a core solver name or object, or `"etdrk4"` for `ETDRK4(model)`."""
+    """A solver object: a core solver name or object, or `"etdrk4"` for `ETDRK4(model)`.
+
+    **Example:**
+
+    ```python
+    import diffsim
+    from diffsim import pde
+
+    model = pde.SpectralBurgers(pde.uniform_grid(32))
+    assert isinstance(pde.make_solver(model, "etdrk4"), pde.ETDRK4)
+    assert pde.make_solver(model, "tsit5") == diffsim.SOLVERS["tsit5"]
+    ```
+    """
     if solver == "etdrk4":
         if not isinstance(model, AbstractSemilinear):
             raise ValueError(f"solver 'etdrk4': {type(model).__name__} is not semilinear")
@@ -26,6 +38,23 @@ def stable_step(model: AbstractPDE, u0, params, solver) -> float | None:
 
     **Returns:** the step; `inf` for implicit solvers; `None` when it depends on traced values
     (inside `jit`/`grad`) and cannot be computed.
+
+    **Example:** the step limit of an explicit method on the heat equation scales like `dx²`.
+
+    ```python
+    import math
+
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    params = {"diffusivity": 1.0}
+    steps = []
+    for n in (32, 64):
+        model = pde.Heat(pde.uniform_grid(n), pde.Dirichlet(0.0))
+        steps.append(pde.stable_step(model, jnp.zeros(n), params, "rk4"))
+    assert abs(steps[0] / steps[1] - 4.0) < 0.1  # half the cells' width: a quarter of the step
+    assert math.isinf(pde.stable_step(model, jnp.zeros(64), params, "stiff"))  # implicit
+    ```
     """
     method = make_solver(model, solver)
     real, imaginary = model.rates(u0, params)
@@ -64,6 +93,25 @@ def solve(
 
     **Raises:** `ValueError` for a state or parameter that does not fit the grid, or an
     unstable `dt` (naming the limit and what to do instead).
+
+    **Example:** an unstable explicit step is refused before anything runs; a stable one solves.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    model = pde.Heat(pde.uniform_grid(20), pde.Dirichlet(0.0))
+    u0 = jnp.sin(jnp.pi * model.grid.x)
+    params = {"diffusivity": 1.0}
+    try:
+        pde.solve(model, u0, [0.0, 0.1], params, solver="rk4", dt=0.01)
+    except ValueError as error:
+        print(error)  # names the stable limit and what to do instead
+    else:
+        raise AssertionError("an unstable step was accepted")
+    sol = pde.solve(model, u0, [0.0, 0.1], params, solver="rk4", dt=5e-4)
+    assert jnp.allclose(sol.ys[-1], jnp.exp(-(jnp.pi**2) * 0.1) * u0, atol=2e-3)
+    ```
     """
     model.check(u0, params)
     method = make_solver(model, solver)

@@ -17,6 +17,18 @@ def wavenumbers(grid: Grid) -> tuple[np.ndarray, ...]:
 
     **Returns:** one NumPy array per axis, shaped to broadcast against the Fourier coefficients
     (`2π m / L` for mode `m` on an axis of length `L`).
+
+    **Example:**
+
+    ```python
+    import numpy as np
+    from diffsim import pde
+
+    (k,) = pde.wavenumbers(pde.uniform_grid(8, 0.0, 4 * np.pi))  # length 4π: k = m / 2
+    assert np.allclose(k, [0.0, 0.5, 1.0, 1.5, 2.0])
+    kx, ky = pde.wavenumbers(pde.uniform_grid((8, 8), 0.0, 2 * np.pi))
+    assert kx.shape == (8, 1) and ky.shape == (1, 5)  # the last axis is halved
+    ```
     """
     ks = []
     for axis in range(grid.ndim):
@@ -41,6 +53,15 @@ def dealias_mask(grid: Grid, fraction: float = 2 / 3) -> np.ndarray:
     - `fraction`: the kept fraction of the resolved wavenumbers.
 
     **Returns:** a boolean NumPy array in the `rfftn` layout of `grid` (as `wavenumbers`).
+
+    **Example:** of 17 real-FFT modes on 32 points, the 2/3 rule keeps 11.
+
+    ```python
+    from diffsim import pde
+
+    mask = pde.dealias_mask(pde.uniform_grid(32))
+    assert mask.shape == (17,) and mask.sum() == 11 and mask[:11].all()
+    ```
     """
     keep = np.ones((), bool)
     for axis, k in enumerate(wavenumbers(grid)):
@@ -146,6 +167,19 @@ class FourierMultiplier(eqx.Module):
 
     - `symbol`: eigenvalues in the `rfftn` layout of `grid` (real or complex).
     - `grid`: the periodic grid.
+
+    **Example:** the second derivative as the symbol `-k²`.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+    grid = pde.uniform_grid(32, 0.0, 2 * jnp.pi)
+    (k,) = pde.wavenumbers(grid)
+    second_derivative = pde.FourierMultiplier(jnp.asarray(-(k**2)), grid)
+    u = jnp.sin(2 * grid.x)
+    assert jnp.allclose(second_derivative(u), -4 * u, atol=1e-12)
+    ```
     """
 
     symbol: Array

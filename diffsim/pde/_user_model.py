@@ -23,6 +23,23 @@ class UserPDE(eqx.Module):
     - `grid`, `bcs`: the grid and boundary conditions handed to it.
     - `parameter_names`: the parameters it reads (scalars or fields).
     - `state_names`: one name per state array (several form a tuple).
+
+    **Example:** a reaction–diffusion equation written with `diffsim.pde.laplacian`.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pde
+
+
+    def decay_diffusion(t, u, params, grid, bcs):
+        return pde.laplacian(u, grid, bcs, params["D"]) - params["k"] * u
+
+
+    grid = pde.uniform_grid(32)
+    model = pde.UserPDE(decay_diffusion, grid, pde.Neumann(0.0), ["D", "k"])
+    u = jnp.ones(32)
+    assert jnp.allclose(model(0.0, u, {"D": 0.1, "k": 2.0}), -2.0)  # flat: only the decay
+    ```
     """
 
     function: Callable = eqx.field(static=True)
