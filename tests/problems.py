@@ -1,4 +1,4 @@
-"""Test problems shared by the ODE test files."""
+"""Test problems shared by the test files: ODE right-hand sides and a small runner config."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -35,3 +35,17 @@ ROBERTSON_K = np.array([0.04, 3e7, 1e4])
 
 def linear(t, y, a):
     return a @ y
+
+
+# The smallest runner config (exponential decay, one parameter, a three-row CSV beside it):
+# the good input that the bad-input tests change one key of.
+DECAY_CONFIG = """\
+name: decay
+model: {equations: {y: "-k * y"}}
+parameters:
+  k: {init: 0.5, true: 0.8, bounds: [0.01, 10]}
+initial_state: {y: 1.0}
+observations: {y: {sigma: 0.01}}
+data: {file: {path: data.csv}}
+"""
+DECAY_CSV = "# decay\nt,y\n0,1.0\n1,0.45\n2,0.2\n"

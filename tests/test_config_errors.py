@@ -3,20 +3,12 @@
 import numpy as np
 import pytest
 import yaml
+from problems import DECAY_CONFIG, DECAY_CSV
 
 from diffsim.config import build_model, build_problem, dump_config, load_config, validate_config
 from diffsim.run import main
 
-GOOD = """\
-name: decay
-model: {equations: {y: "-k * y"}}
-parameters:
-  k: {init: 0.5, true: 0.8, bounds: [0.01, 10]}
-initial_state: {y: 1.0}
-observations: {y: {sigma: 0.01}}
-data: {file: {path: data.csv, time_column: t}}
-"""
-CSV = "# test data\nt,y\n0,1.0\n1,0.45\n2,0.2\n"
+GOOD, CSV = DECAY_CONFIG, DECAY_CSV
 
 
 def _run(tmp_path, capsys, config=GOOD, csv=CSV, args=()):

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import yaml
+from problems import DECAY_CONFIG, DECAY_CSV
 
 from diffsim import solve_ode, status_message
 from diffsim._solution import RESULTS
@@ -45,16 +46,7 @@ from diffsim.runner import (
 )
 from diffsim.runner._run import start_failure_cause
 
-GOOD = """\
-name: decay
-model: {equations: {y: "-k * y"}}
-parameters:
-  k: {init: 0.5, true: 0.8, bounds: [0.01, 10]}
-initial_state: {y: 1.0}
-observations: {y: {sigma: 0.01}}
-data: {file: {path: data.csv}}
-"""
-CSV = "# decay\nt,y\n0,1.0\n1,0.45\n2,0.2\n"
+GOOD, CSV = DECAY_CONFIG, DECAY_CSV
 EQUATION = '"-k * y"'
 SYNTHETIC = "data: {synthetic: {times: {start: 0, stop: 2, num: 5}}}"
 
