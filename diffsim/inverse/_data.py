@@ -13,7 +13,20 @@ import numpy as np
 
 
 class DataError(ValueError):
-    """A data file is missing, unreadable, or its contents are unusable."""
+    """A data file is missing, unreadable, or its contents are unusable.
+
+    **Example:**
+
+    ```python
+    from diffsim import inverse
+
+    try:
+        inverse.load_dataset("no_such_file.csv", ["y"])
+    except inverse.DataError as error:
+        print(error)  # one line naming the file and what is wrong
+        assert "no_such_file.csv" in str(error)
+    ```
+    """
 
 
 class Dataset(eqx.Module):
@@ -24,6 +37,22 @@ class Dataset(eqx.Module):
     - `values`: observations, shape `(T, M)`; NaN marks a missing value.
     - `names`: the `M` observable names, in column order.
     - `source`: where the data came from (a path, or `"synthetic"`).
+
+    **Example:** a missing value is NaN; it is left out of the fit.
+
+    ```python
+    import numpy as np
+    from diffsim import inverse
+
+    data = inverse.Dataset(
+        ts=np.array([0.0, 1.0, 2.0]),
+        values=np.array([[1.0, 0.1], [0.6, np.nan], [0.4, 0.3]]),
+        names=("x", "y"),
+        source="lab notebook, 3 May",
+    )
+    data = inverse.check_dataset(data, "example")
+    assert np.isnan(data.values).sum() == 1
+    ```
     """
 
     ts: np.ndarray
@@ -47,6 +76,22 @@ def check_dataset(dataset: Dataset, where: str, *, lines: Sequence[int] | None =
 
     **Raises:** `DataError` naming `where` when there are fewer than two times, the times are
     not finite or not strictly increasing, shapes disagree, or a column has no finite value.
+
+    **Example:** times out of order are refused with a message naming the source.
+
+    ```python
+    import numpy as np
+    from diffsim import inverse
+
+    bad = inverse.Dataset(ts=np.array([0.0, 2.0, 1.0]), values=np.ones((3, 1)), names=("y",))
+    try:
+        inverse.check_dataset(bad, "data.csv")
+    except inverse.DataError as error:
+        assert "data.csv" in str(error)
+        print(error)
+    else:
+        raise AssertionError("unsorted times were accepted")
+    ```
     """
     ts, values = dataset.ts, dataset.values
     kind, numbers = ("line", list(lines)) if lines is not None else ("row", range(1, len(ts) + 1))
@@ -100,6 +145,27 @@ def load_dataset(
 
     **Raises:** `DataError` naming the file and the problem (missing file or column, text
     that is not a number, NaN or unsorted times, ...).
+
+    **Example:** a CSV with a comment, a renamed column and a missing value.
+
+    ```python
+    import pathlib
+    import tempfile
+
+    import numpy as np
+    from diffsim import inverse
+
+    path = pathlib.Path(tempfile.mkdtemp()) / "counts.csv"
+    path.write_text('''# prey counts, field survey 2024
+    t,prey
+    0,10.0
+    1,
+    2,7.5
+    ''')
+    data = inverse.load_dataset(path, ["x"], columns={"x": "prey"})
+    assert data.names == ("x",) and data.ts.tolist() == [0.0, 1.0, 2.0]
+    assert np.isnan(data.values[1, 0]) and data.values[2, 0] == 7.5
+    ```
     """
     path = Path(path)
     columns = dict(columns or {})

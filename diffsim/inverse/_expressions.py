@@ -76,7 +76,23 @@ _FORBIDDEN_NAMES = {
 
 
 class ExpressionError(ValueError):
-    """A user expression is malformed, uses an unknown symbol, or a forbidden construct."""
+    """A user expression is malformed, uses an unknown symbol, or a forbidden construct.
+
+    **Example:** an unknown name, or anything that is not arithmetic, is refused (never run).
+
+    ```python
+    from diffsim import inverse
+
+    for text in ("k * z", "__import__('os')"):
+        try:
+            inverse.parse_expression(text, ["k", "y"], where="observations.y")
+        except inverse.ExpressionError as error:
+            assert str(error).startswith("observations.y") and isinstance(error, ValueError)
+            print(error)
+        else:
+            raise AssertionError(f"{text!r} was accepted")
+    ```
+    """
 
 
 class Expression(eqx.Module):
@@ -85,6 +101,16 @@ class Expression(eqx.Module):
     **Fields:**
     - `text`: the source text.
     - `symbols`: the symbols it reads (sorted), a subset of those it was compiled with.
+
+    **Example:**
+
+    ```python
+    from diffsim import inverse
+
+    rate = inverse.parse_expression("alpha * x - beta * x * y", ["alpha", "beta", "x", "y", "t"])
+    assert rate.symbols == ("alpha", "beta", "x", "y") and rate.text.startswith("alpha")
+    assert rate({"alpha": 1.5, "beta": 1.0, "x": 2.0, "y": 0.5}) == 2.0
+    ```
     """
 
     text: str = eqx.field(static=True)
@@ -111,6 +137,18 @@ def parse_expression(text: str, symbols: Iterable[str], *, where: str = "express
     **Returns:** an `Expression`.
 
     **Raises:** `ExpressionError` (a `ValueError`) with one line naming `where` and the problem.
+
+    **Example:** an observable: a sum of two states, with a threshold.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import inverse
+
+    total = inverse.parse_expression("where(I + R > 100, I + R, 0)", ["S", "I", "R"])
+    values = {"S": jnp.array([700.0, 500.0]), "I": jnp.array([50.0, 200.0])}
+    values["R"] = jnp.array([20.0, 63.0])
+    assert total(values).tolist() == [0.0, 263.0]
+    ```
     """
     if not isinstance(text, str):
         raise ExpressionError(f"{where}: expected an expression string, got {type(text).__name__}")

@@ -38,6 +38,28 @@ class StepInfo(eqx.Module):
     - `accepted`: whether the best start's last step was accepted.
     - `running`: how many starts have not yet converged or failed.
     - `elapsed`: seconds since the first step.
+
+    **Example:** a callback that records progress.
+
+    ```python
+    # slow
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    steps = []
+    diffsim.fit(problem, callback=steps.append)
+    assert steps[0].step == 1 and steps[-1].losses[steps[-1].best] <= steps[0].losses[0]
+    print([f"{s.losses[s.best]:.3g}" for s in steps])
+    ```
     """
 
     step: int
@@ -69,6 +91,28 @@ class FitResult(eqx.Module):
       estimates, chi-square and code.
     - `loss_history`: `(steps + 1, S)` chi-square per start; `x_history`: `(steps + 1, S, P)`.
     - `compile_seconds`, `fit_seconds`: tracing+compilation, and the optimization loop.
+
+    **Example:** the estimate, the verdict and the path of every start.
+
+    ```python
+    # slow
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    result = diffsim.fit(problem, starts=[[0.3], [2.0]])
+    assert result.success and result.names == ("k",) and result.starts_x.shape == (2, 1)
+    assert abs(result.x[0] - 0.8) < 0.05 and result.loss_history.shape[1] == 2
+    print(result.message, result.gradient_mode, f"{result.chi_square:.2f}")
+    ```
     """
 
     names: tuple[str, ...]
@@ -121,6 +165,28 @@ def make_method(
     **Returns:** `(method, mode, reason)`.
 
     **Raises:** `ValueError` naming `fit.method` or `fit.options` when they are unusable.
+
+    **Example:** the optimizer and the gradient mode, with the reason.
+
+    ```python
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    method, mode, reason = diffsim.inverse.make_method("levenberg_marquardt", problem)
+    assert isinstance(method, diffsim.inverse.LevenbergMarquardt) and mode == "forward"
+    print(reason)  # one parameter, five residuals: forward mode
+    adam, _, _ = diffsim.inverse.make_method("adam", problem, learning_rate=0.1)
+    assert isinstance(adam, diffsim.inverse.OptaxMethod)
+    ```
     """
     options = dict(options or {})
     adjoint = problem.options.adjoint
@@ -301,6 +367,26 @@ def fit(
     - `callback`: called with a `StepInfo` after every step (may raise `KeyboardInterrupt`).
 
     **Returns:** a `FitResult`.
+
+    **Example:** a decay rate from five noisy points.
+
+    ```python
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    result = diffsim.fit(problem)
+    assert result.success and abs(result.x[0] - 0.8) < 0.05  # the `true` value
+    print(result.names, result.x, result.message)
+    ```
     """
     space = problem.space
     if space.size == 0:

@@ -36,6 +36,31 @@ def confidence_intervals(
     **Returns:** `{"level", "profile": {name: ...} or None, "bootstrap": {...} or None}`
     (see `profile_intervals` and `bootstrap`); nothing is computed when the estimate
     cannot be simulated.
+
+    **Example:** profile-likelihood and bootstrap intervals after a fit.
+
+    ```python
+    # slow
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    fit = diffsim.fit(problem)
+    errors = diffsim.inverse.estimate_uncertainty(problem, fit.z, jacobian=fit.jacobian,
+                                                  residuals=fit.residuals)  # fmt: skip
+    intervals = diffsim.inverse.confidence_intervals(problem, fit, errors, bootstrap_samples=10)
+    profile = intervals["profile"]["k"]
+    assert intervals["level"] == 0.95 and profile["lower"] < fit.x[0] < profile["upper"]
+    assert intervals["bootstrap"]["samples"] == 10
+    ```
     """
     space = problem.space
     out = {"level": level, "profile": None, "bootstrap": None}

@@ -115,6 +115,18 @@ def choose_gradient_mode(
 
     **Raises:** `ValueError` naming `gradient.mode` for an unknown mode, or one that cannot
     differentiate through `adjoint` (see `mode_adjoint_conflict`).
+
+    **Example:** sizes decide, unless the ODE adjoint only supports one mode.
+
+    ```python
+    from diffsim import inverse
+
+    assert inverse.choose_gradient_mode(4, 100)[0] == "forward"
+    assert inverse.choose_gradient_mode(500, 100)[0] == "reverse"
+    mode, reason = inverse.choose_gradient_mode(4, 100, adjoint="checkpoint")
+    assert mode == "reverse"
+    print(reason)
+    ```
     """
     if requested not in GRADIENT_MODES:
         raise ValueError(

@@ -37,6 +37,33 @@ class JointProblem(AbstractProblem):
     - `groups`: experiments solved together as one `vmap`ped batch (same data times and
       structure), each group's first experiment standing for all.
     - `fixed`: the known values reported beside the estimates.
+
+    **Example:** two experiments share a decay rate; each has its own start value.
+
+    ```python
+    # slow
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "two_decays",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": {"init": 1.0, "true": 2.0}},
+        "local": ["y0"],
+        "observations": {"y": {"sigma": 0.01}},
+        "solver": {"name": "rk4", "dt": 0.1},
+        "experiments": [
+            {"name": "a", "data": {"synthetic": {"times": {"start": 0, "stop": 2, "num": 5}}}},
+            {"name": "b", "initial_state": {"y": {"init": 1.0, "true": 3.0}},
+             "data": {"synthetic": {"times": {"start": 0, "stop": 2, "num": 5}}}},
+        ],
+    })
+    problem = diffsim.build_problem(config)
+    assert isinstance(problem, diffsim.inverse.JointProblem) and problem.names == ("a", "b")
+    print(problem.space.names)  # the shared rate, then one start value per experiment
+    result = diffsim.fit(problem)
+    assert result.success and abs(result.x[0] - 0.8) < 0.05
+    ```
     """
 
     space: ParameterSpace

@@ -41,6 +41,20 @@ class ErrorModel(eqx.Module):
     **Fields:**
     - `kinds`: per value, an index into `KINDS` (shape of the data).
     - `dispersion`: per value, the negative-binomial `k` (1 where unused).
+
+    **Example:** Poisson counts: a prediction equal to the data has a zero deviance residual.
+
+    ```python
+    import jax.numpy as jnp
+    import numpy as np
+    from diffsim import inverse
+
+    poisson = inverse.ErrorModel(kinds=np.array([1, 1]), dispersion=np.ones(2))
+    data = jnp.array([4.0, 9.0])
+    r = poisson.residuals(jnp.array([4.0, 4.0]), data, jnp.ones(2))
+    assert r[0] == 0.0 and r[1] < 0  # signed like model - data: the model is below the count
+    assert poisson.names() == ["poisson"]
+    ```
     """
 
     kinds: np.ndarray

@@ -74,6 +74,29 @@ class AbstractLeastSquares(eqx.Module):
     - `mode`: `"forward"` (`jax.jacfwd`) or `"reverse"` (`jax.jacrev`) for the Jacobian.
     - `ftol`, `xtol`, `gtol`: convergence tolerances (MINPACK-style: relative chi-square
       reduction, relative step, cosine between residuals and Jacobian columns).
+
+    **Example:** the least-squares methods use the residual Jacobian; `mode` says how it is
+    computed.
+
+    ```python
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    for name, kind in [("levenberg_marquardt", diffsim.inverse.LevenbergMarquardt),
+                       ("gauss_newton", diffsim.inverse.GaussNewton)]:  # fmt: skip
+        method, mode, _ = diffsim.inverse.make_method(name, problem, ftol=1e-10)
+        assert isinstance(method, diffsim.inverse.AbstractLeastSquares) and isinstance(method, kind)
+        assert method.mode == mode and method.ftol == 1e-10
+    ```
     """
 
     mode: str = eqx.field(static=True, default="forward")
@@ -177,6 +200,29 @@ class LevenbergMarquardt(AbstractLeastSquares):
 
     The damping `lambda` shrinks after good steps and grows after rejected ones (Nielsen's
     update), moving between Gauss–Newton and scaled gradient descent.
+
+    **Example:** from a poor start, the damping keeps every accepted step downhill.
+
+    ```python
+    # slow
+    import numpy as np
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    result = diffsim.fit(problem, "levenberg_marquardt", starts=[5.0])
+    assert result.success and abs(result.x[0] - 0.8) < 0.05
+    assert np.all(np.diff(result.loss_history[:, 0]) <= 0)  # chi-square never rises
+    ```
     """
 
     def _initial_damping(self):
@@ -203,6 +249,26 @@ class GaussNewton(AbstractLeastSquares):
     """Gauss–Newton with backtracking.
 
     The least-squares step of `J delta = -r`, halved until chi-square decreases.
+
+    **Example:** from a good start, Gauss–Newton converges in a few steps.
+
+    ```python
+    # slow
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    result = diffsim.fit(problem, "gauss_newton", starts=[0.7])
+    assert result.success and result.num_steps < 10 and abs(result.x[0] - 0.8) < 0.05
+    ```
     """
 
     def _initial_damping(self):
@@ -243,6 +309,27 @@ class OptaxMethod(eqx.Module):
     - `mode`: `"forward"` or `"reverse"` mode for the gradient.
     - `ftol`: stop when an accepted step changes chi-square by less than `ftol` relative.
     - `gtol`: stop when `max|gradient| <= gtol * max(1, loss)`.
+
+    **Example:** any optax optimizer by name (`"optax.<name>"`), or `"adam"`/`"lbfgs"`.
+
+    ```python
+    # slow
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    result = diffsim.fit(problem, "lbfgs", max_steps=100)
+    assert result.method == "lbfgs" and abs(result.x[0] - 0.8) < 0.05
+    assert result.jacobian is None  # first-order: no residual Jacobian
+    ```
     """
 
     optimizer: optax.GradientTransformation = eqx.field(static=True)

@@ -19,6 +19,19 @@ def multistart_points(space: ParameterSpace, count: int, *, spread: float = 0.5,
     - `seed`: the random seed.
 
     **Returns:** values of shape `(count, P)`.
+
+    **Example:** log parameters spread by factors and stay positive.
+
+    ```python
+    from diffsim import inverse
+
+    space = inverse.parameter_space(
+        (inverse.Parameter("k", 2.0, transform="log"), inverse.Parameter("c", 0.0))
+    )
+    points = inverse.multistart_points(space, 50, spread=0.5, seed=0)
+    assert points.shape == (50, 2) and points[0].tolist() == [2.0, 0.0]  # `init` first
+    assert (points[:, 0] > 0).all() and points[:, 1].std() > 0.2
+    ```
     """
     x0 = np.asarray(space.initial_values())
     z0 = np.asarray(space.to_internal(x0))

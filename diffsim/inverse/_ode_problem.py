@@ -33,6 +33,29 @@ class OdeProblem(AbstractProblem):
     - `sigma`: the noise standard deviation of every data value, shape `(T, M)`.
     - `t0`: the initial time (at or before the first data time).
     - `options`: the typed solver settings.
+
+    **Example:** weighted residuals at the true value are the data's noise, about 1 each.
+
+    ```python
+    import jax.numpy as jnp
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    assert isinstance(problem, diffsim.OdeProblem) and problem.space.names == ("k",)
+    z_true = problem.space.to_internal(jnp.array([0.8]))  # the optimizer's coordinates: log k
+    r = problem.residuals(z_true)
+    assert r.shape == (5,) and float(jnp.sqrt(jnp.mean(r**2))) < 3
+    ```
     """
 
     model: ODEModel

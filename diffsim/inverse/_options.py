@@ -19,6 +19,16 @@ class SolverOptions(eqx.Module):
     - `max_steps`: the most steps of an adaptive solve.
     - `adjoint`: the gradient strategy through the solver (`"auto"`, `"direct"`, ...); the
       fit's choice of forward or reverse mode reads it here.
+
+    **Example:**
+
+    ```python
+    from diffsim import inverse
+
+    options = inverse.SolverOptions(solver="kvaerno5", rtol=1e-8, atol=1e-10)
+    assert options.dt is None and options.adjoint == "auto"  # adaptive, automatic gradient
+    fixed = inverse.SolverOptions(solver="rk4", dt=0.01)
+    ```
     """
 
     solver: str = eqx.field(static=True, default="tsit5")

@@ -21,6 +21,17 @@ class Parameter(eqx.Module):
     - `fixed`: held at `init` instead of estimated.
     - `true`: the true value when known (synthetic data), for reports.
     - `group`: the spatial unknown (field) this is one cell of, or `None` for a scalar.
+
+    **Example:** a positive rate with bounds, and a fixed one.
+
+    ```python
+    from diffsim import inverse
+
+    k = inverse.Parameter("k", init=1.0, lower=1e-3, upper=10.0, transform="log", true=0.8)
+    n = inverse.Parameter("N", init=763.0, fixed=True)
+    space = inverse.parameter_space((k, n))
+    assert space.names == ("k",)  # only free parameters are estimated
+    ```
     """
 
     name: str = eqx.field(static=True)
@@ -67,6 +78,21 @@ class ParameterSpace(eqx.Module):
     **Fields:**
     - `parameters`: the free `Parameter`s, in vector order.
     - `transforms`: one transform per free parameter.
+
+    **Example:** values and optimizer coordinates, both ways.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import inverse
+
+    space = inverse.parameter_space(
+        (inverse.Parameter("k", 2.0, transform="log"), inverse.Parameter("c", -1.0))
+    )
+    z = space.to_internal(jnp.array([2.0, -1.0]))
+    assert jnp.allclose(z, jnp.array([jnp.log(2.0), -1.0]))
+    assert jnp.allclose(space.to_values(z), jnp.array([2.0, -1.0]))
+    assert space.size == 2 and jnp.allclose(space.derivative(z), jnp.array([2.0, 1.0]))
+    ```
     """
 
     parameters: tuple[Parameter, ...] = eqx.field(static=True)
@@ -115,6 +141,20 @@ def parameter_space(
       `parameters.<name>`).
 
     **Raises:** `ValueError` naming the key path of the first invalid parameter.
+
+    **Example:** an `init` outside its bounds is refused, naming the parameter.
+
+    ```python
+    from diffsim import inverse
+
+    try:
+        inverse.parameter_space((inverse.Parameter("k", init=-1.0, transform="log"),))
+    except ValueError as error:
+        assert "parameters.k" in str(error)
+        print(error)
+    else:
+        raise AssertionError("a negative init of a log parameter was accepted")
+    ```
     """
     names = [p.name for p in parameters]
     if len(set(names)) != len(names):

@@ -25,6 +25,21 @@ class FieldLayout(eqx.Module):
     - `grid`: the coarse inversion grid it is given on.
     - `to_solver`: `(solver cells, coarse cells)` matrix: interpolation onto the solver grid.
     - `smoothness`: weight `w` of the penalty `w ∫|∇f|²` on the optimizer variable (0: none).
+
+    **Example:** a field of 4 coarse cells, interpolated onto 16 solver cells.
+
+    ```python
+    import numpy as np
+    from diffsim import inverse, pde
+
+    coarse, fine = pde.uniform_grid(4), pde.uniform_grid(16)
+    layout = inverse.FieldLayout(
+        name="diffusivity", start=0, grid=coarse,
+        to_solver=inverse.interpolation_matrix(coarse, fine, (False,), "constant"),
+    )  # fmt: skip
+    values = np.array([1.0, 2.0, 3.0, 4.0])  # the free unknowns diffusivity[0..3]
+    assert (layout.to_solver @ values).tolist() == [1.0] * 4 + [2.0] * 4 + [3.0] * 4 + [4.0] * 4
+    ```
     """
 
     name: str = eqx.field(static=True)
@@ -54,6 +69,18 @@ def interpolation_matrix(coarse: Grid, fine: Grid, periodic, kind: str) -> np.nd
     """The `(fine cells, coarse cells)` matrix taking cell values on `coarse` to `fine`.
 
     `kind`: `"constant"` (each fine cell takes the coarse cell it lies in) or `"linear"`.
+
+    **Example:** linear interpolation reproduces a linear profile away from the ends.
+
+    ```python
+    import numpy as np
+    from diffsim import inverse, pde
+
+    coarse, fine = pde.uniform_grid(4), pde.uniform_grid(8)
+    m = inverse.interpolation_matrix(coarse, fine, (False,), "linear")
+    assert m.shape == (8, 4) and np.allclose(m.sum(axis=1), 1.0)
+    assert np.allclose((m @ coarse.x)[1:-1], fine.x[1:-1])
+    ```
     """
     factors = []
     for axis in range(fine.ndim):
@@ -90,6 +117,30 @@ class PdeProblem(AbstractProblem):
     - `coordinates`, `times`, `variables`: each value's position `(N, ndim)`, time and state
       index; `state_names`: the states (for reports).
     - `name`, `description`: the model, for reports; `source`: the data file or "synthetic".
+
+    **Example:** a heat equation's diffusivity from sensors (a config built in code).
+
+    ```python
+    # slow
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "heat",
+        "model": {
+            "equation": "heat",
+            "grid": {"cells": 16},
+            "boundary": {"left": {"dirichlet": 0.0}, "right": {"dirichlet": 0.0}},
+            "initial_condition": "sin(pi*x)",
+        },
+        "parameters": {"diffusivity": {"init": 0.5, "true": 0.2, "transform": "log"}},
+        "data": {"synthetic": {"times": [0.05, 0.1], "sensors": {"x": [0.25, 0.5, 0.75]},
+                               "noise": 0.01}},
+    })
+    problem = diffsim.build_problem(config)
+    assert isinstance(problem, diffsim.PdeProblem) and problem.observed.shape == (6,)
+    result = diffsim.fit(problem)
+    assert result.success and abs(result.x[0] - 0.2) < 0.02
+    ```
     """
 
     space: ParameterSpace

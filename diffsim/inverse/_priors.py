@@ -21,6 +21,20 @@ class Priors(eqx.Module):
     - `indices`: positions of the parameters with a prior in the free-parameter vector.
     - `lognormal`: per prior, whether it is log-normal (else normal).
     - `mean`, `sd`: per prior (of `log x` for a log-normal one).
+
+    **Example:** a log-normal prior on the second free parameter, as residuals.
+
+    ```python
+    import jax.numpy as jnp
+    import numpy as np
+    from diffsim import inverse
+
+    priors = inverse.Priors(
+        indices=np.array([1]), lognormal=np.array([True]), mean=np.array([0.0]), sd=np.array([0.5])
+    )
+    r = priors.residuals(jnp.array([7.0, jnp.e]))  # x = (7, e): log x1 = 1 is 2 sd from 0
+    assert jnp.allclose(r, jnp.array([2.0]))
+    ```
     """
 
     indices: np.ndarray

@@ -177,6 +177,29 @@ def profile_intervals(
     parameter values and the rise `(chi2_p - chi2_min) / scale`, sorted by value.
     `better_fit` is set when a refit found a lower chi-square than the estimate's (it was
     not the minimum).
+
+    **Example:** the 95 % profile interval of a decay rate.
+
+    ```python
+    # slow
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    fit = diffsim.fit(problem)
+    profiles = diffsim.inverse.profile_intervals(problem, fit.z, fit.chi_square, points=4)
+    k = profiles["k"]
+    assert k["lower"] < fit.x[0] < k["upper"] and not (k["lower_open"] or k["upper_open"])
+    print(f"k in [{k['lower']:.3f}, {k['upper']:.3f}]")
+    ```
     """
     space = problem.space
     z = np.asarray(z, float)

@@ -129,6 +129,23 @@ def assess_fit(
     **Returns:** `{"verdict", "reasons", "chi_square_pvalue", "runs_test",
     "autocorrelation", "at_bounds", "weak_directions"}`; `reasons` are sentences for the
     report.
+
+    **Example:** white residuals pass; a trend in the residuals (a wrong model) does not.
+
+    ```python
+    import numpy as np
+    from diffsim import inverse
+
+    space = inverse.parameter_space((inverse.Parameter("k", 1.0),))
+    errors = inverse.unavailable_uncertainty(1, "not computed")
+    white = np.random.default_rng(0).normal(size=(40, 1))
+    trend = white + np.linspace(-3, 3, 40)[:, None]
+    for residuals, verdict in ((white, "good"), (trend, "poor")):
+        stats = inverse.fit_statistics(float(np.sum(residuals**2)), 40, 1)
+        quality = inverse.assess_fit(stats, residuals, space, np.array([1.0]), errors)
+        assert quality["verdict"] == verdict, quality["reasons"]
+    print(quality["reasons"])
+    ```
     """
     chi_square, dof = statistics["chi_square"], statistics["degrees_of_freedom"]
     finite = math.isfinite(chi_square) and dof > 0

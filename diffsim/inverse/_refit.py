@@ -31,6 +31,31 @@ class Refit(eqx.Module):
     - `shift`: subtracted from the residuals, shape `(R,)`.
     - `index`: the optimizer coordinate held fixed (`-1`: none).
     - `value`: its value (optimizer coordinates).
+
+    **Example:** the problem with `k` held at a value: the profile's inner fit.
+
+    ```python
+    # slow
+    import jax.numpy as jnp
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    z = problem.space.to_internal(jnp.array([0.8]))
+    pinned = diffsim.inverse.Refit(problem, jnp.zeros(5), jnp.array(0), jnp.log(0.6))
+    assert pinned.problem is problem and jnp.isclose(pinned.value, jnp.log(0.6))
+    _, chi2, _ = diffsim.inverse.refit_batch(problem, z, indices=[0], values=[jnp.log(0.6)])
+    assert chi2[0] > problem.chi_square(z)  # held away from the optimum
+    ```
     """
 
     problem: AbstractProblem
@@ -103,6 +128,32 @@ def refit_batch(
 
     **Returns:** `(z, chi_square, code)` of every refit: `(B, P)`, `(B,)`, `(B,)` (the codes
     of `diffsim.inverse` methods: positive converged, 0 out of steps, negative failed).
+
+    **Example:** three refits to shifted data in one batch.
+
+    ```python
+    # slow
+    import jax.numpy as jnp
+    import numpy as np
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    fit = diffsim.fit(problem)
+    shifts = np.random.default_rng(0).normal(size=(3, 5))
+    z, chi2, code = diffsim.inverse.refit_batch(problem, fit.z, shifts=shifts)
+    assert z.shape == (3, 1) and (code > 0).all()
+    print(np.exp(z[:, 0]))  # three estimates of k
+    ```
     """
     size = next(len(a) for a in (shifts, indices, values) if a is not None)
     z0 = jnp.asarray(z0)

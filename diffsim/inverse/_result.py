@@ -30,6 +30,33 @@ class Result(eqx.Module):
       intervals: `linearized` (estimate +/- t stderr), `profile`, `bootstrap`.
     - `arrays`: what the plots draw (data, predictions, fitted fields; see the problems'
       `report_arrays`), saved as `arrays.npz`.
+
+    **Example:** the summary that `result.json` holds.
+
+    ```python
+    # slow
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    fit = diffsim.fit(problem)
+    errors = diffsim.inverse.estimate_uncertainty(problem, fit.z, jacobian=fit.jacobian,
+                                                  residuals=fit.residuals)  # fmt: skip
+    result = diffsim.inverse.make_result(
+        problem, fit, errors, name="decay", title="Decay", description="", message=fit.message,
+        interrupted=False, gradient={}, timings={}, arrays={},
+    )  # fmt: skip
+    k = result.summary["parameters"]["k"]
+    assert abs(k["estimate"] - 0.8) < 0.05 and k["true"] == 0.8 and k["stderr"] > 0
+    ```
     """
 
     summary: dict
@@ -124,6 +151,34 @@ def make_result(
     `message` and whether the run was `interrupted`; `gradient` (mode, adjoint, Taylor test);
     `timings` in seconds; `arrays` from the problem's `report_arrays`; `intervals` from
     `confidence_intervals` (profile and bootstrap), if computed.
+
+    **Example:** a fit and its error bars, as a `Result`.
+
+    ```python
+    # slow
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    fit = diffsim.fit(problem)
+    errors = diffsim.inverse.estimate_uncertainty(problem, fit.z, jacobian=fit.jacobian,
+                                                  residuals=fit.residuals)  # fmt: skip
+    result = diffsim.inverse.make_result(
+        problem, fit, errors, name="decay", title="Decay", description="five points",
+        message=fit.message, interrupted=False, gradient={"mode": fit.gradient_mode},
+        timings={"fit": fit.fit_seconds}, arrays=problem.report_arrays(fit.x, fit.starts_x0[0]),
+    )  # fmt: skip
+    assert result.summary["success"] and result.summary["name"] == "decay"
+    assert "data" in str(sorted(result.arrays))
+    ```
     """
     space = problem.space
     parameters, fields = {}, {}

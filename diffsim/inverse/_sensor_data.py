@@ -18,6 +18,19 @@ class SensorData(eqx.Module):
     - `times`: `(N,)`; `coordinates`: `(N, ndim)`; `variables`: `(N,)` state names;
       `values`: `(N,)`; `sigma`: `(N,)` noise levels, or `None` when the file gives none.
     - `source`: the file, or `"synthetic"`.
+
+    **Example:**
+
+    ```python
+    import numpy as np
+    from diffsim import inverse
+
+    data = inverse.SensorData(
+        times=np.array([0.1, 0.1]), coordinates=np.array([[0.25], [0.75]]),
+        variables=np.array(["u", "u"]), values=np.array([0.3, 0.2]), sigma=None,
+    )  # fmt: skip
+    assert data.coordinates.shape == (2, 1) and data.sigma is None
+    ```
     """
 
     times: np.ndarray
@@ -92,6 +105,24 @@ def load_sensor_data(
     - `timed`: `False` for a snapshot without a `t` column (an initial condition): times 0.
 
     **Raises:** `DataError` naming the file and the problem.
+
+    **Example:** wide form, one column per state; an empty cell is dropped.
+
+    ```python
+    import pathlib
+    import tempfile
+
+    from diffsim import inverse
+
+    path = pathlib.Path(tempfile.mkdtemp()) / "probes.csv"
+    path.write_text('''t,x,u
+    0.1,0.25,0.30
+    0.1,0.75,
+    0.2,0.25,0.21
+    ''')
+    data = inverse.load_sensor_data(path, ["x"], ["u"], {})
+    assert data.values.tolist() == [0.30, 0.21] and data.times.tolist() == [0.1, 0.2]
+    ```
     """
     path = Path(path)
     if not path.is_file():

@@ -27,6 +27,16 @@ def fit_statistics(
 
     **Returns:** a dict with `chi_square`, `reduced_chi_square` (NaN when `N <= k`), `aic`,
     `bic`, `num_points`, `num_free`, `degrees_of_freedom`.
+
+    **Example:**
+
+    ```python
+    from diffsim import inverse
+
+    stats = inverse.fit_statistics(chi_square=10.0, num_points=12, num_free=2)
+    assert stats["degrees_of_freedom"] == 10 and stats["reduced_chi_square"] == 1.0
+    print(f"AIC {stats['aic']:.2f}, BIC {stats['bic']:.2f}")
+    ```
     """
     dof = num_points - num_free
     if minus_two_log_likelihood is None:

@@ -89,6 +89,19 @@ def taylor_test_flat(f, x, g, v, *, steps=None) -> TaylorTest:
       from `1e-2` (float64; down to 5e-6) or six from `1e-1` (float32).
 
     **Returns:** a `TaylorTest`; print it for a table.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import inverse
+
+    f = lambda x: jnp.sum(jnp.sin(x))
+    x = jnp.array([0.1, 0.2, 0.3])
+    v = jnp.array([1.0, -1.0, 0.5])
+    assert inverse.taylor_test_flat(f, x, jnp.cos(x), v).passed
+    assert not inverse.taylor_test_flat(f, x, jnp.sin(x), v).passed  # a wrong gradient
+    ```
     """
     x_flat, g_flat, v = jnp.asarray(x), jnp.asarray(g), jnp.asarray(v)
     if steps is None:

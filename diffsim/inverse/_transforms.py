@@ -111,6 +111,21 @@ def make_transform(
 
     **Raises:** `ValueError` for an unknown kind, `lower >= upper`, a non-positive bound with
     `"log"`, or bounds with `"positive"`.
+
+    **Example:** a log transform keeps a parameter positive; bounds act on its logarithm.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import inverse
+
+    log = inverse.make_transform("log")
+    assert jnp.isclose(log.forward(jnp.log(3.0)), 3.0)  # optimizer coordinate -> value
+    assert jnp.isclose(log.inverse(3.0), jnp.log(3.0))
+    try:
+        inverse.make_transform("log", lower=-1.0, where="parameters.k")
+    except ValueError as error:
+        print(error)  # a log parameter cannot have a negative bound
+    ```
     """
     if kind not in TRANSFORMS:
         raise ValueError(

@@ -26,6 +26,28 @@ class Uncertainty(eqx.Module):
     - `singular_values`: singular values of the column-normalized Jacobian, largest first
       (empty when it was not computed).
     - `directions`: `(P, P)`: row `k` is the parameter combination of singular value `k`.
+
+    **Example:** only the product `a·b` is in the data, so no error bars, and why.
+
+    ```python
+    import jax.numpy as jnp
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "product",
+        "model": {"equations": {"y": "-a * b * y"}},
+        "parameters": {"a": {"init": 1.0, "true": 1.0}, "b": {"init": 0.8, "true": 0.8}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    errors = diffsim.inverse.estimate_uncertainty(problem, jnp.array([1.0, 0.8]))
+    assert errors.singular and jnp.isnan(errors.stderr).all()
+    print(errors.message)  # names the combination of a and b the data cannot separate
+    ```
     """
 
     covariance: np.ndarray
@@ -50,6 +72,17 @@ def unavailable_uncertainty(
     """An `Uncertainty` without error bars (all NaN), with `message` saying why.
 
     The singular values and directions `svd` are kept when they were computed.
+
+    **Example:**
+
+    ```python
+    import numpy as np
+    from diffsim import inverse
+
+    errors = inverse.unavailable_uncertainty(2, "the fit did not converge")
+    assert np.isnan(errors.stderr).all() and errors.covariance.shape == (2, 2)
+    assert errors.message == "the fit did not converge"
+    ```
     """
     nan = np.full((num_free, num_free), np.nan)
     return Uncertainty(nan, np.full(num_free, np.nan), nan, True, message, condition, scale, *svd)
@@ -108,6 +141,29 @@ def estimate_uncertainty(
       noise level is unknown or only relative).
 
     **Returns:** an `Uncertainty`.
+
+    **Example:** the standard error of a decay rate at the truth.
+
+    ```python
+    import jax.numpy as jnp
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    z = problem.space.to_internal(jnp.array([0.8]))
+    errors = diffsim.inverse.estimate_uncertainty(problem, z, scale_covariance=False)
+    assert not errors.singular and 0 < errors.stderr[0] < 0.05
+    assert errors.correlation.tolist() == [[1.0]]
+    ```
     """
     z = jnp.asarray(z)
     if residuals is None:

@@ -48,6 +48,20 @@ def model_from_equations(
     **Returns:** an `ODEModel` whose vector field evaluates the parsed expressions.
 
     **Raises:** `ValueError` naming the key path of the first bad equation or name.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import inverse
+
+    model = inverse.model_from_equations(
+        {"x": "a + x**2 * y - (b + 1) * x", "y": "b * x - x**2 * y"}, ["a", "b"], name="brusselator"
+    )
+    assert model.states == ("x", "y") and model.parameters == ("a", "b")
+    rate = model(0.0, jnp.array([1.0, 3.0]), {"a": 1.0, "b": 3.0})  # the fixed point (a, b/a)
+    assert jnp.allclose(rate, 0.0)
+    ```
     """
     if not equations:
         raise ValueError(f"{where}: at least one equation is needed")
@@ -93,6 +107,27 @@ def model_from_function(
 
     **Raises:** `ValueError` naming `where` when the reference is malformed, the module cannot
     be imported or the attribute is missing or not callable.
+
+    **Example:** a right-hand side in the user's own module (imported, never evaluated as text).
+
+    ```python
+    import pathlib
+    import sys
+    import tempfile
+
+    import jax.numpy as jnp
+    from diffsim import inverse
+
+    folder = tempfile.mkdtemp()
+    pathlib.Path(folder, "my_models.py").write_text('''
+    def decay(t, y, p):
+        return -p["k"] * y
+    ''')
+    sys.path.insert(0, folder)
+    model = inverse.model_from_function("my_models:decay", ["y"], ["k"])
+    assert model(0.0, jnp.array([2.0]), {"k": 0.5}).tolist() == [-1.0]
+    sys.path.remove(folder)
+    ```
     """
     module_name, sep, attribute = reference.partition(":")
     dotted = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")

@@ -25,6 +25,15 @@ class WrappedProblem(AbstractProblem):
     """A problem whose data, noise levels, solver settings and fixed values are its `base`'s.
 
     Subclasses declare `base` (the problem they are built around) and `space`.
+
+    **Example:** a universal ODE's problem is built around an `OdeProblem`.
+
+    ```python
+    import diffsim
+
+    assert issubclass(diffsim.neural.UdeProblem, diffsim.inverse.WrappedProblem)
+    assert issubclass(diffsim.inverse.WrappedProblem, diffsim.AbstractProblem)
+    ```
     """
 
     base: eqx.AbstractVar[AbstractProblem]
@@ -52,6 +61,15 @@ class TrainedProblem(WrappedProblem):
     The runner trains it (`train`), checks the gradient training used (`taylor_check`) and
     asks it for its error bars (`uncertainty`); fit, result and report are otherwise shared.
     Profile and bootstrap intervals refit with `fit`, so they are not computed for it.
+
+    **Example:** the problems whose unknowns a network is trained for.
+
+    ```python
+    import diffsim
+
+    assert issubclass(diffsim.pinn.PinnInverseProblem, diffsim.inverse.TrainedProblem)
+    assert issubclass(diffsim.inverse.TrainedProblem, diffsim.inverse.WrappedProblem)
+    ```
     """
 
     @abc.abstractmethod
