@@ -35,6 +35,26 @@ def build_problem(config, base_dir: str | Path = ".") -> AbstractProblem:
     `PinnInverseProblem`. Relative data paths are relative to `base_dir`.
 
     **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
+
+    **Example:** a config written in code (a YAML file says the same) becomes a problem.
+
+    ```python
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    assert isinstance(problem, diffsim.OdeProblem)
+    assert problem.data.names == ("y",) and problem.data.values.shape == (5, 1)
+    print(problem.data.source)  # synthetic: simulated from the `true` values, with noise
+    ```
     """
     if isinstance(config, PdeRunConfig) and config.model.solve_with == "pinn":
         return build_pinn_problem(config, base_dir)

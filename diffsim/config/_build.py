@@ -33,6 +33,24 @@ def build_model(config: OdeRunConfig) -> ODEModel:
     """The `ODEModel` a config names (built-in, equations or `module:function`).
 
     **Raises:** `ValueError` naming the `model.*` key path.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "model": {"equations": {"x": "a - x", "y": "x - b * y"}},
+        "parameters": {"a": 1.0, "b": 2.0},
+        "observations": {"y": {"sigma": 0.1}},
+        "data": {"file": "measured.csv"},
+    })
+    model = diffsim.config.build_model(config)
+    assert model.states == ("x", "y")
+    assert model(0.0, jnp.array([1.0, 0.5]), {"a": 1.0, "b": 2.0}).tolist() == [0.0, 0.0]
+    ```
     """
     spec = config.model
     if spec.builtin is not None:
@@ -46,7 +64,24 @@ def build_model(config: OdeRunConfig) -> ODEModel:
 
 
 def solver_options(solver: SolverConfig, adjoint: str) -> SolverOptions:
-    """The typed solver settings of the `solver` section and `gradient.adjoint`."""
+    """The typed solver settings of the `solver` section and `gradient.adjoint`.
+
+    **Example:**
+
+    ```python
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "model": "lotka_volterra",
+        "observations": {"x": {"sigma": 0.1}},
+        "data": {"file": "measured.csv"},
+        "solver": {"name": "kvaerno5", "rtol": 1e-8},
+        "gradient": {"adjoint": "checkpoint"},
+    })
+    options = diffsim.config.solver_options(config.solver, config.gradient.adjoint)
+    assert (options.solver, options.rtol, options.adjoint) == ("kvaerno5", 1e-8, "checkpoint")
+    ```
+    """
     return SolverOptions(
         solver=solver.name,
         rtol=solver.rtol,
@@ -157,6 +192,26 @@ def build_ode_problem(
     **Returns:** the problem; for synthetic data, `problem.data` holds the simulated values.
 
     **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
+
+    **Example:** a model of one's own in place of the config's.
+
+    ```python
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    faster = diffsim.inverse.model_from_equations({"y": "-2 * k * y"}, ["k"])
+    other = diffsim.config.build_ode_problem(config, model=faster)
+    assert other.model == faster and other.space.names == problem.space.names
+    ```
     """
     if config.experiments is not None:
         raise ValueError("experiments: a joint fit is built by build_problem (a JointProblem)")

@@ -231,6 +231,21 @@ def build_pinn_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> pinn
     """The `PinnInverseProblem` of a config with `model.solve_with: pinn`.
 
     **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
+
+    **Example:** the shipped Burgers identification config, solved by a network.
+
+    ```python
+    # slow
+    import pathlib
+
+    import diffsim
+
+    configs = pathlib.Path(diffsim.__file__).parents[1] / "configs"  # in a source checkout
+    config = diffsim.load_config(configs / "burgers_identification_pinn.yaml")
+    problem = diffsim.config.build_pinn_problem(config, base_dir=configs)
+    assert isinstance(problem, diffsim.pinn.PinnInverseProblem)
+    print(problem.space.names)
+    ```
     """
     _check_statistics(config)
     base = build_pde_problem(config, base_dir)

@@ -14,7 +14,25 @@ from ._schema import OdeRunConfig
 
 
 def uses_network(config) -> bool:
-    """Whether an ODE config has a `neural:` block or an equation that calls `nn(...)`."""
+    """Whether an ODE config has a `neural:` block or an equation that calls `nn(...)`.
+
+    **Example:**
+
+    ```python
+    import diffsim
+
+    def config(rhs):
+        return diffsim.config.validate_config({
+            "model": {"equations": {"x": rhs}},
+            "parameters": {"a": 1.0},
+            "observations": {"x": {"sigma": 0.1}},
+            "data": {"file": "measured.csv"},
+        })
+
+    assert diffsim.config.uses_network(config("-a * x + nn(x)[0]"))
+    assert not diffsim.config.uses_network(config("-a * x"))
+    ```
+    """
     if not isinstance(config, OdeRunConfig):
         return False
     if config.neural is not None:
@@ -35,6 +53,20 @@ def build_ude_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> UdePr
 
     **Raises:** `ValueError` with one line naming the key path (`model.equations.<state>`,
     `neural.*`, `data.synthetic`).
+
+    **Example:** the shipped universal-ODE config: known rates plus a small network.
+
+    ```python
+    # slow
+    import pathlib
+
+    import diffsim
+
+    configs = pathlib.Path(diffsim.__file__).parents[1] / "configs"  # in a source checkout
+    config = diffsim.load_config(configs / "ude_lotka_volterra.yaml")
+    problem = diffsim.config.build_ude_problem(config, base_dir=configs)
+    assert isinstance(problem, diffsim.neural.UdeProblem) and problem.space.size > 10
+    ```
     """
     spec = config.neural
     if config.model.equations is None:

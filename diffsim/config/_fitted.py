@@ -18,6 +18,24 @@ def fitted_config(config: RunConfig, summary: dict) -> str:
 
     **Arguments:**
     - `config`: the run's (resolved) config; `summary`: its `result.json` content.
+
+    **Example:** a rerun starts from the estimates.
+
+    ```python
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.1}},
+        "data": {"file": "measured.csv"},
+    })
+    summary = {"parameters": {"k": {"estimate": 0.79, "fixed": False}}}
+    text = diffsim.config.fitted_config(config, summary)
+    rerun = diffsim.config.validate_config(diffsim.config.load_yaml(text))
+    assert rerun.parameters["k"].init == 0.79
+    ```
     """
     estimates = {
         name: p["estimate"]

@@ -10,7 +10,27 @@ from ._run_config import RUN_CONFIG, RunConfig
 
 
 class ConfigError(ValueError):
-    """The config file or an override is unusable; the message names the file or key path."""
+    """The config file or an override is unusable; the message names the file or key path.
+
+    **Example:** one line naming the key path, never a traceback.
+
+    ```python
+    import diffsim
+
+    try:
+        diffsim.config.validate_config({
+            "model": "lotka_volterra",
+            "observations": {"x": {"sigma": 0.1}},
+            "data": {"file": "measured.csv"},
+            "solver": {"rtol": -1},
+        })
+    except diffsim.config.ConfigError as error:
+        assert "solver.rtol" in str(error)
+        print(error)
+    else:
+        raise AssertionError("a negative tolerance was accepted")
+    ```
+    """
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -92,6 +112,25 @@ def load_yaml(text: str):
     built, so a few lines cannot expand to gigabytes.
 
     **Raises:** `yaml.YAMLError` (with the line and column of the problem).
+
+    **Example:** a key given twice is an error (plain YAML would keep the last silently).
+
+    ```python
+    import yaml
+
+    from diffsim import config
+
+    assert config.load_yaml("a: 1") == {"a": 1}
+    try:
+        config.load_yaml('''
+    a: 1
+    a: 2
+    ''')
+    except yaml.YAMLError as error:
+        print(error)
+    else:
+        raise AssertionError("a duplicate key was accepted")
+    ```
     """
     _check_depth(text)
     loader = _UniqueKeyLoader(text)
@@ -161,6 +200,23 @@ def read_config_data(path: str | Path) -> dict:
 
     **Raises:** `ConfigError` naming the file when it is missing, unreadable, empty, not YAML
     (with line and column), or not a mapping at the top level.
+
+    **Example:**
+
+    ```python
+    import pathlib
+    import tempfile
+
+    from diffsim import config
+
+    folder = pathlib.Path(tempfile.mkdtemp())
+    (folder / "run.yaml").write_text("model: sir")
+    assert config.read_config_data(folder / "run.yaml") == {"model": "sir"}
+    try:
+        config.read_config_data(folder / "missing.yaml")
+    except config.ConfigError as error:
+        assert "missing.yaml" in str(error)
+    ```
     """
     path = Path(path)
     if not path.is_file():
@@ -193,6 +249,17 @@ def validate_config(data: dict, overrides: list[str] = ()) -> RunConfig:
     """Apply `key.path=value` overrides to `data` and validate it as a `RunConfig`.
 
     **Raises:** `ConfigError` with one line naming the key path of the first problem.
+
+    **Example:** overrides are applied before validation, with YAML-typed values.
+
+    ```python
+    import diffsim
+
+    data = {"model": "sir", "observations": {"I": {"sigma": 5.0}}, "data": {"file": "flu.csv"}}
+    config = diffsim.config.validate_config(data, ["solver.name=stiff", "fit.max_steps=20"])
+    assert config.solver.name == "stiff" and config.fit.max_steps == 20
+    assert "solver" not in data  # the mapping given is left unchanged
+    ```
     """
     data = copy.deepcopy(data)  # keeps the user's key order (equations give the state order)
     for text in overrides:
@@ -204,12 +271,48 @@ def validate_config(data: dict, overrides: list[str] = ()) -> RunConfig:
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
-    """Read, override and validate a config file (see `read_config_data`, `validate_config`)."""
+    """Read, override and validate a config file (see `read_config_data`, `validate_config`).
+
+    **Example:** a file, with an override as `--set` gives it on the command line.
+
+    ```python
+    import pathlib
+    import tempfile
+
+    import diffsim
+
+    path = pathlib.Path(tempfile.mkdtemp()) / "lv.yaml"
+    path.write_text('''
+    model: lotka_volterra
+    observations: {x: {sigma: 0.1}}
+    data: {file: measured.csv}
+    fit: {max_steps: 50}
+    ''')
+    config = diffsim.load_config(path, ["fit.max_steps=10"])
+    assert config.fit.max_steps == 10 and config.model.builtin == "lotka_volterra"
+    ```
+    """
     return validate_config(read_config_data(path), overrides)
 
 
 def dump_config(config: RunConfig) -> str:
-    """The config as YAML with every default filled in (rerunnable as is)."""
+    """The config as YAML with every default filled in (rerunnable as is).
+
+    **Example:** every default written out, and the result reads back the same.
+
+    ```python
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "model": "lotka_volterra",
+        "observations": {"x": {"sigma": 0.1}},
+        "data": {"file": "measured.csv"},
+    })
+    text = diffsim.config.dump_config(config)
+    assert "max_steps" in text and "rtol" in text  # defaults filled in
+    assert diffsim.config.validate_config(diffsim.config.load_yaml(text)) == config
+    ```
+    """
     return yaml.safe_dump(
         RUN_CONFIG.dump_python(config, mode="json", exclude_none=True), sort_keys=False
     )

@@ -328,6 +328,24 @@ class PdeRunConfig(_RunBase):
 
     With `model.solve_with: pinn` the model is solved by a physics-informed network as the
     `pinn` section says (see `docs/pinn.md`).
+
+    **Example:** a `model` with an `equation` makes a PDE config.
+
+    ```python
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "model": {
+            "equation": "heat",
+            "grid": {"cells": 32},
+            "boundary": {"left": {"dirichlet": 0.0}, "right": {"dirichlet": 0.0}},
+            "initial_condition": "sin(pi*x)",
+        },
+        "parameters": {"diffusivity": {"init": 0.5}},
+        "data": {"synthetic": {"times": [0.1], "sensors": {"x": [0.5]}}},
+    })
+    assert isinstance(config, diffsim.config.PdeRunConfig) and config.solver.name == "rk4"
+    ```
     """
 
     model: PdeModelConfig

@@ -22,5 +22,16 @@ RunConfig = Annotated[
     Annotated[OdeRunConfig, Tag("ode")] | Annotated[PdeRunConfig, Tag("pde")],
     Discriminator(_kind),
 ]
-"""A run config: `OdeRunConfig` or `PdeRunConfig` (a `model` with an `equation` is a PDE)."""
+"""A run config: `OdeRunConfig` or `PdeRunConfig` (a `model` with an `equation` is a PDE).
+
+**Example:**
+
+```python
+import diffsim
+
+data = {"model": "sir", "observations": {"I": {"sigma": 5.0}}, "data": {"file": "flu.csv"}}
+ode = diffsim.config.validate_config(data)
+assert isinstance(ode, diffsim.config.OdeRunConfig)  # one of the two kinds of RunConfig
+```
+"""
 RUN_CONFIG = TypeAdapter(RunConfig)
