@@ -19,8 +19,9 @@ import pytest
 from scipy import stats
 
 from diffsim import petab
-from diffsim.inverse import taylor_test_flat
+from diffsim.inverse import SolverOptions, taylor_test_flat
 from diffsim.petab import _noise
+from diffsim.petab._steady import steady_state_for
 from diffsim.run import main
 
 DATA = Path(__file__).parent / "data" / "petab"
@@ -32,6 +33,8 @@ REFERENCE = {
     "Fujita_SciSignal2010": 53.08377736998929,
 }
 BOEHM = DATA / "Boehm_JProteomeRes2014" / "Boehm_JProteomeRes2014.yaml"
+# Our own small problem with pre-equilibration and a conservation law (A + B).
+PREEQ = DATA / "preequilibration" / "problem.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +114,85 @@ def test_noise_models_match_scipy(scale, laplace):
         -density.logpdf(h(z), loc=h(y), scale=sigma)
         - (np.log(2 * sigma) if laplace else 0.5 * np.log(2 * np.pi * sigma**2)),
     )
+
+
+# -- pre-equilibration: steady states differentiated by the implicit function theorem -------
+
+
+class _Switch:
+    """A <-> B (rates k1 (1 + stim), k2), B -> B + C (k3), C -> 0 (k4): A + B is conserved;
+    the steady state is B = T k1' / (k1' + k2), A = T - B, C = k3 B / k4 with T = A0 + B0."""
+
+    states = ("A", "B", "C")
+
+    @staticmethod
+    def rhs(t, y, p):
+        k1, k2, k3, k4, stim = p
+        a, b, c = y
+        flip = k1 * (1 + stim) * a - k2 * b
+        return jnp.stack([-flip, flip, k3 * b - k4 * c])
+
+    @staticmethod
+    def steady(y0, p):
+        k1, k2, k3, k4, stim = p
+        total = y0[0] + y0[1]
+        b = total * k1 * (1 + stim) / (k1 * (1 + stim) + k2)
+        return jnp.stack([total - b, b, k3 * b / k4])
+
+
+def test_steady_state_sensitivities_match_analytic():
+    """IFT sensitivities of the steady state w.r.t. initial state and parameters equal the
+    analytic ones (the conservation law A + B is found; without it J is singular)."""
+    steady = steady_state_for(_Switch, np.asarray([[0.5, 1.0, 2.0, 0.8, 0.0]]))
+    assert steady.gradient == "implicit"
+    np.testing.assert_allclose(np.abs(steady.laws), [[2**-0.5, 2**-0.5, 0]], atol=1e-12)
+    options = SolverOptions(solver="kvaerno5", rtol=1e-10, atol=1e-12, max_steps=20000)
+    solve = lambda y0, p, ts: options.solve_ode(_Switch.rhs, y0, ts, p)
+    y0, p = jnp.asarray([3.0, 0.2, 0.1]), jnp.asarray([0.5, 1.0, 2.0, 0.8, 1.0])
+    ours, status = jax.jit(
+        jax.jacfwd(lambda y0, p: steady(solve, _Switch.rhs, y0, p), (0, 1), has_aux=True)
+    )(y0, p)
+    expected = jax.jacfwd(_Switch.steady, (0, 1))(y0, p)
+    for got, want in zip(ours, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9)
+    assert int(status) == 0
+    # Why the law is needed: J = df/dy is singular at the steady state.
+    jacobian = jax.jacfwd(_Switch.rhs, 1)(0.0, _Switch.steady(y0, p), p)
+    assert np.linalg.matrix_rank(np.asarray(jacobian), tol=1e-10) == 2
+
+
+def test_parameter_dependent_conservation_law_falls_back():
+    """A law weighted by compartment sizes (V1 A + V2 B, V estimated) is not a constant
+    row: the gradient then goes through the solve, and the reason says so."""
+
+    class TwoCompartments:
+        states = ("A", "B")
+
+        @staticmethod
+        def rhs(t, y, p):
+            k, v1, v2 = p
+            flux = k * y[0]
+            return jnp.stack([-flux / v1, flux / v2])
+
+    steady = steady_state_for(TwoCompartments, np.asarray([[1.0, 1.0, 2.0]]))
+    assert steady.gradient == "through_solve" and "depends on the parameters" in steady.reason
+
+
+@pytest.mark.slow
+def test_preequilibration_gradient_implicit_vs_through_solve():
+    """On the shipped problem with pre-equilibration: the log-likelihood gradient by the
+    implicit function theorem passes the Taylor test and equals the one through the solve."""
+    problem = petab.load(PREEQ)
+    assert problem.steady.gradient == "implicit" and problem.steady.laws.shape == (1, 3)
+    s = problem.nominal_scaled()
+    implicit = jax.jit(jax.grad(problem.log_likelihood_scaled))(s)
+    solve = problem.with_steady_gradient("through_solve").with_options(adjoint="direct")
+    through = jax.jit(jax.grad(solve.log_likelihood_scaled))(s)
+    np.testing.assert_allclose(implicit, through, rtol=1e-7)
+    v = jnp.asarray(np.random.default_rng(2).standard_normal(s.size))
+    f = eqx.filter_jit(problem.log_likelihood_scaled)
+    steps = 1e-2 * 0.5 ** np.arange(8)
+    assert taylor_test_flat(f, s, implicit, v, steps=steps).passed
 
 
 # -- bad input: one line naming file, row and column; exit status 2; nothing written ---------

@@ -19,11 +19,7 @@ from ..inverse import AbstractProblem, ParameterSpace, SolverOptions
 from ._layout import Layout, from_scale, resolve, to_scale
 from ._model import SbmlModel
 from ._noise import jacobian_term, log_likelihood_terms, normalization, standardized, transform
-
-#: Pre-equilibration integrates to this time and then requires `|dy/dt|` below
-#: `STEADY_TOL * (1 + |y|)`.
-STEADY_TIME = 1e6
-STEADY_TOL = 1e-6
+from ._steady import STEADY_TIME, STEADY_TOL, SteadyState
 
 
 class PetabProblem(AbstractProblem):
@@ -37,12 +33,14 @@ class PetabProblem(AbstractProblem):
     - `layout`: the tables as index arrays (`Layout`).
     - `space`: the estimated parameters.
     - `options`: solver settings (a stiff solver, tight tolerances by default).
+    - `steady`: how pre-equilibration steady states are differentiated (`SteadyState`).
     """
 
     model: SbmlModel = eqx.field(static=True)
     layout: Layout = eqx.field(static=True)
     space: ParameterSpace
     options: SolverOptions
+    steady: SteadyState
 
     @property
     def observed(self) -> np.ndarray:
@@ -64,6 +62,14 @@ class PetabProblem(AbstractProblem):
         """A copy with some solver settings changed (e.g. `adjoint="direct"`: reverse mode,
         the cheap gradient of the scalar log-likelihood)."""
         return eqx.tree_at(lambda p: p.options, self, self.options.replace(**changes))
+
+    def with_steady_gradient(self, gradient: str) -> "PetabProblem":
+        """A copy whose pre-equilibration gradients are `"implicit"` (the implicit function
+        theorem, the default where it applies) or `"through_solve"`."""
+        if gradient not in ("implicit", "through_solve"):
+            raise ValueError(f"steady-state gradient {gradient!r}: use implicit or through_solve")
+        steady = SteadyState(self.steady.laws, gradient, f"{gradient} (set by the caller)")
+        return eqx.tree_at(lambda p: p.steady, self, steady)
 
     # -- parameters ---------------------------------------------------------------------
 
@@ -106,13 +112,12 @@ class PetabProblem(AbstractProblem):
         status = jnp.asarray(0, jnp.int32)
         if lay.preequilibrated:
             used = np.unique(pre[pre >= 0])
-            steady = jax.vmap(lambda y, q: self._solve(y, q, np.asarray([0.0, STEADY_TIME])))(
-                y0[used], p[used]
-            )
-            y_ss = steady.ys[:, -1]
+            y_ss, steady_status = jax.vmap(
+                lambda y, q: self.steady(self._solve, self.model.rhs, y, q)
+            )(y0[used], p[used])
             drift = jax.vmap(lambda y, q: self.model.rhs(STEADY_TIME, y, q))(y_ss, p[used])
             steady_ok = jnp.all(jnp.abs(drift) <= STEADY_TOL * (1 + jnp.abs(y_ss)))
-            status = jnp.maximum(jnp.max(steady.status), status)
+            status = jnp.maximum(jnp.max(steady_status), status)
             status = jnp.where(steady_ok | (status != 0), status, RESULTS.max_steps_reached)
             from_pre = y_ss[np.searchsorted(used, np.maximum(pre, 0))]
             keep = (pre >= 0)[:, None] & ~lay.species_set[sim]

@@ -18,11 +18,12 @@ import yaml
 
 from ..inverse import Parameter, Priors, SolverOptions, parameter_space
 from ._errors import PetabError, where
-from ._layout import Layout, Observable
+from ._layout import Layout, Observable, resolve
 from ._model import SbmlModel
 from ._noise import DISTRIBUTIONS, SCALES
 from ._problem import PetabProblem
 from ._sbml import read_sbml
+from ._steady import SteadyState, steady_state_for
 from ._sympy_jax import check
 
 
@@ -70,7 +71,23 @@ def read_problem(path: str | Path, options: SolverOptions) -> PetabProblem:
     except ValueError as error:
         raise PetabError(str(error)) from None
     priors = _priors(parameters, layout, files["parameter_file"])
-    return PetabProblem(model=model, layout=layout, space=space, options=options, priors=priors)
+    return PetabProblem(
+        model=model,
+        layout=layout,
+        space=space,
+        options=options,
+        steady=_steady(model, layout),
+        priors=priors,
+    )
+
+
+def _steady(model: SbmlModel, layout: Layout) -> SteadyState:
+    """How pre-equilibration is differentiated (conservation laws found only when needed)."""
+    if not layout.preequilibrated:
+        return SteadyState(np.zeros((0, len(model.states))), "implicit", "no pre-equilibration")
+    pre = np.unique(layout.experiments[:, 0][layout.experiments[:, 0] >= 0])
+    p = np.asarray(resolve(layout.nominal, layout.parameter_index, layout.parameter_const))
+    return steady_state_for(model, p[pre])
 
 
 def _priors(df: pd.DataFrame, layout: Layout, file) -> Priors | None:
