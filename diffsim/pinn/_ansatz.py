@@ -9,7 +9,14 @@ import numpy as np
 from ..pde._boundary import Dirichlet, Periodic
 
 HARD_CONSTRAINTS = ("initial", "boundary")
-"""The conditions a PINN can impose exactly through its ansatz (see `Ansatz`)."""
+"""The conditions a PINN can impose exactly through its ansatz (see `Ansatz`).
+
+```python
+from diffsim import pinn
+
+assert pinn.HARD_CONSTRAINTS == ("initial", "boundary")
+```
+"""
 
 
 class Ansatz(eqx.Module):
@@ -23,6 +30,20 @@ class Ansatz(eqx.Module):
     **Fields:** `lower`, `upper` (the box `(t0, x...)`, `(t1, x...)`), `initial` (`u0(x)` or
     `None`), `hard` (a subset of `HARD_CONSTRAINTS`), `dirichlet` (per spatial axis:
     `None` or the `(lower, upper)` end values).
+
+    **Example:** `u0(x) = sin πx` and zero ends on `[-1, 1]` hold for any network.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import nn, pinn
+
+    u0 = lambda x: jnp.sin(jnp.pi * x[0])
+    ansatz = pinn.Ansatz((0.0, -1.0), (1.0, 1.0), u0, ("initial", "boundary"), ((0.0, 0.0),))
+    net = nn.MLP(2, "scalar", 8, 1, dtype="float64", key=jax.random.key(0))
+    assert ansatz(net, 0.0, jnp.array([0.3])) == u0(jnp.array([0.3]))
+    assert abs(ansatz(net, 0.7, jnp.array([1.0]))) < 1e-15  # u0(1) = sin π
+    ```
     """
 
     lower: tuple[float, ...] = eqx.field(static=True)

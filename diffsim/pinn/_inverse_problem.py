@@ -50,7 +50,18 @@ class Training(eqx.Module):
     """How the network is trained (the settings of `pinn.train`).
 
     Collocation, the Adam and L-BFGS phases, loss weighting, seed, logging and checkpoint
-    intervals.
+    intervals. A config's `pinn:` section makes one.
+
+    ```python
+    from diffsim import pinn
+
+    training = pinn.Training(
+        pinn.Collocation(2000), adam_steps=500, learning_rate=1e-3, lbfgs_steps=1000,
+        lbfgs_float64=True, weighting=pinn.Fixed(), causal=None, seed=0, log_every=100,
+        checkpoint_every=1000,
+    )
+    assert training.collocation.n == 2000
+    ```
     """
 
     collocation: Collocation
@@ -79,6 +90,15 @@ class PinnInverseProblem(TrainedProblem):
     - `description`: the network, for reports; `reference`: solve on the grid for the report.
     - `trained`: the `Trained` outcome once `train` has run (else `None`); `maps`: then, for
       1D models, the field, its residual and the reference on the grid (see `field_maps`).
+
+    ```python
+    from diffsim.config import build_problem, load_config
+
+    config = load_config("configs/burgers_identification_pinn.yaml", ["pinn.network.width=4"])
+    problem = build_problem(config, "configs")
+    assert type(problem).__name__ == "PinnInverseProblem" and problem.trained is None
+    assert problem.space.names == ("lambda1", "lambda2") and problem.pinn.data is not None
+    ```
     """
 
     base: PdeProblem

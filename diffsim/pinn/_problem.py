@@ -23,6 +23,15 @@ class Unknown(eqx.Module):
     `"none"`, `"log"`, `"positive"`, with optional bounds.
 
     **Arguments:** `initial` (the starting value), `transform`, `lower`, `upper`.
+
+    ```python
+    import math
+    from diffsim import pinn
+
+    nu = pinn.Unknown(0.003, "log")  # trained as z = log ν: ν stays positive
+    assert math.isclose(float(nu.transform.inverse(0.003)), math.log(0.003))
+    assert float(nu.transform.forward(-50.0)) > 0
+    ```
     """
 
     initial: float
@@ -41,6 +50,15 @@ class Observations(eqx.Module):
     `x` is `(n, ndim)`; `sigma` scales the uncertainty of identified coefficients;
     `component` (`(n,)` integers, for a state of several fields) says which component each
     value measures (default: the state is one field).
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pinn
+
+    data = pinn.Observations(jnp.array([0.0, 0.5]), jnp.array([[0.1], [0.2]]), jnp.zeros(2))
+    u = lambda t, x: t + x[0]
+    assert jnp.allclose(data.predicted(u), jnp.array([0.1, 0.7]))
+    ```
     """
 
     t: Array
@@ -58,7 +76,23 @@ class Observations(eqx.Module):
 
 
 class Trainable(eqx.Module):
-    """What is trained: the network and the unconstrained variables of the unknowns."""
+    """What is trained: the network and the unconstrained variables of the unknowns.
+
+    `PINNProblem.init` makes one; `Trained.trainable` is the trained one.
+
+    ```python
+    import jax
+    from diffsim import nn, pde, pinn
+
+    model = pde.Heat(pde.uniform_grid(8, 0.0, 1.0))
+    unknowns = {"diffusivity": pinn.Unknown(0.5, "log")}
+    problem = pinn.PINNProblem(model, (0.0, 1.0), unknowns=unknowns)
+    net = nn.MLP(2, "scalar", 4, 1, dtype="float64", key=jax.random.key(0))
+    trainable = problem.init(net)
+    assert isinstance(trainable, pinn.Trainable) and trainable.network is net
+    assert float(problem.parameters(trainable)["diffusivity"]) == 0.5
+    ```
+    """
 
     network: eqx.Module
     unknowns: dict[str, Array]
@@ -106,6 +140,24 @@ class PINNProblem(eqx.Module):
     - `coefficients`: optional `values -> params`: the model's parameters from the unknowns'
       values (`{name: value}`), e.g. expressions of them; the unknowns may then have any
       names. Default: each unknown is the model parameter of its name.
+
+    **Example:** the heat equation with soft initial and Dirichlet conditions: the loss
+    terms of a network.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import nn, pde, pinn
+
+    model = pde.Heat(pde.uniform_grid(8, -1.0, 1.0), pde.Dirichlet(0.0))
+    u0 = lambda x: jnp.sin(jnp.pi * x[0])
+    problem = pinn.PINNProblem(model, (0.0, 1.0), {"diffusivity": 0.1}, initial=u0)
+    trainable = problem.init(nn.MLP(2, "scalar", 4, 1, dtype="float64", key=jax.random.key(0)))
+    tx = jnp.array([[0.5, 0.0], [0.2, 0.3]])  # collocation points (t, x)
+    terms = problem.loss_terms(trainable, tx, problem.points(seed=0))
+    assert set(terms) == {"residual", "initial", "boundary"}
+    assert problem.residuals(trainable, tx).shape == (2,)
+    ```
     """
 
     model: AbstractLocalPDE

@@ -9,7 +9,24 @@ import numpy as np
 
 
 class AbstractSampler(eqx.Module):
-    """Draws `n` points in the box `[lower, upper]` (one entry per coordinate)."""
+    """Draws `n` points in the box `[lower, upper]` (one entry per coordinate).
+
+    **Example:** a sampler of one's own, points on a regular grid in time and space.
+
+    ```python
+    import numpy as np
+    from diffsim import pinn
+
+    class Lattice(pinn.AbstractSampler):
+        def sample(self, n, lower, upper, seed):
+            side = int(round(n ** 0.5))
+            axes = [np.linspace(lo, hi, side) for lo, hi in zip(lower, upper)]
+            return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
+
+    assert Lattice().sample(16, (0.0, -1.0), (1.0, 1.0), seed=0).shape == (16, 2)
+    collocation = pinn.Collocation(16, Lattice())
+    ```
+    """
 
     @abc.abstractmethod
     def sample(self, n: int, lower, upper, seed: int) -> np.ndarray:
@@ -22,7 +39,15 @@ def _scaled(unit: np.ndarray, lower, upper) -> np.ndarray:
 
 
 class Uniform(AbstractSampler):
-    """Independent uniform points (pseudo-random)."""
+    """Independent uniform points (pseudo-random).
+
+    ```python
+    from diffsim import pinn
+
+    points = pinn.Uniform().sample(100, (0.0, -1.0), (1.0, 1.0), seed=0)
+    assert points.shape == (100, 2) and points[:, 1].min() >= -1.0
+    ```
+    """
 
     def sample(self, n, lower, upper, seed):
         unit = np.random.default_rng(seed).random((n, np.size(lower)))
@@ -33,6 +58,15 @@ class LatinHypercube(AbstractSampler):
     """Latin hypercube points (`scipy.stats.qmc`), as in Raissi et al.
 
     Every coordinate's `n` strata are hit once.
+
+    ```python
+    import numpy as np
+    from diffsim import pinn
+
+    points = pinn.LatinHypercube().sample(10, (0.0, -1.0), (1.0, 1.0), seed=0)
+    strata = np.floor((points[:, 1] + 1) / 2 * 10)  # which tenth of [-1, 1] each x is in
+    assert sorted(strata) == list(range(10))
+    ```
     """
 
     def sample(self, n, lower, upper, seed):
@@ -45,6 +79,13 @@ class Sobol(AbstractSampler):
     """Scrambled Sobol points (`scipy.stats.qmc`): low discrepancy.
 
     Best balanced when `n` is a power of two.
+
+    ```python
+    from diffsim import pinn
+
+    points = pinn.Sobol().sample(64, (0.0, 0.0), (1.0, 2.0), seed=0)
+    assert points.shape == (64, 2) and abs(points[:, 1].mean() - 1.0) < 0.05
+    ```
     """
 
     def sample(self, n, lower, upper, seed):
@@ -60,6 +101,15 @@ class Given(AbstractSampler):
     """The same given points every time, e.g. the data points (Raissi et al.'s identification).
 
     `n` must be their number.
+
+    ```python
+    import numpy as np
+    from diffsim import pinn
+
+    data_points = np.array([[0.1, -0.5], [0.9, 0.5]])  # (t, x) of the measurements
+    collocation = pinn.Collocation(2, pinn.Given(data_points))
+    assert (collocation.sampler.sample(2, (0.0, -1.0), (1.0, 1.0), seed=3) == data_points).all()
+    ```
     """
 
     points: np.ndarray
@@ -78,7 +128,15 @@ class Given(AbstractSampler):
 
 
 SAMPLERS = {"uniform": Uniform, "latin_hypercube": LatinHypercube, "sobol": Sobol}
-"""Sampler name → class (for configs)."""
+"""Sampler name → class (for configs).
+
+```python
+from diffsim import pinn
+
+assert pinn.SAMPLERS["sobol"] is pinn.Sobol
+assert sorted(pinn.SAMPLERS) == ["latin_hypercube", "sobol", "uniform"]
+```
+"""
 
 
 class ResidualAdaptive(eqx.Module):
@@ -87,6 +145,18 @@ class ResidualAdaptive(eqx.Module):
     Every `every` steps, draw `candidates × n` points and keep `n` of them with probability
     `∝ |r|^power / mean(|r|^power) + floor`, so points gather where the residual is large
     while some stay spread out.
+
+    ```python
+    import numpy as np
+    from diffsim import pinn
+
+    rule = pinn.ResidualAdaptive(every=500, candidates=10, floor=0.0)
+    candidates = np.linspace(-1.0, 1.0, 1000)[:, None]
+    residual = np.exp(-((candidates[:, 0] / 0.1) ** 2))  # large near x = 0
+    kept = rule.choose(candidates, residual, 100, seed=0)
+    assert kept.shape == (100, 1) and np.mean(np.abs(kept) < 0.2) > 0.8
+    collocation = pinn.Collocation(2000, adaptive=rule)
+    ```
     """
 
     every: int = 1000
@@ -115,6 +185,15 @@ class Collocation(eqx.Module):
     - `sampler`: an `AbstractSampler` (default Latin hypercube).
     - `resample_every`: draw a fresh set every so many Adam steps (0: keep the first set).
     - `adaptive`: an optional `ResidualAdaptive` refinement (instead of plain resampling).
+
+    ```python
+    import pytest
+    from diffsim import pinn
+
+    collocation = pinn.Collocation(4096, pinn.Sobol(), resample_every=100)
+    with pytest.raises(ValueError, match="collocation.n: needs at least 1 point"):
+        pinn.Collocation(0)
+    ```
     """
 
     n: int

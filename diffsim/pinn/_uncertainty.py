@@ -44,6 +44,24 @@ def coefficient_covariance(
 
     **Returns:** `(names, covariance, sigma)`: the unknowns' names (sorted), the `(P, P)`
     covariance of their values and the `σ` used (float64).
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from diffsim import nn, pde, pinn
+
+    t, x = np.linspace(0.0, 1.0, 20), np.linspace(-1.0, 1.0, 20)
+    u = np.exp(-0.1 * np.pi**2 * t) * np.sin(np.pi * x)  # heat, diffusivity 0.1
+    data = pinn.Observations(jnp.asarray(t), jnp.asarray(x)[:, None], jnp.asarray(u), sigma=0.01)
+    unknowns = {"diffusivity": pinn.Unknown(0.1, "log")}
+    model = pde.Heat(pde.uniform_grid(8, -1.0, 1.0))
+    problem = pinn.PINNProblem(model, (0.0, 1.0), unknowns=unknowns, data=data)
+    trainable = problem.init(nn.MLP(2, "scalar", 4, 1, dtype="float64", key=jax.random.key(0)))
+    collocation = np.column_stack([t, x])  # the data points; untrained, so only shapes matter
+    names, covariance, sigma = pinn.coefficient_covariance(problem, trainable, collocation)
+    assert names == ("diffusivity",) and covariance.shape == (1, 1) and sigma == 0.01
+    ```
     """
     if problem.data is None or not problem.unknowns:
         raise ValueError("coefficient_uncertainty: needs data and at least one unknown")
@@ -89,6 +107,24 @@ def coefficient_uncertainty(
 
     **Returns:** `{name: {"value", "stderr", "stderr_internal"}}` (floats, float64):
     `stderr_internal` is that of the transform's unconstrained variable.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from diffsim import nn, pde, pinn
+
+    t, x = np.linspace(0.0, 1.0, 20), np.linspace(-1.0, 1.0, 20)
+    u = np.exp(-0.1 * np.pi**2 * t) * np.sin(np.pi * x)  # heat, diffusivity 0.1
+    data = pinn.Observations(jnp.asarray(t), jnp.asarray(x)[:, None], jnp.asarray(u), sigma=0.01)
+    unknowns = {"diffusivity": pinn.Unknown(0.1, "log")}
+    model = pde.Heat(pde.uniform_grid(8, -1.0, 1.0))
+    problem = pinn.PINNProblem(model, (0.0, 1.0), unknowns=unknowns, data=data)
+    trainable = problem.init(nn.MLP(2, "scalar", 4, 1, dtype="float64", key=jax.random.key(0)))
+    collocation = np.column_stack([t, x])  # the data points; untrained, so only shapes matter
+    se = pinn.coefficient_uncertainty(problem, trainable, collocation)["diffusivity"]
+    assert np.isclose(se["value"], 0.1) and np.isclose(se["stderr_internal"], se["stderr"] / 0.1)
+    ```
     """
     names, covariance, _ = coefficient_covariance(problem, trainable, collocation, chunk=chunk)
     out = {}

@@ -7,7 +7,15 @@ import numpy as np
 
 
 class Fixed(eqx.Module):
-    """Constant weights per term (`{"residual": 1.0, "initial": 10.0, ...}`; missing: 1)."""
+    """Constant weights per term (`{"residual": 1.0, "initial": 10.0, ...}`; missing: 1).
+
+    ```python
+    from diffsim import pinn
+
+    weights = pinn.Fixed({"initial": 10.0}).initial(["residual", "initial"])
+    assert weights == {"residual": 1.0, "initial": 10.0}
+    ```
+    """
 
     weights: dict = eqx.field(default_factory=dict)
 
@@ -21,6 +29,14 @@ class GradNorm(eqx.Module):
     From "An expert's guide to training PINNs": every `every` steps,
     `λ_i ← m λ_i + (1 - m) Σ_j ‖∇L_j‖ / ‖∇L_i‖`
     (gradients with respect to the network's weights), so no term's gradient dominates.
+
+    ```python
+    from diffsim import pinn
+
+    rule = pinn.GradNorm(every=100, momentum=0.0)
+    weights = rule.update({"residual": 1.0, "initial": 1.0}, {"residual": 9.0, "initial": 1.0})
+    assert weights == {"residual": 10 / 9, "initial": 10.0}  # the weaker gradient counts more
+    ```
     """
 
     every: int = 100
@@ -45,6 +61,16 @@ class Causal(eqx.Module):
     The time interval is cut into `chunks`; chunk `i`'s mean squared residual `L_i` counts
     with weight `w_i = exp(-ε Σ_{k<i} L_k)` (not differentiated), so later times are trained
     only once earlier ones fit; the last weight tells how far training has reached.
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import pinn
+
+    t = jnp.array([0.1, 0.4, 0.6, 0.9])
+    squared = jnp.array([2.0, 0.0, 0.0, 0.0])  # the residual is large early on
+    loss, w = pinn.Causal(epsilon=1.0, chunks=2).loss(squared, t, 0.0, 1.0)
+    assert w[0] == 1.0 and jnp.isclose(w[1], jnp.exp(-1.0))  # later times wait
+    ```
     """
 
     epsilon: float = 1.0
