@@ -1,42 +1,76 @@
-"""Benchmark: batched Lotka-Volterra fits, throughput vs batch size and strong scaling.
+"""Benchmark: batched Lotka-Volterra fits, throughput, strong scaling and memory per member.
 
 The problem is configs/lotka_volterra.yaml (50 times, 1 % noise, Levenberg-Marquardt with a
 forward-mode Jacobian); the starts are spread ~10 % around the config's start
 (`multistart_points(spread=0.1)`), as independent fits in one batch.
 
-1. throughput: fits per second vs batch size on this process's devices (median of
-   `--repeats` runs after a first, compiling run; compile time reported separately);
-2. strong scaling: one multistart of `--starts` starts on 1, 2 and 4 forced CPU devices
-   (`XLA_FLAGS=--xla_force_host_platform_device_count=N`, one subprocess each): median time
-   and efficiency `t1 / (N tN)`. Forced devices share the machine's cores: efficiency above
-   `cores / N` is not possible, so say how many cores the machine had.
+1. `--sizes`: fits per second vs batch size with `fit` (a multistart: one step of every
+   start per host round trip; median of `--repeats` runs after a compiling run);
+2. `--sweep-sizes`: the same fits as a sweep batch (`fit_members`: each fit's whole loop on
+   the device, chunks of `CHUNK` members), one timed run after a compiling run of 1 % of it;
+3. `--scipy N`: `least_squares` on `solve_ivp` (experiments/bench_fit.py) for N of the same
+   starts, one after another; the time per fit is extrapolated to the batch sizes;
+4. `--devices`: strong scaling of one multistart of `--starts` starts on 1, 2, 4 forced CPU
+   devices (`XLA_FLAGS=--xla_force_host_platform_device_count=N`, one subprocess each) and
+   on 2 processes x 2 devices (`jax.distributed` on 127.0.0.1): median time and efficiency
+   `t1 / (N tN)`. Forced devices share the machine's cores: efficiency above `cores / N` is
+   not possible, so say how many cores the machine had;
+5. `--memory`: peak resident memory (`ru_maxrss`) of a process that runs a simulated sweep
+   (summaries only), an ensemble (curves kept on `report.points` times) and a sweep of fits
+   of growing size; the memory per member is the slope between the sizes, with the default
+   chunks and with one chunk holding the whole batch.
 
-    python experiments/bench_scale.py [--sizes 100 1000 10000] [--starts 1024] [--repeats 3]
+Every table line quotes the 1-minute load average (`os.getloadavg`): the machine may be shared.
+
+    python experiments/bench_scale.py --sizes 100 1000 --sweep-sizes 1000 10000 --scipy 10 \
+        --starts 1024 --memory 1000 10000 100000 --memory-fits 1000 4000
 """
 
 import argparse
 import json
 import os
+import resource
+import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "lotka_volterra.yaml"
+sys.path.insert(0, str(ROOT / "experiments"))
 
 
-def fit_times(size: int, repeats: int, max_steps: int) -> dict:
-    """Compile time, median fit time and the fraction of starts that converged."""
+def load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def _problem():
     import jax
 
     jax.config.update("jax_enable_x64", True)
     from diffsim.config import build_problem, load_config
-    from diffsim.inverse import fit, multistart_points
 
-    problem = build_problem(load_config(CONFIG), CONFIG.parent)
-    starts = multistart_points(problem.space, size, spread=0.1, seed=0)
+    return build_problem(load_config(CONFIG), CONFIG.parent)
+
+
+def _starts(problem, size: int) -> np.ndarray:
+    from diffsim.inverse import multistart_points
+
+    return np.asarray(multistart_points(problem.space, size, spread=0.1, seed=0))
+
+
+def fit_times(size: int, repeats: int, max_steps: int) -> dict:
+    """`fit` of `size` starts: compile time, median fit time, fraction converged."""
+    import jax
+
+    from diffsim.inverse import fit
+
+    problem = _problem()
+    starts = _starts(problem, size)
     first = fit(problem, starts=starts, max_steps=max_steps)
     times = []
     for _ in range(repeats):
@@ -45,53 +79,210 @@ def fit_times(size: int, repeats: int, max_steps: int) -> dict:
         times.append(time.perf_counter() - clock)
     return {
         "devices": jax.device_count(),
+        "processes": jax.process_count(),
         "size": size,
         "compile_s": first.compile_seconds,
         "median_s": statistics.median(times),
         "converged": float((result.starts_code > 0).mean()),
+        "best_chi_square": float(np.min(result.starts_loss)),
+        "load": load(),
     }
+
+
+def sweep_fit_times(size: int, max_steps: int) -> dict:
+    """`fit_members` of `size` independent fits: first (compiling) run of 1 %, timed run."""
+    from diffsim.inverse import make_method
+    from diffsim.inverse._sweep import fit_members
+
+    problem = _problem()
+    method, _, _ = make_method("levenberg_marquardt", problem)
+    z0 = np.asarray(problem.space.to_internal(_starts(problem, size)))
+    mask = np.zeros(problem.space.size, bool)
+    clock = time.perf_counter()
+    fit_members(problem, method, z0[: max(size // 100, 1)], mask, max_steps=max_steps)
+    first = time.perf_counter() - clock
+    clock = time.perf_counter()
+    out = fit_members(problem, method, z0, mask, max_steps=max_steps)
+    seconds = time.perf_counter() - clock
+    best = float(np.min(out["chi_square"]))
+    return {
+        "size": size,
+        "first_s": first,
+        "seconds": seconds,
+        "converged": float((out["code"] > 0).mean()),
+        "at_best": float((out["chi_square"] < 1.01 * best).mean()),
+        "load": load(),
+    }
+
+
+def scipy_times(count: int) -> dict:
+    """`least_squares` + `solve_ivp` (bench_fit.scipy_fit) from `count` of the same starts."""
+    from bench_fit import scipy_fit
+
+    problem = _problem()
+    ts, data = np.asarray(problem.data.ts), np.asarray(problem.observed)
+    sigma = np.asarray(problem.sigma)
+    starts = _starts(problem, count)
+    clock = time.perf_counter()
+    for start in starts:
+        scipy_fit(ts, data, sigma, start)
+    return {"count": count, "per_fit_s": (time.perf_counter() - clock) / count, "load": load()}
+
+
+def memory(kind: str, size: int, chunk: int | None) -> dict:
+    """Peak resident memory of this process after a `kind` batch of `size` members."""
+    from diffsim.inverse import _sweep, make_method
+
+    if chunk is not None:
+        _sweep.CHUNK = chunk
+    problem = _problem()
+    rng = np.random.default_rng(0)
+    values = rng.uniform(0.8, 1.2, (size, 2)) * [1.0, 3.0]  # beta, gamma
+    ts = np.linspace(0.0, 10.0, 400)
+    clock = time.perf_counter()
+    if kind == "fit":
+        method, _, _ = make_method("levenberg_marquardt", problem)
+        z0 = np.asarray(problem.space.to_internal(_starts(problem, size)))
+        _sweep.fit_members(problem, method, z0, np.zeros(4, bool), max_steps=50)
+    else:
+        _sweep.simulate_members(problem, ("beta", "gamma"), values, ts, curves=kind == "ensemble")
+    seconds = time.perf_counter() - clock
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {"kind": kind, "size": size, "chunk": chunk, "peak_mib": peak, "seconds": seconds}
+
+
+def _child(arguments: list[str], env: dict | None = None) -> dict:
+    command = [sys.executable, __file__, "--child", *arguments]
+    env = dict(os.environ if env is None else env, PYTHONPATH=str(ROOT))
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _forced(devices: int) -> dict:
+    return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+
+
+def two_processes(arguments: list[str]) -> dict:
+    """One scaling point as 2 processes x 2 forced devices; process 0's row."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    runs = []
+    for index in (0, 1):
+        env = _forced(2) | {
+            "DIFFSIM_COORDINATOR": f"127.0.0.1:{port}",
+            "DIFFSIM_NUM_PROCESSES": "2",
+            "DIFFSIM_PROCESS_ID": str(index),
+            "PYTHONPATH": str(ROOT),
+        }
+        command = [sys.executable, __file__, "--child", *arguments]
+        runs.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True))
+    outputs = [run.communicate()[0] for run in runs]
+    if any(run.returncode for run in runs):
+        raise RuntimeError("a process of the two-process run failed")
+    return json.loads(outputs[0].strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
-    parser.add_argument("--starts", type=int, default=1024, help="starts of the scaling run")
-    parser.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[])
+    parser.add_argument("--sweep-sizes", type=int, nargs="*", default=[])
+    parser.add_argument("--scipy", type=int, default=0, help="scipy fits to time")
+    parser.add_argument("--starts", type=int, default=0, help="starts of the scaling run")
+    parser.add_argument("--devices", type=int, nargs="*", default=[1, 2, 4])
+    parser.add_argument("--memory", type=int, nargs="*", default=[], help="batch sizes")
+    parser.add_argument(
+        "--memory-fits", type=int, nargs="*", default=[], help="batch sizes of fits (memory)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-steps", type=int, default=50)
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child is not None:  # one scaling point, in a process with forced devices
-        print(json.dumps(fit_times(args.child, args.repeats, args.max_steps)))
+    if args.child is not None:  # one measurement, in a process of its own
+        kind, size = args.child[0], int(args.child[1])
+        if kind == "fit":
+            from diffsim.runner import join_processes
+
+            join_processes()
+            row = fit_times(size, args.repeats, args.max_steps)
+        else:
+            chunk = int(args.child[2]) if len(args.child) > 2 else None
+            row = memory(kind, size, chunk)
+        print(json.dumps(row))
         return
 
-    print(f"machine: {os.cpu_count()} logical cores")
-    print("\n| fits | compile s | median s | fits/s | converged |\n|---|---|---|---|---|")
+    print(f"machine: {os.cpu_count()} logical cores; load {load()}", flush=True)
+    if args.sizes:
+        print("\n| fits (fit) | compile s | median s | fits/s | converged | load |")
+        print("|---|---|---|---|---|---|")
     for size in args.sizes:
         row = fit_times(size, args.repeats, args.max_steps)
-        rate = size / row["median_s"]
         print(
-            f"| {size} | {row['compile_s']:.1f} | {row['median_s']:.2f} | {rate:.0f} "
-            f"| {row['converged']:.0%} |",
+            f"| {size} | {row['compile_s']:.1f} | {row['median_s']:.2f} | "
+            f"{size / row['median_s']:.0f} | {row['converged']:.0%} | {row['load']} |",
+            flush=True,
+        )
+    scipy = scipy_times(args.scipy) if args.scipy else None
+    if scipy:
+        print(
+            f"\nscipy: {scipy['per_fit_s']:.3f} s per fit ({args.scipy} fits, load {scipy['load']})"
+        )
+    if args.sweep_sizes:
+        print(
+            "\n| fits (sweep batch) | first run s | s | fits/s | converged | at best | load "
+            "| scipy loop s (extrapolated) |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+    for size in args.sweep_sizes:
+        row = sweep_fit_times(size, args.max_steps)
+        loop = f"{scipy['per_fit_s'] * size:.0f}" if scipy else "-"
+        print(
+            f"| {size} | {row['first_s']:.1f} | {row['seconds']:.1f} | "
+            f"{size / row['seconds']:.0f} | {row['converged']:.0%} | {row['at_best']:.0%} | "
+            f"{row['load']} | {loop} |",
             flush=True,
         )
 
-    print("\n| devices | starts | median s | speed-up | efficiency |\n|---|---|---|---|---|")
+    if args.starts:
+        print("\n| devices | processes | starts | median s | speed-up | efficiency | load |")
+        print("|---|---|---|---|---|---|---|")
     base = None
-    for count in args.devices:
-        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count}")
-        env["PYTHONPATH"] = str(ROOT)
-        command = [sys.executable, __file__, "--child", str(args.starts)]
-        command += ["--repeats", str(args.repeats), "--max-steps", str(args.max_steps)]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-        row = json.loads(done.stdout.strip().splitlines()[-1])
+    fit_args = ["fit", str(args.starts), "--repeats", str(args.repeats)]
+    fit_args += ["--max-steps", str(args.max_steps)]
+    points = [(count, 1) for count in args.devices] + [(4, 2)]
+    for count, processes in points if args.starts else []:
+        if processes == 1:
+            row = _child(fit_args, _forced(count))
+        else:
+            row = two_processes(fit_args)
         base = base or row["median_s"]
         speedup = base / row["median_s"]
         print(
-            f"| {row['devices']} | {args.starts} | {row['median_s']:.2f} | {speedup:.2f} "
-            f"| {speedup / count:.2f} |",
+            f"| {row['devices']} | {row['processes']} | {args.starts} | {row['median_s']:.2f} "
+            f"| {speedup:.2f} | {speedup / count:.2f} | {row['load']} |",
             flush=True,
         )
+
+    if args.memory or args.memory_fits:
+        print("\n| batch | members | chunk | peak MiB | s | MiB per member (slope) |")
+        print("|---|---|---|---|---|---|")
+    for kind in ("sweep", "ensemble", "fit") if args.memory else ():
+        for chunk in (None, max(args.memory)):
+            rows = [
+                _child([kind, str(size), *([str(chunk)] if chunk else [])]) for size in args.memory
+            ]
+            for before, row in zip([None, *rows], rows, strict=False):
+                slope = "-"
+                if before is not None:
+                    extra = row["peak_mib"] - before["peak_mib"]
+                    slope = f"{extra / (row['size'] - before['size']):.2e}"
+                print(
+                    f"| {kind} | {row['size']} | {chunk or 'default'} | {row['peak_mib']:.0f} "
+                    f"| {row['seconds']:.1f} | {slope} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

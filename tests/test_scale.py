@@ -3,7 +3,8 @@
 The test process has one CPU device; several devices are forced in subprocesses with
 `XLA_FLAGS=--xla_force_host_platform_device_count=N`, several processes are joined through
 `DIFFSIM_COORDINATOR` on 127.0.0.1. The batch sizes (6 starts, 3 refits) do not divide the
-device counts, so padding is exercised.
+device counts, so padding is exercised; so do those of the sweep (5 fits) and the ensemble
+(42 simulations) that the two processes run after the multistart.
 
 Results are compared with a relative tolerance of 1e-8 rather than bit for bit: XLA vectorizes
 a vmapped batch differently for different batch sizes, and the one-device fit of these starts
@@ -40,6 +41,14 @@ OVERRIDES = [
     "uncertainty.profile=false",
 ]
 SETS = [arg for key in OVERRIDES for arg in ("--set", key)]
+SWEEP = ROOT / "configs" / "lotka_volterra_sweep.yaml"
+SWEEP_OVERRIDES = [  # 5 fits (padded to 8 on 4 devices) and 42 simulations (to 44)
+    "data.synthetic.times.num=20",
+    "sweep.parameters.beta.num=5",
+    "ensemble.members=42",
+    "report.plots=false",
+]
+SWEEP_SETS = [arg for key in SWEEP_OVERRIDES for arg in ("--set", key)]
 RTOL = 1e-8
 
 
@@ -80,6 +89,19 @@ def one_process(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("scale") / "one"
     assert main([str(CONFIG), *SETS, "--out", str(out), "--quiet", "--no-cache"]) == 0
     return json.loads((out / "result.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def one_process_sweep(tmp_path_factory) -> Path:
+    """The shrunk sweep config run in this process (one CPU device): the reference run."""
+    out = tmp_path_factory.mktemp("scale") / "sweep"
+    assert main([str(SWEEP), *SWEEP_SETS, "--out", str(out), "--quiet", "--no-cache"]) == 0
+    return out
+
+
+def _tables(folder: Path) -> dict:
+    return {name: np.loadtxt(folder / name, delimiter=",", skiprows=1)
+            for name in ("sweep.csv", "ensemble.csv")}  # fmt: skip
 
 
 def test_one_device_is_unsharded():
@@ -123,14 +145,19 @@ def test_four_devices_equal_one_device(one_process):
     )
 
 
-def test_two_processes_equal_one_process(one_process, tmp_path):
-    """`python -m diffsim.run` as 2 processes x 2 CPU devices: process 0 writes the run
-    folder, and its multistart equals the one-process run."""
-    out = tmp_path / "two"
+def test_two_processes_equal_one_process(one_process, one_process_sweep, tmp_path):
+    """`diffsim.run` as 2 processes x 2 CPU devices, a multistart fit then a sweep and an
+    ensemble: process 0 writes the run folders, and they equal the one-process runs."""
+    out, sweep_out = tmp_path / "two", tmp_path / "two-sweep"
+    runs = [[str(CONFIG), *SETS, "--out", str(out)]]
+    runs.append([str(SWEEP), *SWEEP_SETS, "--out", str(sweep_out)])
+    script = (
+        f"import sys; from diffsim.run import main; sys.exit(main({runs[0]}) or main({runs[1]}))"
+    )
     coordinator = f"127.0.0.1:{_free_port()}"
-    runs = [
+    processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "diffsim.run", str(CONFIG), *SETS, "--out", str(out)],
+            [sys.executable, "-c", script],
             cwd=ROOT,
             env=_environment(
                 2,
@@ -146,9 +173,9 @@ def test_two_processes_equal_one_process(one_process, tmp_path):
         )
         for index in (0, 1)
     ]
-    outputs = [run.communicate(timeout=300) for run in runs]
-    assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
-    assert "report:" in outputs[0][0] and "report:" not in outputs[1][0]  # one process reports
+    outputs = [process.communicate(timeout=400) for process in processes]
+    assert [p.returncode for p in processes] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert outputs[0][0].count("report:") == 2 and "report:" not in outputs[1][0]
     result = json.loads((out / "result.json").read_text())
     environment = json.loads((out / "env.json").read_text())
     assert environment["processes"] == 2 and len(environment["devices"]) == 4
@@ -159,6 +186,12 @@ def test_two_processes_equal_one_process(one_process, tmp_path):
         np.testing.assert_allclose(
             np.asarray(mine[key])[done], np.asarray(reference[key])[done], rtol=RTOL
         )
+    sweep = json.loads((sweep_out / "result.json").read_text())
+    assert sweep["success"] and (sweep["devices"], sweep["processes"]) == (4, 2)
+    tables, reference = _tables(sweep_out), _tables(one_process_sweep)
+    assert tables["sweep.csv"].shape == (5, 7) and tables["ensemble.csv"].shape == (400, 7)
+    for name, table in tables.items():
+        np.testing.assert_allclose(table, reference[name], rtol=RTOL, err_msg=name)
 
 
 @pytest.mark.parametrize(
