@@ -22,7 +22,27 @@ from ._solution import RESULTS
 from ._solver import AbstractSolver, Step
 
 MAX_STEPS = 2**31 - 1
-"""Most steps one solve can take: step counters and indices are int32."""
+"""Most steps one solve can take: step counters and indices are int32.
+
+**Example:** a config that asks for more steps is refused before anything is built.
+
+```python
+import diffsim
+
+config = diffsim.config.validate_config({
+    "model": "lotka_volterra",
+    "observations": {"x": {"sigma": 0.1}},
+    "data": {"file": "measured.csv"},
+    "solver": {"max_steps": diffsim.runner.MAX_STEPS + 1},
+})
+try:
+    diffsim.runner.check_before_build(config)
+except diffsim.runner.LimitError as error:
+    assert "solver.max_steps" in str(error)
+else:
+    raise AssertionError("too many steps were accepted")
+```
+"""
 
 
 def steps_in(width, dt, xp=jnp):

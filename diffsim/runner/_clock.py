@@ -10,6 +10,18 @@ def process_start() -> float:
     Read from the process start time in `/proc/self/stat` and the system uptime (Linux, 10 ms
     resolution), so the interpreter's start-up and imports are counted. Where `/proc` is not
     available, the time of the first call is returned instead.
+
+    **Example:** the time since start-up, imports included.
+
+    ```python
+    import time
+
+    from diffsim import runner
+
+    since_start = time.perf_counter() - runner.process_start()
+    assert since_start >= 0
+    print(f"{since_start:.1f} s since this process started")
+    ```
     """
     now = time.perf_counter()
     try:

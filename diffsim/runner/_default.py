@@ -25,4 +25,14 @@ fit:
   method: levenberg_marquardt
   max_steps: 100
 """
-"""The built-in Lotka-Volterra config that `python -m diffsim.run` runs without a file."""
+"""The built-in Lotka-Volterra config that `python -m diffsim.run` runs without a file.
+
+**Example:** YAML text; written out, it is a starting point for one's own config.
+
+```python
+import diffsim
+
+config = diffsim.config.validate_config(diffsim.config.load_yaml(diffsim.runner.DEFAULT_CONFIG))
+assert config.name == "lotka_volterra" and config.fit.method == "levenberg_marquardt"
+```
+"""

@@ -34,7 +34,24 @@ _JOINED: list[bool] = []
 
 
 class DistributedError(ValueError):
-    """The multi-process settings are unusable, or the processes could not meet."""
+    """The multi-process settings are unusable, or the processes could not meet.
+
+    **Example:** a malformed setting is one line naming the variable.
+
+    ```python
+    from diffsim import runner
+
+    environ = {"DIFFSIM_COORDINATOR": "localhost:1234", "DIFFSIM_NUM_PROCESSES": "two",
+               "DIFFSIM_PROCESS_ID": "0"}  # fmt: skip
+    try:
+        runner.join_processes(environ)
+    except runner.DistributedError as error:
+        assert "DIFFSIM_NUM_PROCESSES" in str(error)
+        print(error)
+    else:
+        raise AssertionError("a process count of 'two' was accepted")
+    ```
+    """
 
 
 def _integer(environ, name: str, default: str | None = None) -> int:
@@ -58,6 +75,14 @@ def join_processes(environ=None) -> int:
 
     **Raises:** `DistributedError` with one line when a variable is missing or malformed, the
     coordinator cannot be reached within the timeout, or the processes disagree on their number.
+
+    **Example:** without the variables a run is one process (index 0).
+
+    ```python
+    from diffsim import runner
+
+    assert runner.join_processes({}) == 0
+    ```
     """
     if _JOINED:  # `jax.distributed.initialize` may run once per process
         return jax.process_index()

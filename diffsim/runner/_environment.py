@@ -28,6 +28,16 @@ def environment_info(seed: int, argv: list[str] | None = None) -> dict:
     **Arguments:**
     - `seed`: the run's seed.
     - `argv`: the command line (default `sys.argv`).
+
+    **Example:** what `env.json` of a run folder records.
+
+    ```python
+    from diffsim import runner
+
+    info = runner.environment_info(seed=7, argv=["python", "-m", "diffsim.run", "run.yaml"])
+    assert info["seed"] == 7 and "jax" in str(info)
+    print(sorted(info))
+    ```
     """
     versions = {}
     for name in _PACKAGES:

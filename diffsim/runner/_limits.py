@@ -23,13 +23,51 @@ _BYTES_PER_CELL = 8 * 32
 
 
 class LimitError(ValueError):
-    """A config asks for more steps, starts, data points or memory than allowed."""
+    """A config asks for more steps, starts, data points or memory than allowed.
+
+    **Example:** synthetic data too large for the memory limit.
+
+    ```python
+    import os
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "model": "lotka_volterra",
+        "observations": {"x": {"sigma": 0.1}},
+        "parameters": {"alpha": {"init": 1.0}},
+        "data": {"synthetic": {"times": {"start": 0, "stop": 10, "num": 1_000_000}}},
+    })
+    os.environ["DIFFSIM_MAX_MEMORY_GB"] = "0.01"
+    try:
+        diffsim.runner.check_before_build(config)
+    except diffsim.runner.LimitError as error:
+        print(error)  # names data.synthetic.times and the limit
+    else:
+        raise AssertionError("the batch was accepted")
+    finally:
+        del os.environ["DIFFSIM_MAX_MEMORY_GB"]
+    ```
+    """
 
 
 def memory_limit() -> tuple[int, str]:
     """The most bytes a run may plan to use, and where that figure comes from.
 
     `$DIFFSIM_MAX_MEMORY_GB` when set, else half of the machine's physical memory.
+
+    **Example:**
+
+    ```python
+    import os
+
+    from diffsim import runner
+
+    os.environ["DIFFSIM_MAX_MEMORY_GB"] = "2"
+    assert runner.memory_limit() == (2 * 2**30, "DIFFSIM_MAX_MEMORY_GB")
+    del os.environ["DIFFSIM_MAX_MEMORY_GB"]
+    print(runner.memory_limit())  # half of this machine's memory
+    ```
     """
     given = os.environ.get("DIFFSIM_MAX_MEMORY_GB")
     if given:
@@ -112,6 +150,24 @@ def check_before_build(config: RunConfig) -> None:
 
     **Raises:** `LimitError` naming the key: nothing to estimate; a step count above
     `MAX_STEPS`; synthetic data, a PDE grid or a multi-start batch larger than the memory limit.
+
+    **Example:** a config with nothing to estimate.
+
+    ```python
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "model": "lotka_volterra",  # no `parameters`: all at their defaults, fixed
+        "observations": {"x": {"sigma": 0.1}},
+        "data": {"synthetic": {"times": {"start": 0, "stop": 10, "num": 50}}},
+    })
+    try:
+        diffsim.runner.check_before_build(config)
+    except diffsim.runner.LimitError as error:
+        assert str(error).startswith("parameters: nothing to estimate")
+    else:
+        raise AssertionError("a config without unknowns was accepted")
+    ```
     """
     sections = [("data", config.data)] if config.data is not None else config.data_sections()
     synthetic_data = any(data.synthetic is not None for _, data in sections)
@@ -172,6 +228,36 @@ def check_problem(config: RunConfig, problem: AbstractProblem) -> None:
     named here, before any file is written).
 
     **Raises:** `LimitError` naming the key.
+
+    **Example:** the memory of a batched multi-start fit, against the limit.
+
+    ```python
+    import os
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    diffsim.runner.check_problem(config, problem)  # fine
+    many = diffsim.config.validate_config(config.model_dump(), ["fit.multistart.count=100000"])
+    os.environ["DIFFSIM_MAX_MEMORY_GB"] = "0.001"
+    try:
+        diffsim.runner.check_problem(many, problem)
+    except diffsim.runner.LimitError as error:
+        assert str(error).startswith("fit.multistart.count")
+    else:
+        raise AssertionError("100 000 starts were accepted")
+    finally:
+        del os.environ["DIFFSIM_MAX_MEMORY_GB"]
+    ```
     """
     if problem.space.size == 0:
         raise LimitError(_NOTHING_TO_ESTIMATE)

@@ -14,6 +14,24 @@ class Progress:
     - `enabled`: `False` for silence; `None` (default): only when `stream` is a terminal.
     - `stream`: where to print (default `sys.stderr`).
     - `interval`: the least seconds between two lines.
+
+    **Example:** the line a fit step shows.
+
+    ```python
+    import io
+
+    import numpy as np
+    from diffsim import inverse, runner
+
+    stream = io.StringIO()
+    progress = runner.Progress(enabled=True, stream=stream, interval=0.0)
+    progress.message("compiling...")
+    info = inverse.StepInfo(step=3, losses=np.array([12.5]), best=0, x=np.array([0.8]),
+                            gradient_norm=1e-3, accepted=True, running=1, elapsed=0.5)  # fmt: skip
+    progress.update(info, max_steps=100)
+    progress.close()
+    assert stream.getvalue().splitlines()[1].startswith("step    3/100 | chi2 1.250000e+01")
+    ```
     """
 
     def __init__(

@@ -54,6 +54,32 @@ def check_fit_settings(config: RunConfig, problem: AbstractProblem) -> None:
     `--validate` and the runner do this before anything is written.
 
     **Raises:** `ValueError` with one line naming the key path.
+
+    **Example:** an optax optimizer that does not exist, found before anything is written.
+
+    ```python
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    diffsim.runner.check_fit_settings(config, problem)  # fine
+    wrong = diffsim.config.validate_config(config.model_dump(), ["fit.method=optax.nope"])
+    try:
+        diffsim.runner.check_fit_settings(wrong, problem)
+    except ValueError as error:
+        assert "fit.method" in str(error)
+        print(error)
+    else:
+        raise AssertionError("an unknown optimizer was accepted")
+    ```
     """
     make_method(config.fit.method, problem, **_fit_settings(config))
     check_study(config, problem)
@@ -177,6 +203,32 @@ def run(
     - `argv`: the command line, for `env.json`.
 
     **Returns:** the content of `result.json`.
+
+    **Example:** a whole run, as `python -m diffsim.run` does it, into a new folder.
+
+    ```python
+    # slow
+    import pathlib
+    import tempfile
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    folder = diffsim.runner.RunFolder(pathlib.Path(tempfile.mkdtemp()) / "decay")
+    summary = diffsim.runner.run(config, problem, folder)
+    assert summary["success"] and abs(summary["parameters"]["k"]["estimate"] - 0.8) < 0.05
+    written = {p.name for p in folder.path.iterdir()}
+    assert {"config.yaml", "env.json", "result.json", "report.md"} <= written
+    ```
     """
     started = time.perf_counter() if started is None else started
     progress = progress or Progress(enabled=False)

@@ -8,7 +8,26 @@ from pathlib import Path
 
 
 class RunFolderError(ValueError):
-    """The output folder cannot be used (exists and is not empty, or cannot be created)."""
+    """The output folder cannot be used (exists and is not empty, or cannot be created).
+
+    **Example:** a folder that already holds files is never written into.
+
+    ```python
+    import pathlib
+    import tempfile
+
+    from diffsim import runner
+
+    path = pathlib.Path(tempfile.mkdtemp())
+    (path / "result.json").write_text("{}")
+    try:
+        runner.RunFolder(path)
+    except runner.RunFolderError as error:
+        print(error)
+    else:
+        raise AssertionError("a non-empty folder was accepted")
+    ```
+    """
 
 
 def to_json(value):
@@ -31,6 +50,19 @@ class RunFolder:
     - `path`: the folder; it may exist only if empty.
 
     **Raises:** `RunFolderError` when `path` is a non-empty folder, a file, or cannot be made.
+
+    **Example:**
+
+    ```python
+    import pathlib
+    import tempfile
+
+    from diffsim import runner
+
+    path = pathlib.Path(tempfile.mkdtemp()) / "run1"
+    folder = runner.RunFolder(path)
+    assert folder.path.is_dir() and not any(folder.path.iterdir())
+    ```
     """
 
     def __init__(self, path: str | Path):
