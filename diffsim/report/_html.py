@@ -27,7 +27,36 @@ def render_html(
     report: dict, images: dict[str, str], options, folder: str | Path, sections=None
 ) -> str:
     """The report (see `report_sections`, or the given `sections`) as HTML with the PNG files
-    embedded as base64."""
+    embedded as base64.
+
+    **Example:** one self-contained HTML file (figures embedded), here without figures.
+
+    ```python
+    # slow
+    import pathlib
+    import tempfile
+
+    import numpy as np
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    run = diffsim.runner.RunFolder(pathlib.Path(tempfile.mkdtemp()) / "decay")
+    summary = diffsim.runner.run(config, problem, run)  # writes a whole run folder
+    arrays = dict(np.load(run.path / "arrays.npz"))
+    html = diffsim.report.render_html(summary, {}, config.report, run.path)
+    assert html.lstrip().lower().startswith("<!doctype html>") and "decay" in html
+    ```
+    """
     title = html.escape(report["title"])
     out = [
         "<!DOCTYPE html>",

@@ -21,7 +21,18 @@ PLOTS = {
     "correlation": "Correlation matrix",
     **PINN_PLOTS,
 }
-"""The figures a report may have: file stem -> caption."""
+"""The figures a report may have: file stem -> caption.
+
+**Example:**
+
+```python
+from diffsim import report
+
+for stem, caption in report.PLOTS.items():
+    print(f"{stem}.png: {caption}")
+assert {"fit", "residuals", "correlation"} <= set(report.PLOTS)
+```
+"""
 
 
 def _figure(width: float, height: float):
@@ -218,6 +229,35 @@ def write_plots(folder, summary: dict, arrays: dict, options) -> dict[str, str]:
     - `options`: the config's `report` section (`dpi`).
 
     **Returns:** `{plot name: file name}` for the files written (see `PLOTS`).
+
+    **Example:** the figures of an ODE fit, drawn again into another folder.
+
+    ```python
+    # slow
+    import pathlib
+    import tempfile
+
+    import numpy as np
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    run = diffsim.runner.RunFolder(pathlib.Path(tempfile.mkdtemp()) / "decay")
+    summary = diffsim.runner.run(config, problem, run)  # writes a whole run folder
+    arrays = dict(np.load(run.path / "arrays.npz"))
+    folder = pathlib.Path(tempfile.mkdtemp())
+    images = diffsim.report.write_plots(folder, summary, arrays, config.report)
+    assert {"fit", "residuals"} <= set(images) and (folder / images["fit"]).is_file()
+    ```
     """
     folder = Path(folder)
     written = {}

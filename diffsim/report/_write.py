@@ -21,6 +21,37 @@ def write_report(result, folder: str | Path, options, *, plots: bool = True) -> 
     - `plots`: `False` to skip drawing (e.g. after Ctrl-C); figures already there are linked.
 
     **Returns:** `{plot name: file name}` of the figures in the report.
+
+    **Example:** `report.md`, `report.html` and the figures of a run, written again elsewhere.
+
+    ```python
+    # slow
+    import pathlib
+    import tempfile
+
+    import numpy as np
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    run = diffsim.runner.RunFolder(pathlib.Path(tempfile.mkdtemp()) / "decay")
+    summary = diffsim.runner.run(config, problem, run)  # writes a whole run folder
+    arrays = dict(np.load(run.path / "arrays.npz"))
+    folder = pathlib.Path(tempfile.mkdtemp())
+    images = diffsim.report.write_report(diffsim.inverse.Result(summary, arrays), folder,
+                                         config.report)  # fmt: skip
+    assert (folder / "report.md").is_file() and (folder / "report.html").is_file()
+    assert all((folder / name).is_file() for name in images.values())
+    ```
     """
     folder = Path(folder)
     if plots and options.plots:
