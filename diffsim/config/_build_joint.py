@@ -90,9 +90,7 @@ def _check_local(config: OdeRunConfig, free: list[str]) -> None:
             )
 
 
-def _experiment_config(
-    config: OdeRunConfig, index: int, experiment: ExperimentConfig, specs: dict
-) -> OdeRunConfig:
+def _experiment_config(config: OdeRunConfig, experiment: ExperimentConfig, specs) -> OdeRunConfig:
     """The single-data-set config of one experiment: every entry a free parameter starting
     at its value in this experiment (so that experiments of one structure share one
     compiled solve), expressions and the rest as configured."""
@@ -104,16 +102,11 @@ def _experiment_config(
             parameters[key] = spec
         else:
             initial_state[key] = spec
-    data = experiment.data
-    synthetic = data.synthetic
-    if synthetic is not None and "seed" not in synthetic.model_fields_set:
-        # a different noise realization per experiment unless a seed is given
-        data = data.model_copy(update={"synthetic": synthetic.model_copy(update={"seed": index})})
     return config.model_copy(
         update={
             "parameters": parameters,
             "initial_state": initial_state,
-            "data": data,
+            "data": experiment.data,
             "experiments": None,
             "local": [],
         }
@@ -238,7 +231,7 @@ def build_joint_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> Joi
                 add(parameter, where, spec.prior)
             specs[(section, key)] = (parameter.init, spec.true)
             source[name] = parameter.name
-        derived = _experiment_config(config, i, experiment, specs)
+        derived = _experiment_config(config, experiment, specs)
         configs.append(derived)
         problems.append(_build_experiment(derived, i, base_dir, model))
         sources.append(source)

@@ -357,13 +357,21 @@ class OdeRunConfig(_RunBase):
     @field_validator("experiments", mode="before")
     @classmethod
     def _named(cls, value):
-        """Experiments without a `name` are named `exp1`, `exp2`, ... (their position)."""
-        if isinstance(value, list):
-            return [
-                {"name": f"exp{i + 1}", **item} if isinstance(item, dict) else item
-                for i, item in enumerate(value)
-            ]
-        return value
+        """Experiments without a `name` are named `exp1`, `exp2`, ... (their position);
+        synthetic data without a `seed` get seed `i` (experiment `i` counted from 0), so that
+        experiments draw different noise."""
+        if not isinstance(value, list):
+            return value
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                item = {"name": f"exp{i + 1}", **item}
+                synthetic = (item.get("data") or {}).get("synthetic")
+                if isinstance(synthetic, dict) and "seed" not in synthetic:
+                    data = {**item["data"], "synthetic": {**synthetic, "seed": i}}
+                    item = {**item, "data": data}
+            out.append(item)
+        return out
 
     @model_validator(mode="after")
     def _data_or_experiments(self):

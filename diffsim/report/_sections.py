@@ -178,7 +178,7 @@ def report_sections(report: dict, images: dict[str, str], options) -> list[tuple
         f"**Status:** {status}. {report['message']}",
         f"**Model:** {report['model']['description'] or report['model']['name']}",
         f"**Data:** {report['data']['num_points']} values of "
-        f"{', '.join(report['data']['observations'])} ({report['data']['source']})",
+        f"{', '.join(report['data']['observations'])} ({_sources(report['data'])})",
         f"**Method:** {report['method']}, {report['num_steps']} steps, "
         f"{report['multistart']['count']} start(s)",
     ]
@@ -297,3 +297,12 @@ def report_sections(report: dict, images: dict[str, str], options) -> list[tuple
             ("Plots", "images", [(captions[name], file) for name, file in images.items()])
         )
     return sections
+
+
+def _sources(data: dict) -> str:
+    """Where the data came from; for a joint fit, each experiment's name, size and source."""
+    experiments = data.get("experiments")
+    if not experiments:
+        return data["source"]
+    parts = [f"{e['name']}: {e['num_points']} from {e['source']}" for e in experiments]
+    return f"{len(experiments)} experiments fitted jointly: " + "; ".join(parts)
