@@ -214,3 +214,17 @@ def test_fit_sweep_over_a_fixed_parameter_exits_2_before_writing(tmp_path, capsy
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: sweep.parameters.y0: run: fit holds swept unknowns")
     assert "\n" not in error and not out.exists()
+
+
+def test_chunks_give_the_unchunked_results(problem, monkeypatch):
+    """11 members in chunks of at most 4 (3 chunks of 4, one padded row) equal one chunk."""
+    from diffsim.inverse import _sweep
+
+    k = np.linspace(0.2, 1.2, 11)[:, None]
+    ts = np.linspace(0.0, 4.0, 5)
+    whole = _sweep.simulate_members(problem, ("k",), k, ts, curves=True)
+    monkeypatch.setattr(_sweep, "CHUNK", 4)
+    chunked = _sweep.simulate_members(problem, ("k",), k, ts, curves=True)
+    np.testing.assert_allclose(whole["curves"][..., 0], 2 * np.exp(-k * ts), rtol=RTOL)
+    for key, value in whole.items():
+        np.testing.assert_allclose(chunked[key], value, rtol=1e-12, err_msg=key)

@@ -23,11 +23,20 @@ CHUNK = 1024
 
 def map_members(one, inputs: tuple) -> dict:
     """`one(*row)` for every row of the host arrays `inputs` (same leading size), sharded
-    over the devices and chunked; returns the outputs as host arrays, whole on every process."""
+    over the devices and chunked; returns the outputs as host arrays, whole on every process.
+
+    Each device's share is split into equal chunks of at most `CHUNK` rows (the batch is
+    padded by fewer rows than there are chunks), so that one chunk program is compiled.
+    """
     size = len(inputs[0])
-    batch = shard_batch(inputs)
-    compiled = batch_jit(lambda *a: jax.lax.map(lambda row: one(*row), a, batch_size=CHUNK))
-    return jax.tree.map(lambda leaf: leaf[:size], to_host(compiled(*batch)))
+    devices = jax.device_count()
+    share = -(-size // devices)
+    chunks = -(-share // CHUNK)
+    chunk = -(-share // chunks)
+    extra = chunk * chunks * devices - size
+    inputs = tuple(np.concatenate([a, np.repeat(a[-1:], extra, axis=0)]) for a in inputs)
+    compiled = batch_jit(lambda *a: jax.lax.map(lambda row: one(*row), a, batch_size=chunk))
+    return jax.tree.map(lambda leaf: leaf[:size], to_host(compiled(*shard_batch(inputs))))
 
 
 def simulate_members(
