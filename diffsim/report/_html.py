@@ -26,8 +26,9 @@ def _inline(text: str) -> str:
 def render_html(
     report: dict, images: dict[str, str], options, folder: str | Path, sections=None
 ) -> str:
-    """The report (see `report_sections`, or the given `sections`) as HTML with the PNG files
-    embedded as base64.
+    """The report as one self-contained HTML page, the PNG files embedded as base64.
+
+    The sections are those of `report_sections`, or the given `sections`.
 
     **Example:** one self-contained HTML file (figures embedded), here without figures.
 

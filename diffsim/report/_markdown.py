@@ -4,8 +4,9 @@ from ._sections import report_sections
 
 
 def render_markdown(report: dict, images: dict[str, str], options, sections=None) -> str:
-    """The report (see `report_sections`, or the given `sections`) as Markdown, linking the
-    PNG files.
+    """The report as Markdown, linking the PNG files.
+
+    The sections are those of `report_sections`, or the given `sections`.
 
     **Example:** the report of a run as Markdown, without figures.
 
