@@ -284,6 +284,30 @@ def test_validate_petab_file(capsys):
     assert "9 estimated parameters, 48 measurements" in capsys.readouterr().out
 
 
+CONFIG = DATA / "boehm_config.yaml"  # a diffsim config with model: {petab: ...}
+
+
+def test_config_pointing_at_petab_problem(capsys):
+    assert main([str(CONFIG), "--validate"]) == 0
+    assert "9 estimated parameters, 48 measurements" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("model.petab=missing.yaml", "model.petab: PEtab problem file"),
+        ("uncertainty.bootstrap.samples=10", "bootstrap is not available for PEtab"),
+        ("fit.no_such_key=1", "fit.no_such_key"),
+    ],
+)
+def test_config_pointing_at_petab_bad_input(setting, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([str(CONFIG), "--set", setting, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {CONFIG}") and message in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
 def _with_prior(folder: Path, kind: str, parameters: str) -> None:
     path = folder / "parameters_Boehm_JProteomeRes2014.tsv"
     lines = path.read_text().splitlines()

@@ -15,6 +15,21 @@ def evaluate(problem: PetabProblem) -> dict:
     The gradient is with respect to the estimated parameters on their PEtab scales, in
     reverse mode through the stored steps (`adjoint="direct"`); values are float64 (with
     `jax_enable_x64`); the time includes compilation.
+
+    **Example:** what `python -m diffsim.run PROBLEM.yaml --evaluate` writes.
+
+    ```python
+    # slow
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from diffsim import petab
+
+    problem = petab.load("tests/data/petab/Boehm_JProteomeRes2014/Boehm_JProteomeRes2014.yaml")
+    summary = petab.evaluate(problem)
+    assert abs(summary["log_likelihood"] - -138.22199693517703) < 1e-3  # AMICI's reference
+    print(summary["gradient"])
+    ```
     """
     scaled = problem.nominal_scaled()
     reverse = problem.with_options(adjoint="direct")

@@ -12,7 +12,21 @@ from ._problem import PetabProblem
 DEFAULT_OPTIONS = SolverOptions(solver="kvaerno5", rtol=1e-8, atol=1e-10, max_steps=20000)
 """The solver settings of a loaded problem: stiff, tight tolerances.
 
-Tight enough for the reference log-likelihoods to 1e-3."""
+Tight enough for the reference log-likelihoods to 1e-3.
+
+**Example:** looser tolerances for a quick exploratory fit.
+
+```python
+from diffsim import petab
+
+assert petab.DEFAULT_OPTIONS.solver == "kvaerno5"
+loose = petab.DEFAULT_OPTIONS.replace(rtol=1e-6, atol=1e-8)
+problem = petab.load(
+    "tests/data/petab/Boehm_JProteomeRes2014/Boehm_JProteomeRes2014.yaml", options=loose
+)
+assert problem.options.rtol == 1e-6
+```
+"""
 
 
 def load(path: str | Path, options: SolverOptions | None = None) -> PetabProblem:
@@ -26,6 +40,16 @@ def load(path: str | Path, options: SolverOptions | None = None) -> PetabProblem
     **Raises:** `PetabError` (a `ValueError`) in one line naming the file, row and column of
     a mistake or of an unsupported feature; `ImportError` naming the extra to install when
     petab, python-libsbml or sbmlmath is missing.
+
+    **Example:** Boehm et al. (2014), shipped with the tests.
+
+    ```python
+    from diffsim import petab
+
+    problem = petab.load("tests/data/petab/Boehm_JProteomeRes2014/Boehm_JProteomeRes2014.yaml")
+    assert problem.space.size == 9 and problem.num_points == 48
+    print(problem.model.states)
+    ```
     """
     try:
         from ._read import read_problem

@@ -24,6 +24,22 @@ class SbmlModel:
     - `rates`: `d state / dt` for each state (over states, parameters, definitions, `time`).
     - `definitions`: assignment rules and reaction rates by name (evaluated when named).
     - `initial`: the initial value of each state (over parameters and other initial values).
+
+    **Example:** the right-hand side at the initial state, for the SBML default parameters.
+
+    ```python
+    import jax.numpy as jnp
+
+    from diffsim import petab
+
+    model = petab.load(
+        "tests/data/petab/Boehm_JProteomeRes2014/Boehm_JProteomeRes2014.yaml"
+    ).model
+    p = jnp.asarray(model.defaults)
+    y0 = model.initial_state(p)
+    dydt = model.rhs(0.0, y0, p)
+    assert dydt.shape == (len(model.states),) and bool(jnp.all(jnp.isfinite(dydt)))
+    ```
     """
 
     name: str

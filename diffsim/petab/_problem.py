@@ -34,6 +34,20 @@ class PetabProblem(AbstractProblem):
     - `space`: the estimated parameters.
     - `options`: solver settings (a stiff solver, tight tolerances by default).
     - `steady`: how pre-equilibration steady states are differentiated (`SteadyState`).
+
+    **Example:** the estimated parameters on their PEtab scales, and back.
+
+    ```python
+    import numpy as np
+
+    from diffsim import petab
+
+    problem = petab.load("tests/data/petab/Boehm_JProteomeRes2014/Boehm_JProteomeRes2014.yaml")
+    scaled = problem.nominal_scaled()  # log10 of the nominal values here
+    x = problem.x_from_scaled(scaled)
+    np.testing.assert_allclose(np.log10(x), scaled, rtol=1e-12)
+    print(dict(zip(problem.space.names, np.round(np.asarray(scaled), 3))))
+    ```
     """
 
     model: SbmlModel = eqx.field(static=True)

@@ -14,6 +14,20 @@ def latin_hypercube_starts(problem: PetabProblem, count: int, *, seed: int = 0) 
     on the parameters' PEtab scales, strictly inside the bounds.
 
     **Returns:** shape `(count, P)`.
+
+    **Example:**
+
+    ```python
+    import numpy as np
+
+    from diffsim import petab
+
+    problem = petab.load("tests/data/petab/Boehm_JProteomeRes2014/Boehm_JProteomeRes2014.yaml")
+    starts = petab.latin_hypercube_starts(problem, 5, seed=0)
+    lower, upper = problem.layout.lower, problem.layout.upper
+    i = problem.layout.estimated
+    assert starts.shape == (5, 9) and np.all((starts > lower[i]) & (starts < upper[i]))
+    ```
     """
     lay = problem.layout
     i = lay.estimated
