@@ -154,7 +154,8 @@ def _main(args, argv, started: float, process: int = 0) -> int:
             base_dir, data = Path.cwd(), load_yaml(DEFAULT_CONFIG)
         else:
             base_dir, data = Path(args.config).resolve().parent, read_config_data(args.config)
-            if "format_version" in data and "problems" in data:  # a PEtab problem file
+            petab_config = isinstance(data.get("model"), dict) and "petab" in data["model"]
+            if ("format_version" in data and "problems" in data) or petab_config:  # PEtab
                 return _run_petab(args)
         if args.evaluate:
             raise ConfigError("--evaluate: only for PEtab problem files")
