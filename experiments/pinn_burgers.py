@@ -13,12 +13,15 @@ Adam runs in float32, then L-BFGS in float64. Times are wall-clock on this machi
 compilation included.
 
     python experiments/pinn_burgers.py forward [--seeds 0 1 2] [--collocation 10000]
-        [--adam 1000] [--lbfgs 1000] [--quiet]
+        [--adam 1000] [--lbfgs 1000] [--checkpoint PATH] [--quiet]
+    python experiments/pinn_burgers.py evaluate --checkpoint PATH [--seeds 0]
     python experiments/pinn_burgers.py identify [--noise 0.01] [--seeds 0] [--adam 1000]
         [--lbfgs 1000] [--uncertainty] [--json PATH] [--quiet]
 
 `--uncertainty` adds Gauss–Newton standard errors of λ1, λ2 (`pinn.coefficient_uncertainty`);
 `--json` writes the last seed's figures (used by experiments/burgers_pinn_vs_solver.py).
+`--checkpoint PATH` saves the forward network every 500 steps (PATH with `.seedN` appended);
+`evaluate` reads such a checkpoint (float64) and prints its error: a long run can be watched.
 """
 
 import argparse
@@ -54,18 +57,23 @@ def reference():
     return exact(tt, xx), np.column_stack([tt.ravel(), xx.ravel()])
 
 
-def relative_error(problem, trained, u_ref, tx):
-    fn = problem.field(trained.trainable)
-    pred = jax.vmap(lambda p: fn(p[0], p[1:]))(jnp.asarray(tx, trained.dtype))
+def relative_error(problem, trainable, u_ref, tx):
+    fn = problem.field(trainable)
+    dtype = jax.tree_util.tree_leaves(trainable)[0].dtype
+    pred = jax.vmap(lambda p: fn(p[0], p[1:]))(jnp.asarray(tx, dtype))
     return float(np.linalg.norm(np.asarray(pred) - u_ref.ravel()) / np.linalg.norm(u_ref))
 
 
-def train(problem, collocation, seed, adam, lbfgs, learning_rate, quiet):
-    """Raissi's 2-20×8-1 tanh network: Adam in float32, then L-BFGS in float64."""
-    network = nn.MLP(2, "scalar", 20, 8, "tanh", dtype="float32", key=jax.random.PRNGKey(seed))
+def network(seed, dtype="float32"):
+    """Raissi's 2-20×8-1 tanh network."""
+    return nn.MLP(2, "scalar", 20, 8, "tanh", dtype=dtype, key=jax.random.PRNGKey(seed))
+
+
+def train(problem, collocation, seed, adam, lbfgs, learning_rate, quiet, checkpoint=None):
+    """Raissi's network: Adam in float32, then L-BFGS in float64."""
     return pinn.train(
         problem,
-        network,
+        network(seed),
         collocation=collocation,
         seed=seed,
         adam_steps=adam,
@@ -74,12 +82,14 @@ def train(problem, collocation, seed, adam, lbfgs, learning_rate, quiet):
         lbfgs_float64=True,
         callback=None if quiet else lambda p: print(p.line(), flush=True),
         log_every=max(1, (adam + lbfgs) // 10),
+        checkpoint=checkpoint,
+        checkpoint_every=500,
     )
 
 
-def forward(seed, n_collocation, adam, lbfgs, learning_rate=1e-3, quiet=False, hard=()):
-    """Train the forward PINN; returns (relative L2 error, trained)."""
-    problem = pinn.PINNProblem(
+def forward_problem(hard=()):
+    """Raissi's forward problem: 50 initial points, 25 per boundary end."""
+    return pinn.PINNProblem(
         burgers_model(),
         (0.0, 1.0),
         {"viscosity": LAMBDA2},
@@ -88,10 +98,28 @@ def forward(seed, n_collocation, adam, lbfgs, learning_rate=1e-3, quiet=False, h
         n_boundary=25,
         hard=hard,
     )
+
+
+def forward(seed, n_collocation, adam, lbfgs, learning_rate=1e-3, quiet=False, checkpoint=None):
+    """Train the forward PINN; returns (relative L2 error, trained)."""
+    problem = forward_problem()
     collocation = pinn.Collocation(n_collocation)
-    trained = train(problem, collocation, seed, adam, lbfgs, learning_rate, quiet)
+    trained = train(problem, collocation, seed, adam, lbfgs, learning_rate, quiet, checkpoint)
     u_ref, tx = reference()
-    return relative_error(problem, trained, u_ref, tx), trained
+    return relative_error(problem, trained.trainable, u_ref, tx), trained
+
+
+def evaluate(checkpoint):
+    """The relative L2 error of a forward checkpoint (saved in float64 after L-BFGS, or in
+    float32 during Adam: both are tried)."""
+    problem, u_ref, tx = forward_problem(), *reference()
+    for dtype in ("float64", "float32"):
+        try:
+            trainable = pinn.load(checkpoint, problem.init(network(0, dtype)))
+        except RuntimeError:  # saved in the other dtype
+            continue
+        return relative_error(problem, trainable, u_ref, tx)
+    raise ValueError(f"{checkpoint}: not a checkpoint of Raissi's network")
 
 
 def load_data(noise, seed=0):
@@ -130,7 +158,7 @@ def identify(noise, seed, adam, lbfgs, learning_rate=1e-3, quiet=False):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task", choices=["forward", "identify"])
+    parser.add_argument("task", choices=["forward", "identify", "evaluate"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--collocation", type=int, default=10000)
     parser.add_argument("--noise", type=float, default=0.01)
@@ -139,14 +167,20 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--uncertainty", action="store_true")
     parser.add_argument("--json", type=pathlib.Path, default=None)
+    parser.add_argument("--checkpoint", type=pathlib.Path, default=None)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    if args.task == "evaluate":
+        print(f"{args.checkpoint}: rel L2 {evaluate(args.checkpoint):.3e}")
+        return
     rows, figures = [], {}
     for seed in args.seeds:
         start = time.perf_counter()
         if args.task == "forward":
+            path = args.checkpoint
+            path = None if path is None else path.with_name(f"{path.name}.seed{seed}")
             error, trained = forward(
-                seed, args.collocation, args.adam, args.lbfgs, args.learning_rate, args.quiet
+                seed, args.collocation, args.adam, args.lbfgs, args.learning_rate, args.quiet, path
             )
             summary = f"rel L2 {error:.3e}"
         else:

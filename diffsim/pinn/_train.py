@@ -1,9 +1,13 @@
 """`train`: Adam (optax), then L-BFGS (scipy's L-BFGS-B), on a `PINNProblem`'s weighted loss
 terms.
 
-L-BFGS is scipy's rather than optax's: a jitted value-and-gradient compiles once (8 s for
-Raissi's Burgers network on 2 CPU cores), while optax's L-BFGS step, whose line search holds
-several copies of the loss graph, took 53 s to compile (measured 2026-12-01).
+Both phases call one compiled function of the flat trainable vector: the weighted loss, its
+terms and its gradient. It compiles once per dtype (once in all when the network is float64),
+and the progress records reuse the terms of the last evaluation. L-BFGS is scipy's rather
+than optax's: optax's L-BFGS step, whose line search holds several copies of the loss graph,
+took 53 s to compile for Raissi's Burgers network against 8 s (2 CPU cores, 2026-12-01), and
+scipy's Python loop costs well under a millisecond per iteration against 10–500 ms for an
+evaluation of the loss and gradient (2000–10 000 collocation points).
 """
 
 import dataclasses
@@ -170,6 +174,7 @@ def train(
     trainable = problem.init(network)
     dtype = jax.tree_util.tree_leaves(eqx.filter(network, eqx.is_inexact_array))[0].dtype
     dyn, static = eqx.partition(trainable, eqx.is_inexact_array)
+    theta, unravel = ravel_pytree(dyn)  # the network's leaves, then the unknowns
     points = _cast(problem.points(seed), dtype)
     lower, upper = problem.lower, problem.upper
 
@@ -177,15 +182,9 @@ def train(
         pts = collocation.sampler.sample(collocation.n, lower, upper, seed + 7919 * (step + 1))
         return jnp.asarray(pts, dtype)
 
-    def terms(d, tx, pts):
-        return problem.loss_terms(eqx.combine(d, static), tx, pts, causal)
-
-    def total(d, tx, pts, weights):
-        values = terms(d, tx, pts)
-        return sum(weights[k] * v for k, v in values.items()), values
-
     tx = sample(-1)
-    names = list(jax.eval_shape(lambda d: terms(d, tx, points), dyn))
+    evaluate = _Evaluator(problem, static, unravel, causal)
+    names = list(jax.eval_shape(evaluate, theta, tx, points, {})[0][1])
     weights = weighting.initial(names)
     history: dict[str, list] = {"step": [], "phase": [], "loss": []}
     for k in names:
@@ -195,18 +194,18 @@ def train(
         history[f"param_{k}"] = []
     began = time.perf_counter()
 
-    def unknown_values(d):
-        tr = eqx.combine(d, static)
+    def unknown_values(flat):
+        tr = eqx.combine(unravel(flat), static)
         return {k: float(u.transform.forward(tr.unknowns[k])) for k, u in problem.unknowns.items()}
 
-    def record(step, phase, d, loss, values):
+    def record(step, phase, flat, loss, values):
         history["step"].append(step)
         history["phase"].append(phase)
         history["loss"].append(float(loss))
         for k in names:
             history[k].append(float(values[k]))
             history[f"weight_{k}"].append(float(weights[k]))
-        params = unknown_values(d)
+        params = unknown_values(flat)
         for k, v in params.items():
             history[f"param_{k}"].append(v)
         if callback is not None:
@@ -222,31 +221,30 @@ def train(
                 )
             )
 
-    def maybe_checkpoint(step, d, final=False):
+    def maybe_checkpoint(step, flat, final=False):
         if checkpoint is not None and (final or (step > 0 and step % checkpoint_every == 0)):
-            save(checkpoint, eqx.combine(d, static))
+            save(checkpoint, eqx.combine(unravel(flat), static))
 
-    as_arrays = lambda w: {k: jnp.asarray(v, dtype) for k, v in w.items()}  # noqa: E731
+    as_arrays = lambda w, dt: {k: jnp.asarray(v, dt) for k, v in w.items()}  # noqa: E731
     optimizer = optax.adam(learning_rate)
-    state = optimizer.init(dyn)
+    state = optimizer.init(theta)
 
-    @eqx.filter_jit
-    def adam_step(d, state, tx, pts, w):
-        (loss, values), g = jax.value_and_grad(total, has_aux=True)(d, tx, pts, w)
-        updates, state = optimizer.update(g, state, d)
-        return optax.apply_updates(d, updates), state, loss, values
+    @jax.jit
+    def adam_update(flat, g, state):
+        updates, state = optimizer.update(g, state, flat)
+        return optax.apply_updates(flat, updates), state
 
-    @eqx.filter_jit
-    def gradient_norms(d, tx, pts):
+    @jax.jit
+    def gradient_norms(flat, tx, pts):
         def norm(name):
-            g = jax.grad(lambda e: terms(e, tx, pts)[name])(d)
-            return optax.tree_utils.tree_l2_norm(g.network)
+            g = jax.grad(lambda f: evaluate.terms(f, tx, pts)[name])(flat)
+            return optax.tree_utils.tree_l2_norm(unravel(g).network)
 
         return {k: norm(k) for k in names}
 
-    @eqx.filter_jit
-    def residual_sizes(d, candidates):
-        r = problem.residuals(eqx.combine(d, static), candidates)
+    @jax.jit
+    def residual_sizes(flat, candidates):
+        r = problem.residuals(eqx.combine(unravel(flat), static), candidates)
         return jnp.abs(r) if r.ndim == 1 else jnp.linalg.norm(r, axis=1)
 
     status, interrupted = "ok", False
@@ -263,99 +261,145 @@ def train(
                     candidates = collocation.sampler.sample(
                         rule.candidates * n, lower, upper, seed + 104729 + step
                     )
-                    sizes = residual_sizes(dyn, jnp.asarray(candidates, dtype))
+                    sizes = residual_sizes(theta, jnp.asarray(candidates, dtype))
                     tx = jnp.asarray(
                         rule.choose(candidates, np.asarray(sizes), n, seed + step), dtype
                     )
             elif step > 0 and collocation.resample_every and step % collocation.resample_every == 0:
                 tx = sample(step)
             if isinstance(weighting, GradNorm) and step % weighting.every == 0:
-                norms = gradient_norms(dyn, tx, points)
+                norms = gradient_norms(theta, tx, points)
                 weights = weighting.update(weights, {k: float(v) for k, v in norms.items()})
-            new, new_state, loss, values = adam_step(dyn, state, tx, points, as_arrays(weights))
+            (loss, values), g = evaluate(theta, tx, points, as_arrays(weights, dtype))
             if not math.isfinite(float(loss)):
                 status = (
                     f"the loss became {float(loss)} at Adam step {step}: check the data and "
                     "parameters, or lower the learning rate"
                 )
                 break
-            dyn, state = new, new_state
-            done["adam"] = step + 1
             if step % log_every == 0 or step == adam_steps - 1:
-                record(step, "adam", dyn, loss, values)
-            maybe_checkpoint(step, dyn)
+                record(step, "adam", theta, loss, values)
+            theta, state = adam_update(theta, g, state)
+            done["adam"] = step + 1
+            maybe_checkpoint(step, theta)
     except KeyboardInterrupt:
         status, interrupted = f"{_CTRL_C} at Adam step {step}.", True
     seconds["adam"] = time.perf_counter() - start
 
     if lbfgs_steps and status == "ok":
         start = time.perf_counter()
-        if lbfgs_float64:
-            dyn, tx, points = (_cast(a, jnp.float64) for a in (dyn, tx, points))
-        w = {k: jnp.asarray(v, tx.dtype) for k, v in weights.items()}
-        flat, unravel = ravel_pytree(dyn)
-        value_and_grad = jax.jit(
-            jax.value_and_grad(lambda theta: total(unravel(theta), tx, points, w)[0])
+        if lbfgs_float64 and theta.dtype != np.float64:
+            dyn, tx, points = (_cast(a, jnp.float64) for a in (unravel(theta), tx, points))
+            theta, unravel = ravel_pytree(dyn)
+            evaluate = _Evaluator(problem, static, unravel, causal)
+        theta, lbfgs_status, iterations = _lbfgs(
+            evaluate,
+            theta,
+            (tx, points, as_arrays(weights, theta.dtype)),
+            lbfgs_steps,
+            lambda i, flat, loss, values: (
+                record(adam_steps + i, "lbfgs", flat, loss, values),
+                maybe_checkpoint(adam_steps + i, flat),
+            ),
+            log_every,
         )
-        report_terms = jax.jit(lambda theta: total(unravel(theta), tx, points, w))
-        iteration, last = [0], [np.asarray(flat, np.float64)]
-
-        def objective(theta):
-            value, grad = value_and_grad(jnp.asarray(theta, flat.dtype))
-            return float(value), np.asarray(grad, np.float64)
-
-        def after_iteration(theta):
-            step = adam_steps + iteration[0]
-            if iteration[0] % log_every == 0:
-                loss, values = report_terms(jnp.asarray(theta, flat.dtype))
-                record(step, "lbfgs", unravel(jnp.asarray(theta, flat.dtype)), loss, values)
-            maybe_checkpoint(step, unravel(jnp.asarray(theta, flat.dtype)))
-            iteration[0] += 1
-            last[0] = np.array(theta)
-
-        import scipy.optimize  # here: keeps `import diffsim` fast
-
-        # Raissi et al.'s settings: long memory, stop only at round-off-level progress.
-        try:
-            result = scipy.optimize.minimize(
-                objective,
-                last[0],
-                jac=True,
-                method="L-BFGS-B",
-                callback=after_iteration,
-                options={
-                    "maxiter": lbfgs_steps,
-                    "maxfun": 2 * lbfgs_steps,
-                    "maxcor": 50,
-                    "maxls": 50,
-                    "ftol": float(np.finfo(float).eps),
-                    "gtol": 0.0,
-                },
-            )
-            theta, message = jnp.asarray(result.x, flat.dtype), result.message
-        except KeyboardInterrupt:
-            theta, message = jnp.asarray(last[0], flat.dtype), "interrupted"
-            status = f"{_CTRL_C} at L-BFGS iteration {iteration[0]}."
-            interrupted = True
-        loss, values = report_terms(theta)
-        if not math.isfinite(float(loss)):
-            status = f"the loss became {float(loss)} in L-BFGS: {message}"
-        else:
-            dyn = unravel(theta)
-            record(adam_steps + iteration[0], "lbfgs", dyn, loss, values)
+        if lbfgs_status is not None:
+            status = lbfgs_status
+            interrupted = status.startswith(_CTRL_C)
         seconds["lbfgs"] = time.perf_counter() - start
-        done["lbfgs"] = iteration[0]
+        done["lbfgs"] = iterations
 
-    trainable = eqx.combine(dyn, static)
-    maybe_checkpoint(0, dyn, final=True)
+    maybe_checkpoint(0, theta, final=True)
     return Trained(
-        trainable,
-        unknown_values(dyn),
+        eqx.combine(unravel(theta), static),
+        unknown_values(theta),
         history,
         status,
         seconds,
         np.asarray(tx),
-        str(jax.tree_util.tree_leaves(dyn)[0].dtype),
+        str(theta.dtype),
         interrupted,
         done,
     )
+
+
+class _Evaluator(eqx.Module):
+    """The weighted loss, its terms and its gradient in the flat trainable vector, compiled
+    once: Adam and L-BFGS (in the same dtype) share the compiled function."""
+
+    problem: PINNProblem
+    static: Trainable
+    unravel: Callable
+    causal: Causal | None
+
+    def terms(self, flat, tx, points):
+        tr = eqx.combine(self.unravel(flat), self.static)
+        return self.problem.loss_terms(tr, tx, points, self.causal)
+
+    def total(self, flat, tx, points, weights):
+        values = self.terms(flat, tx, points)
+        return sum(weights.get(k, 1.0) * v for k, v in values.items()), values
+
+    @eqx.filter_jit
+    def __call__(self, flat, tx, points, weights):
+        return jax.value_and_grad(self.total, has_aux=True)(flat, tx, points, weights)
+
+
+def _lbfgs(evaluate, theta, args, max_iterations, on_log, log_every):
+    """scipy's L-BFGS-B on `evaluate(theta, *args)` with Raissi et al.'s settings (long
+    memory, stop only at round-off-level progress); `on_log(i, theta, loss, terms)` every
+    `log_every` iterations and at the end, with the terms of the last evaluation at that
+    point (no evaluation, and no compilation, of its own unless the point differs).
+
+    **Returns:** `(theta, status or None, iterations)`.
+    """
+    import scipy.optimize  # here: keeps `import diffsim` fast
+
+    dtype = theta.dtype
+    last: dict = {}
+
+    def objective(x):
+        (loss, values), grad = evaluate(jnp.asarray(x, dtype), *args)
+        last.update(x=np.array(x), loss=loss, values=values)
+        return float(loss), np.asarray(grad, np.float64)
+
+    def at(x):
+        if "x" not in last or not np.array_equal(last["x"], x):
+            objective(x)
+        return last["loss"], last["values"]
+
+    iteration, accepted = [0], [np.asarray(theta, np.float64)]
+
+    def after_iteration(x):
+        accepted[0] = np.array(x)
+        iteration[0] += 1
+        if iteration[0] % log_every == 0:
+            on_log(iteration[0], jnp.asarray(x, dtype), *at(x))
+
+    status = None
+    try:
+        result = scipy.optimize.minimize(
+            objective,
+            accepted[0],
+            jac=True,
+            method="L-BFGS-B",
+            callback=after_iteration,
+            options={
+                "maxiter": max_iterations,
+                "maxfun": 2 * max_iterations,
+                "maxcor": 50,
+                "maxls": 50,
+                "ftol": float(np.finfo(float).eps),
+                "gtol": 0.0,
+            },
+        )
+        x, message = result.x, result.message
+    except KeyboardInterrupt:
+        x, message = accepted[0], "interrupted"
+        status = f"{_CTRL_C} at L-BFGS iteration {iteration[0]}."
+    loss, values = at(x)
+    if not math.isfinite(float(loss)):
+        return theta, f"the loss became {float(loss)} in L-BFGS: {message}", iteration[0]
+    theta = jnp.asarray(x, dtype)
+    on_log(iteration[0], theta, loss, values)
+    return theta, status, iteration[0]
