@@ -161,6 +161,36 @@ def report_sections(report: dict, images: dict[str, str], options) -> list[tuple
 
     `kind` is `"lines"` (paragraphs), `"table"` (`(header, rows)`), `"pre"` (preformatted
     text) or `"images"` (`[(caption, file name)]`).
+
+    **Example:** the headings of a run's report.
+
+    ```python
+    # slow
+    import pathlib
+    import tempfile
+
+    import numpy as np
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+    })
+    problem = diffsim.build_problem(config)
+    run = diffsim.runner.RunFolder(pathlib.Path(tempfile.mkdtemp()) / "decay")
+    summary = diffsim.runner.run(config, problem, run)  # writes a whole run folder
+    arrays = dict(np.load(run.path / "arrays.npz"))
+    sections = diffsim.report.report_sections(summary, {}, config.report)
+    headings = [heading for heading, kind, content in sections]
+    assert "Summary" in headings and "Parameters" in headings
+    assert {kind for _, kind, _ in sections} <= {"lines", "table", "pre", "images"}
+    ```
     """
     quality = report.get("quality")
     poor = quality is not None and quality["verdict"] == "poor"

@@ -144,10 +144,42 @@ def draw_study(summary: dict, arrays: dict, save) -> None:
 
 
 def write_study_report(summary: dict, arrays: dict, folder, options) -> dict[str, str]:
-    """Draw the figures (when `options.plots`) and write `report.md` and (when
-    `options.html`) `report.html` of a sweep or ensemble run into `folder`.
+    """Write the report of a sweep or ensemble run into `folder`.
+
+    The figures are drawn when `options.plots`; `report.md` is written, and `report.html`
+    when `options.html`.
 
     **Returns:** `{plot name: file name}` of the figures drawn.
+
+    **Example:** a sweep of a decay rate over three values, its report written again.
+
+    ```python
+    # slow
+    import pathlib
+    import tempfile
+
+    import numpy as np
+
+    import diffsim
+
+    config = diffsim.config.validate_config({
+        "name": "decay_sweep",
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": 1.0},
+        "observations": {"y": {"sigma": 0.01}},
+        "data": {"synthetic": {"times": {"start": 0.0, "stop": 2.0, "num": 5}, "seed": 0}},
+        "solver": {"name": "rk4", "dt": 0.1},
+        "sweep": {"run": "simulate", "parameters": {"k": {"low": 0.5, "high": 1.0, "num": 3}}},
+    })
+    problem = diffsim.build_problem(config)
+    run = diffsim.runner.RunFolder(pathlib.Path(tempfile.mkdtemp()) / "sweep")
+    summary = diffsim.runner.run(config, problem, run)  # a study: sweep.csv, report, ...
+    arrays = dict(np.load(run.path / "arrays.npz"))
+    folder = pathlib.Path(tempfile.mkdtemp())
+    images = diffsim.report.write_study_report(summary, arrays, folder, config.report)
+    assert images == {"sweep": "sweep.png"} and (folder / "report.md").is_file()
+    ```
     """
     folder, images = Path(folder), {}
 
