@@ -8,15 +8,19 @@ same count for both), and the time is the median of several runs after compilati
 runs with its default controller (I: pcoeff 0, icoeff 1) and with gains matched to diffsim's PI
 (pcoeff 0.4, icoeff 0.3).
 
-    python experiments/bench_nonstiff.py [--repeats 5]
+    python experiments/bench_nonstiff.py [--repeats 5] [--out docs/figures/benchmarks]
 
 The last column is diffsim's evaluations divided by what diffrax (matched gains) needs for the
 same error, interpolated log-log along diffrax's work–precision line: below 1 means fewer.
+With `--out DIR` the points are also written to `DIR/nonstiff.json` and drawn (error against
+evaluations and against time, one column per problem) in `DIR/nonstiff.png`.
 """
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -151,9 +155,42 @@ def equal_accuracy_ratio(fevals, error, peer_errors, peer_fevals):
     return fevals / float(np.exp(np.interp(np.log(error), le, lf)))
 
 
+SOLVERS = ("diffsim Tsit5", "diffrax Tsit5 (I)", "diffrax Tsit5 (PI 0.4/0.3)")
+
+
+def plot(points, path):
+    """Error against evaluations (top) and time (bottom), one column per problem."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    problems = list(dict.fromkeys(p["problem"] for p in points))
+    fig, axes = plt.subplots(2, len(problems), figsize=(4.5 * len(problems), 6.4), squeeze=False)
+    for col, problem in enumerate(problems):
+        for solver in SOLVERS:
+            pts = [q for q in points if q["problem"] == problem and q["solver"] == solver]
+            style = dict(lw=2.5, color="k") if solver.startswith("diffsim") else dict(lw=1.2)
+            for row, key in enumerate(("rhs_evals", "seconds")):
+                x = [q[key] for q in pts]
+                axes[row, col].loglog(x, [q["error"] for q in pts], "o-", ms=3, label=solver,
+                                      **style)  # fmt: skip
+        axes[0, col].set_title(problem)
+        axes[0, col].set_xlabel("right-hand side evaluations")
+        axes[1, col].set_xlabel("time after compilation [s]")
+        for ax in axes[:, col]:
+            ax.set_ylabel("error (max abs)")
+            ax.grid(True, which="major", alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("Non-stiff work–precision (float64, CPU): lower left is better")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", help="folder for nonstiff.json and nonstiff.png")
     args = parser.parse_args()
     if diffrax is None:
         raise SystemExit("bench_nonstiff.py: diffrax is not installed (pip install '.[bench]')")
@@ -162,7 +199,9 @@ def main():
         "Arenstorf": (arenstorf, ARENSTORF_Y0, ARENSTORF_T, ARENSTORF_Y0),
         "Pleiades": (pleiades, PLEIADES_Y0, 3.0, reference(pleiades, PLEIADES_Y0, 3.0)),
     }
-    print(f"jax {jax.__version__}, diffrax {diffrax.__version__}, {jax.devices()[0].platform}")
+    setup = f"jax {jax.__version__}, diffrax {diffrax.__version__}, {jax.devices()[0].platform}"
+    print(setup)
+    points = []
     for name, (rhs, y0, t1, exact) in problems.items():
         y0 = jnp.asarray(y0)
         rows = []
@@ -190,6 +229,17 @@ def main():
             ]
             cells = [f"{e:.2e} / {n} / {1e3 * s:.2f}" for e, n, s in (ours, plain, matched)]
             print(f"| {rtol:.0e} | " + " | ".join(cells) + f" | {ratios[0]:.2f}, {ratios[1]:.2f} |")
+            for solver, (error, evals, seconds) in zip(
+                SOLVERS, (ours, plain, matched), strict=True
+            ):
+                points.append(dict(problem=name, solver=solver, rtol=rtol, error=error,
+                                   rhs_evals=evals, seconds=seconds))  # fmt: skip
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        record = dict(setup=setup, repeats=args.repeats, points=points)
+        (out / "nonstiff.json").write_text(json.dumps(record, indent=1) + "\n")
+        plot(points, out / "nonstiff.png")
 
 
 if __name__ == "__main__":

@@ -13,11 +13,17 @@ factorisations; then, for each diffsim point, how much longer each peer takes to
 error (interpolated log–log along the peer's curve) and the ratio of errors at equal rtol.
 
     python experiments/bench_stiff.py [--problems HIRES,ROBER] [--rtols 1e-4,1e-6] [--repeats 3]
+        [--out docs/figures/benchmarks]
+
+With `--out DIR` the measured points are also written to `DIR/stiff.json` and drawn, error
+against time, one panel per problem, in `DIR/stiff.png` (the figure of docs/benchmarks.md).
 """
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -176,7 +182,8 @@ def _time_at(curve, error):
     return 10 ** np.interp(np.log10(error), errs[order], times[order])
 
 
-def bench_problem(p, rtols, repeats):
+def bench_problem(p, rtols, repeats, points):
+    """Print the tables of one problem; append its measured points to `points`."""
     print(f"\n## {p.name} (n = {p.y0.size}, t1 = {p.t1:g}, atol = {p.atol_scale:g} rtol)\n")
     print("| solver | rtol | error | time ms | compile s | steps | rhs evals | Jacobians | LUs |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -191,6 +198,10 @@ def bench_problem(p, rtols, repeats):
                 first - median if rtol == rtols[0] and not name.startswith("scipy") else None
             )
             curve.append((error, median, r["ok"]))
+            points.append(
+                dict(problem=p.name, solver=name, rtol=rtol, error=error, seconds=median,
+                     ok=bool(r["ok"]), steps=int(r["steps"]))
+            )  # fmt: skip
             print(
                 f"| {name} | {rtol:.0e} | {error:.1e}{'' if r['ok'] else ' (failed)'} | "
                 f"{1e3 * median:.1f} | {'-' if compile_s is None else f'{compile_s:.1f}'} | "
@@ -213,16 +224,59 @@ def bench_problem(p, rtols, repeats):
         print(f"| {rtol:.0e} | {error:.1e} | " + " | ".join(ratios) + f" | {vs_radau:.2g} |")
 
 
+def plot(points, path):
+    """Error against median time, one panel per problem, one line per solver."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    problems = list(dict.fromkeys(p["problem"] for p in points))
+    solvers = list(dict.fromkeys(p["solver"] for p in points))
+    cols = min(3, len(problems))
+    rows = -(-len(problems) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax, problem in zip(axes.flat, problems, strict=False):
+        for solver in solvers:
+            pts = [
+                (q["seconds"], q["error"])
+                for q in points
+                if q["problem"] == problem and q["solver"] == solver and q["ok"]
+            ]
+            if pts:
+                style = dict(lw=2.5, color="k") if solver == "diffsim" else dict(lw=1.2)
+                ax.loglog(*zip(*pts, strict=True), "o-", ms=3, label=solver, **style)
+        ax.set_title(problem)
+        ax.set_xlabel("time after compilation [s]")
+        ax.set_ylabel("error (mixed)")
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in axes.flat[len(problems) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("Stiff work–precision (IVP test set, float64, CPU): lower left is better")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", default=",".join(PROBLEMS))
     parser.add_argument("--rtols", default="1e-4,1e-5,1e-6,1e-7,1e-8,1e-9,1e-10")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", help="folder for stiff.json and stiff.png")
     args = parser.parse_args()
     rtols = [float(r) for r in args.rtols.split(",")]
-    print(f"jax {jax.__version__}, scipy {scipy.__version__}, float64, {jax.devices()[0]}")
+    setup = f"jax {jax.__version__}, scipy {scipy.__version__}, float64, {jax.devices()[0]}"
+    print(setup)
+    points = []
     for name in args.problems.split(","):
-        bench_problem(PROBLEMS[name], rtols, args.repeats)
+        bench_problem(PROBLEMS[name], rtols, args.repeats, points)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        record = dict(setup=setup, repeats=args.repeats, points=points)
+        (out / "stiff.json").write_text(json.dumps(record, indent=1) + "\n")
+        plot(points, out / "stiff.png")
 
 
 if __name__ == "__main__":

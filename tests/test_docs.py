@@ -5,7 +5,8 @@
 - Every command the docs show (`python -m MODULE ...`, `python SCRIPT ...`, `pytest ...`,
   `pip install ...`) names a module or script that exists, config files that exist, and only
   flags that the script's `--help` lists.
-- Every public name of every package face has a docstring whose first line is a summary.
+- Every public name of every package face has a docstring whose first line is a summary, and
+  a ```python example that runs (`# slow` in the example: only under `pytest -m slow`).
 """
 
 import functools
@@ -354,13 +355,25 @@ def test_public_name_has_summary(entry):
     )
 
 
+EXAMPLE = re.compile(r"```python\n(.*?)```", re.DOTALL)
+# An example whose code has a line `# slow` (it compiles a fit or a long solve) runs under
+# `pytest -m slow` only, as slow pages do.
+SLOW_EXAMPLE = re.compile(r"^# slow\b", re.MULTILINE)
+
+
+def _has_example(entry) -> bool:
+    return bool(entry.docstring and EXAMPLE.search(entry.docstring))
+
+
 def _examples():
     seen, params = set(), []
     for face in faces("diffsim"):
         for entry in public_names(face):
-            if entry.docstring and "```python" in entry.docstring and entry.target not in seen:
+            if _has_example(entry) and entry.target not in seen:
                 seen.add(entry.target)
-                params.append(pytest.param(entry, id=entry.target))
+                slow = any(SLOW_EXAMPLE.search(c) for c in EXAMPLE.findall(entry.docstring))
+                marks = [pytest.mark.slow] if slow else []
+                params.append(pytest.param(entry, id=entry.target, marks=marks))
     return params
 
 
@@ -368,8 +381,25 @@ def _examples():
 def test_docstring_example_runs(entry):
     """The ```python examples in a public docstring run (each docstring in a fresh namespace)."""
     namespace: dict = {"__name__": "__main__"}
-    for code in re.findall(r"```python\n(.*?)```", entry.docstring, flags=re.DOTALL):
+    for code in EXAMPLE.findall(entry.docstring):
         exec(compile(code, f"<docstring of {entry.target}>", "exec"), namespace)
+
+
+def test_every_public_name_has_an_example():
+    """Each public name's docstring has a ```python example (run by the test above).
+
+    A subpackage (a module re-exported by a face) is exempt: its page is the list of its
+    names, each with its own example.
+    """
+    missing = sorted(
+        {
+            f"{entry.package}.{entry.name}"
+            for face in faces("diffsim")
+            for entry in public_names(face)
+            if entry.kind != "module" and not _has_example(entry)
+        }
+    )
+    assert not missing, f"{len(missing)} public names have no ```python example: {missing}"
 
 
 def test_getting_started_shows_the_readme_setup_commands():
