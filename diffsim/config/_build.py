@@ -274,51 +274,90 @@ def build_ode_problem(
         options=solver_options(config.solver, config.gradient.adjoint),
     )
     errors = _error_model(config, data.values.shape)
-    if errors is not None and any(o.sigma == "estimate" for o in config.observations.values()):
+    if errors is not None and any(_estimated(o) for o in config.observations.values()):
         space, errors = _estimated_noise(config, parameters, entries, data, errors)
         problem = eqx.tree_at(lambda p: p.space, problem, space)
     if source.synthetic is not None:
         data = _synthesize(config, problem, np.asarray(sigma), np.asarray(sigma_relative), errors)
-    sigma = observation_sigma(data.values, np.asarray(sigma), np.asarray(sigma_relative))
+    sigma_abs, sigma_relative = np.asarray(sigma, float), np.asarray(sigma_relative, float)
+    sigma = observation_sigma(data.values, sigma_abs, sigma_relative)
     if errors is not None:
         sigma = _check_counts(config, data, errors, sigma)
     problem = eqx.tree_at(lambda p: (p.data, p.sigma), problem, (data, sigma))
     return eqx.tree_at(
-        lambda p: (p.errors, p.priors),
+        lambda p: (p.errors, p.priors, p.noise),
         problem,
-        (errors, build_priors(config, entries, space)),
+        (errors, build_priors(config, entries, space), np.stack([sigma_abs, sigma_relative])),
         is_leaf=lambda leaf: leaf is None,
     )
 
 
+def _estimated(spec) -> bool:
+    return spec.sigma == "estimate" or spec.dispersion == "estimate"
+
+
+def _dispersion_start(column: np.ndarray) -> float:
+    """A moment estimate of the negative-binomial `k` (`variance = m + m^2 / k`), 10 when
+    the counts are not over-dispersed."""
+    mean, variance = float(np.mean(column)), float(np.var(column))
+    return mean**2 / (variance - mean) if variance > 1.1 * mean and mean > 0 else 10.0
+
+
 def _estimated_noise(config, parameters, entries, data: Dataset, errors: ErrorModel):
     """Add a free noise level `sigma_<observation>` per `sigma: estimate` (log-transformed,
-    above a floor 1000 times below its start) and point the error model at it."""
-    noise, columns, floors = [], [], []
-    for j, (name, spec) in enumerate(config.observations.items()):
-        if spec.sigma != "estimate":
-            continue
+    above a floor 1000 times below its start), then a free dispersion
+    `dispersion_<observation>` per `dispersion: estimate` (log-transformed, from a moment
+    estimate), and point the error model at them."""
+    noise, columns, floors, dispersions, counts_data = [], [], [], [], []  # counts: (j, column)
+    observations = list(config.observations.items())
+    for j, (name, spec) in enumerate(observations):
         column = data.values[:, j]
         column = column[np.isfinite(column)]
-        spread = np.std(np.log(column)) if spec.likelihood == "lognormal" else np.std(column)
-        init = 0.3 * float(spread) if spread > 0 else 1.0
-        floor = 1e-3 * init
-        noise.append(Parameter(name=f"sigma_{name}", init=init, lower=floor, transform="log"))
-        columns.append(j)
-        floors.append(floor)
-    paths = tuple(w for _, w in entries) + tuple(
-        f"observations.{c}.sigma" for c in [list(config.observations)[j] for j in columns]
+        if spec.sigma == "estimate":
+            spread = np.std(np.log(column)) if spec.likelihood == "lognormal" else np.std(column)
+            init = 0.3 * float(spread) if spread > 0 else 1.0
+            floor = 1e-3 * init
+            noise.append(Parameter(name=f"sigma_{name}", init=init, lower=floor, transform="log"))
+            columns.append(j)
+            floors.append(floor)
+    for j, (name, spec) in enumerate(observations):
+        if spec.dispersion == "estimate":
+            column = data.values[:, j]
+            init = _dispersion_start(column[np.isfinite(column)])
+            dispersions.append(
+                Parameter(name=f"dispersion_{name}", init=init, lower=1e-6, transform="log")
+            )
+            counts_data.append((j, column))
+    paths = (
+        tuple(w for _, w in entries)
+        + tuple(f"observations.{observations[j][0]}.sigma" for j in columns)
+        + tuple(f"observations.{observations[j][0]}.dispersion" for j, _ in counts_data)
     )
-    space = parameter_space(parameters + tuple(noise), paths=paths)
-    first = space.size - len(noise)
+    space = parameter_space(parameters + tuple(noise) + tuple(dispersions), paths=paths)
+    first = space.size - len(noise) - len(dispersions)
     index = np.full(data.values.shape, -1)
     for k, j in enumerate(columns):
         index[:, j] = first + k
+    dispersion_index = np.full(data.values.shape, -1)
+    for k, (j, _) in enumerate(counts_data):
+        dispersion_index[:, j] = first + len(noise) + k
     counts = np.isfinite(data.values).sum(axis=0)[columns].astype(float)
     errors = eqx.tree_at(
-        lambda e: (e.sigma_index, e.noise_parameters, e.noise_counts, e.noise_floor),
+        lambda e: (
+            e.sigma_index,
+            e.noise_parameters,
+            e.noise_counts,
+            e.noise_floor,
+            e.dispersion_index,
+        ),
         errors,
-        (index, np.arange(first, space.size), counts, np.asarray(floors)),
+        (
+            index,
+            np.arange(first, space.size),
+            counts,
+            np.asarray(floors),
+            dispersion_index if counts_data else None,
+        ),
         is_leaf=lambda leaf: leaf is None,
     )
     return space, errors
@@ -327,10 +366,12 @@ def _estimated_noise(config, parameters, entries, data: Dataset, errors: ErrorMo
 def _error_model(config: OdeRunConfig, shape) -> ErrorModel | None:
     """The likelihood of each data column (`None` when all are Gaussian with known sigma)."""
     specs = list(config.observations.values())
-    if all(spec.likelihood == "gaussian" and spec.sigma != "estimate" for spec in specs):
+    if all(spec.likelihood == "gaussian" and not _estimated(spec) for spec in specs):
         return None
     kinds = np.asarray([KINDS.index(spec.likelihood) for spec in specs])
-    dispersion = np.asarray([spec.dispersion or 1.0 for spec in specs])
+    dispersion = np.asarray(
+        [1.0 if spec.dispersion in (None, "estimate") else spec.dispersion for spec in specs]
+    )
     return ErrorModel(
         kinds=np.broadcast_to(kinds, shape).copy(),
         dispersion=np.broadcast_to(dispersion, shape).copy(),
@@ -352,7 +393,8 @@ def _check_counts(config, data: Dataset, errors: ErrorModel, sigma: np.ndarray) 
         if spec.likelihood == "poisson":
             sigma[:, j] = np.sqrt(counts)
         elif spec.likelihood == "negative_binomial":
-            sigma[:, j] = np.sqrt(counts + counts**2 / spec.dispersion)
+            k = _dispersion_start(finite) if spec.dispersion == "estimate" else spec.dispersion
+            sigma[:, j] = np.sqrt(counts + counts**2 / k)
     return sigma
 
 
@@ -420,17 +462,7 @@ def _synthesize(config, problem: OdeProblem, sigma, sigma_relative, errors=None)
 
 def _draw(errors: ErrorModel, clean, sigma, gaussian, seed: int) -> np.ndarray:
     """Noisy values from each value's likelihood at the clean means (Gaussian ones kept)."""
-    rng = np.random.default_rng(seed)
-    mean = np.maximum(clean, 0.0)
-    k = errors.dispersion
-    draws = {
-        "poisson": rng.poisson(mean).astype(float),
-        "negative_binomial": rng.negative_binomial(k, k / (k + mean)).astype(float),
-        "lognormal": clean
-        * np.exp(np.broadcast_to(sigma, clean.shape) * rng.standard_normal(clean.shape)),
-    }
-    values = np.array(gaussian, dtype=float)
-    for name, draw in draws.items():
-        chosen = errors.kinds == KINDS.index(name)
-        values[chosen] = draw[chosen]
+    values = errors.draw(clean, np.broadcast_to(sigma, np.shape(clean)), seed=seed)
+    chosen = errors.kinds == KINDS.index("gaussian")
+    values[chosen] = np.asarray(gaussian)[chosen]
     return values

@@ -126,28 +126,30 @@ def _build_experiment(config: OdeRunConfig, index: int, base_dir, model) -> OdeP
 
 
 def _merged_errors(problems, take) -> ErrorModel | None:
-    """One `ErrorModel` for the stacked data: estimated noise levels shared by all
-    experiments (their indices mapped to the joint vector, their counts added)."""
+    """One `ErrorModel` for the stacked data: estimated noise levels and dispersions shared
+    by all experiments (their indices mapped to the joint vector, their counts added)."""
     errors = [p.errors for p in problems]
     if errors[0] is None:
         return None
-    stack = lambda get: np.concatenate([get(e) for e in errors])
-    merged = ErrorModel(kinds=stack(lambda e: e.kinds), dispersion=stack(lambda e: e.dispersion))
-    if not errors[0].estimates_noise:
-        return merged
-    index = np.concatenate(
-        [
-            np.where(e.sigma_index >= 0, t[np.maximum(e.sigma_index, 0)], -1)
-            for e, t in zip(errors, take, strict=True)
-        ]
-    )
+
+    def stacked(get, remap=False):
+        if get(errors[0]) is None:
+            return None
+        parts = [get(e) for e in errors]
+        if remap:
+            parts = [
+                np.where(a >= 0, t[np.maximum(a, 0)], -1) for a, t in zip(parts, take, strict=True)
+            ]
+        return np.concatenate(parts)
+
     return ErrorModel(
-        kinds=merged.kinds,
-        dispersion=merged.dispersion,
-        sigma_index=index,
+        kinds=stacked(lambda e: e.kinds),
+        dispersion=stacked(lambda e: e.dispersion),
+        sigma_index=stacked(lambda e: e.sigma_index, remap=True),
         noise_parameters=take[0][errors[0].noise_parameters],
         noise_counts=np.sum([e.noise_counts for e in errors], axis=0),
         noise_floor=errors[0].noise_floor,
+        dispersion_index=stacked(lambda e: e.dispersion_index, remap=True),
     )
 
 
@@ -237,9 +239,10 @@ def build_joint_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> Joi
         sources.append(source)
 
     noise = [p for p in problems[0].space.parameters if p.name not in sources[0]]
-    noise = [p for p in noise if p.name.startswith("sigma_") and p.name not in index_of]
-    for parameter in noise:
-        add(parameter, f"observations.{parameter.name[6:]}.sigma", None)
+    for parameter in noise:  # estimated noise levels and dispersions (shared)
+        key = "sigma" if parameter.name.startswith("sigma_") else "dispersion"
+        observation = parameter.name.removeprefix(f"{key}_")
+        add(parameter, f"observations.{observation}.{key}", None)
 
     take, inputs, fixed = [], [], {}
     for experiment, problem, source in zip(config.experiments, problems, sources, strict=True):

@@ -1,7 +1,7 @@
 """The run configuration of ODE fits, and the sections every run shares: a pydantic schema
 that rejects unknown keys and names key paths."""
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -105,13 +105,15 @@ class ObservationConfig(_Strict):
     """One observed quantity: an expression of states (default: the state of the same name),
     its likelihood, and (Gaussian) its noise level
     `sqrt(sigma^2 + (sigma_relative * |value|)^2)`; (log-normal) `sigma` of `log value`;
-    (negative binomial) the `dispersion` `k` of variance `m + m^2 / k`."""
+    (negative binomial) the `dispersion` `k` of variance `m + m^2 / k`. `sigma: estimate` and
+    `dispersion: estimate` make the noise level or dispersion a free parameter
+    (`sigma_<name>`, `dispersion_<name>`)."""
 
     expression: str | None = None
     likelihood: Literal["gaussian", "poisson", "negative_binomial", "lognormal"] = "gaussian"
     sigma: NonNegative | Literal["estimate"] | None = None
     sigma_relative: NonNegative = 0.0
-    dispersion: Positive | None = None
+    dispersion: Positive | Literal["estimate"] | None = None
 
     @model_validator(mode="after")
     def _some_noise(self):
@@ -319,6 +321,8 @@ class _RunBase(_Strict):
     fit: FitConfig = FitConfig()
     uncertainty: UncertaintyConfig = UncertaintyConfig()
     report: ReportConfig = ReportConfig()
+    forecasts: ClassVar[bool] = False
+    """Whether this kind of run draws `report.forecast` (ODE fits)."""
 
     @field_validator("name")
     @classmethod
@@ -326,6 +330,15 @@ class _RunBase(_Strict):
         if set(value) == {"."}:
             raise ValueError("a run name cannot be '.' or '..' (it names a folder under runs/)")
         return value
+
+    @model_validator(mode="after")
+    def _forecast_supported(self):
+        if self.report.forecast is not None and not self.forecasts:
+            raise ValueError(
+                "report.forecast: forecasts are drawn for ODE fits only, not for PDE runs; "
+                "leave it out"
+            )
+        return self
 
 
 class ExperimentConfig(_Strict):
@@ -353,6 +366,7 @@ class OdeRunConfig(_RunBase):
     local: list[str] = []
     solver: SolverConfig = SolverConfig()
     neural: NeuralConfig | None = None
+    forecasts: ClassVar[bool] = True
 
     @field_validator("experiments", mode="before")
     @classmethod
@@ -375,6 +389,11 @@ class OdeRunConfig(_RunBase):
 
     @model_validator(mode="after")
     def _data_or_experiments(self):
+        if self.neural is not None and self.report.forecast is not None:
+            raise ValueError(
+                "report.forecast: forecasts of universal ODEs (neural) are not supported; "
+                "leave it out"
+            )
         if self.experiments is None:
             if self.data is None:
                 raise ValueError("data: required key is missing")
@@ -428,20 +447,15 @@ class OdeRunConfig(_RunBase):
         return value
 
     @model_validator(mode="after")
-    def _bootstrap_is_gaussian(self):
-        if self.uncertainty.bootstrap.samples and any(
-            o.likelihood != "gaussian" or o.sigma == "estimate" for o in self.observations.values()
-        ):
-            raise ValueError(
-                "uncertainty.bootstrap: the parametric bootstrap simulates Gaussian noise of "
-                "known level; use profile intervals with other likelihoods or estimated sigma"
-            )
+    def _estimates_need_measured_data(self):
         synthetic = any(d.synthetic is not None for _, d in self.data_sections())
-        if synthetic and any(o.sigma == "estimate" for o in self.observations.values()):
-            raise ValueError(
-                "observations: sigma: estimate needs data from a file (synthetic data are "
-                "simulated with a given sigma)"
-            )
+        for name, o in self.observations.items():
+            key = "sigma" if o.sigma == "estimate" else "dispersion"
+            if synthetic and "estimate" in (o.sigma, o.dispersion):
+                raise ValueError(
+                    f"observations.{name}.{key}: estimate needs data from a file (synthetic "
+                    f"data are simulated with a given {key})"
+                )
         return self
 
 

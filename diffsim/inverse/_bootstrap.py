@@ -19,10 +19,13 @@ def bootstrap(
 ) -> dict:
     """Parametric-bootstrap intervals of every parameter.
 
-    Each sample is the fitted model plus Gaussian noise of the stated levels `sigma`
-    (missing values stay missing); it is refitted from the estimate (all samples in one
-    vmapped batch, see `refit_batch`). In weighted residuals a sample's data are the data
-    shifted by `residuals + noise`, so no new problem is built.
+    Each sample is drawn from the fitted model's likelihood (missing values stay missing)
+    and refitted from the estimate (all samples in one vmapped batch, see `refit_batch`).
+    Gaussian noise of known levels `sigma`: in weighted residuals a sample's data are the
+    data shifted by `residuals + noise`, so no new problem is built. Other likelihoods
+    (Poisson, negative binomial, log-normal, estimated noise levels or dispersions): the
+    samples are drawn by `ErrorModel.draw` at the estimate's noise levels and
+    dispersions, and refitted as new data.
 
     **Arguments:**
     - `problem`: the problem; `z`: the estimate (optimizer coordinates); `residuals`: the
@@ -56,13 +59,17 @@ def bootstrap(
     print(f"k = {fit.x[0]:.3f}, bootstrap std {boot['std'][0]:.4f}")
     ```
     """
-    size = problem.observed.size
-    missing = np.isnan(np.asarray(problem.observed, float)).reshape(-1)
-    noise = np.array(jax.random.normal(jax.random.key(seed), (samples, size)))
-    noise[:, missing] = 0.0
-    shifts = np.zeros((samples, problem.num_residuals))
-    shifts[:, :size] = np.asarray(residuals)[:size] + noise
-    zs, _, codes = refit_batch(problem, z, shifts=shifts, max_steps=max_steps)
+    if problem.errors is None:
+        size = problem.observed.size
+        missing = np.isnan(np.asarray(problem.observed, float)).reshape(-1)
+        noise = np.array(jax.random.normal(jax.random.key(seed), (samples, size)))
+        noise[:, missing] = 0.0
+        shifts = np.zeros((samples, problem.num_residuals))
+        shifts[:, :size] = np.asarray(residuals)[:size] + noise
+        zs, _, codes = refit_batch(problem, z, shifts=shifts, max_steps=max_steps)
+    else:
+        data = _likelihood_samples(problem, z, samples, seed)
+        zs, _, codes = refit_batch(problem, z, data=data, max_steps=max_steps)
     x = np.asarray(problem.space.to_values(zs))
     ok = (codes > 0) & np.all(np.isfinite(x), axis=1)
     x = np.where(ok[:, None], x, np.nan)
@@ -84,3 +91,16 @@ def bootstrap(
         ).tolist(),
         "estimates": x,
     }
+
+
+def _likelihood_samples(problem: AbstractProblem, z, samples: int, seed: int) -> np.ndarray:
+    """`(samples, *observed.shape)` data sets drawn from the likelihood at the estimate `z`
+    (NaN where the data are missing)."""
+    x = problem.space.to_values(jax.numpy.asarray(z))
+    mean, _ = jax.jit(lambda x: problem.predict(x))(x)
+    missing = np.isnan(np.asarray(problem.observed, float))
+    draws = [
+        problem.errors.draw(np.asarray(mean), problem.sigma, x, seed=seed + i)
+        for i in range(samples)
+    ]
+    return np.where(missing, np.nan, np.stack(draws))

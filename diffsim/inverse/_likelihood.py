@@ -16,11 +16,14 @@ thresholds and the verdict keep working unchanged. This covers:
 
 Estimated Gaussian or log-normal noise levels `sigma_j` (free parameters) are: their
 normalization `n_j log sigma_j^2` becomes one extra residual per level (`noise_rows`).
-An estimated negative-binomial dispersion is not supported.
+So is an estimated negative-binomial dispersion `k_j`: the saturated term
+`-2 log NB(y; y, k)` depends on `k`, and its excess over the Poisson limit `k -> inf`,
+summed over the data of `k_j`, is non-negative and becomes one extra residual.
 """
 
 import equinox as eqx
 import jax.numpy as jnp
+import jax.scipy.special
 import numpy as np
 import scipy.special
 from jaxtyping import Array
@@ -41,6 +44,13 @@ class ErrorModel(eqx.Module):
     **Fields:**
     - `kinds`: per value, an index into `KINDS` (shape of the data).
     - `dispersion`: per value, the negative-binomial `k` (1 where unused).
+    - `sigma_index`: per value, the free parameter that is its noise level (`-1`: `sigma`).
+    - `noise_parameters`: the estimated noise levels, then the estimated dispersions
+      (indices of free parameters; one extra residual each).
+    - `noise_counts`, `noise_floor`: per estimated noise level, its number of data values
+      and the floor it stays above.
+    - `dispersion_index`: per value, the free parameter that is its dispersion (`-1`:
+      `dispersion`).
 
     **Example:** Poisson counts: a prediction equal to the data has a zero deviance residual.
 
@@ -63,25 +73,83 @@ class ErrorModel(eqx.Module):
     noise_parameters: np.ndarray = eqx.field(default_factory=lambda: np.zeros(0, int))
     noise_counts: np.ndarray = eqx.field(default_factory=lambda: np.zeros(0))
     noise_floor: np.ndarray = eqx.field(default_factory=lambda: np.zeros(0))
+    dispersion_index: np.ndarray | None = None
 
     @property
     def estimates_noise(self) -> bool:
         """Whether some noise level is a free parameter."""
         return len(self.noise_parameters) > 0
 
-    def noise_levels(self, sigma: Array, x: Array) -> Array:
+    def noise_levels(self, sigma: Array, x: Array | None) -> Array:
         """`sigma`, with the estimated noise levels (free parameters `x`) where they apply."""
-        if self.sigma_index is None:
+        if self.sigma_index is None or x is None:
             return sigma
         index = jnp.asarray(self.sigma_index)
         return jnp.where(index >= 0, jnp.asarray(x)[jnp.maximum(index, 0)], sigma)
 
-    def noise_rows(self, x: Array) -> Array:
-        """Residuals `sqrt(2 n_j log(sigma_j / floor_j))` of the estimated noise levels: with
-        them chi-square is `-2 log L` up to a constant also in `sigma_j` (the normalization
-        `n_j log sigma_j^2` of the Gaussian), and `sigma_j > floor_j` keeps them real."""
-        sigma = jnp.asarray(x)[self.noise_parameters]
-        return jnp.sqrt(2 * self.noise_counts * jnp.log(sigma / self.noise_floor))
+    def dispersions(self, x: Array | None = None) -> Array:
+        """`dispersion`, with the estimated dispersions (free parameters `x`) where they apply."""
+        if self.dispersion_index is None or x is None:
+            return jnp.asarray(self.dispersion)
+        index = jnp.asarray(self.dispersion_index)
+        return jnp.where(index >= 0, jnp.asarray(x)[jnp.maximum(index, 0)], self.dispersion)
+
+    def noise_rows(self, x: Array, data: Array) -> Array:
+        """One residual per estimated noise level and dispersion, so that chi-square is
+        `-2 log L` up to a constant also in them: `sqrt(2 n_j log(sigma_j / floor_j))` (the
+        normalization `n_j log sigma_j^2` of the Gaussian; `sigma_j > floor_j` keeps it
+        real), and for a dispersion `k` the root of `sum_i s(y_i, k)`, the saturated
+        `-2 log NB(y_i; y_i, k)` less its Poisson limit (non-negative, 0 as `k -> inf`).
+        `data`: the data (shape of `kinds`; NaN: missing)."""
+        x = jnp.asarray(x)
+        levels = len(self.noise_counts)
+        sigma = x[self.noise_parameters[:levels]]
+        rows = [jnp.sqrt(2 * self.noise_counts * jnp.log(sigma / self.noise_floor))]
+        y = jnp.asarray(data)
+        present = jnp.isfinite(y)
+        y = jnp.where(present, y, 0.0)
+        gammaln = jax.scipy.special.gammaln
+        for j in range(levels, len(self.noise_parameters)):
+            parameter = self.noise_parameters[j]
+            k = x[parameter]
+            excess = -2 * (
+                gammaln(y + k) - gammaln(k) - y * jnp.log(k + y) + k * jnp.log(k / (k + y)) + y
+            )
+            chosen = present & (jnp.asarray(self.dispersion_index) == parameter)
+            rows.append(jnp.sqrt(jnp.maximum(jnp.sum(jnp.where(chosen, excess, 0.0)), 0.0))[None])
+        return jnp.concatenate(rows)
+
+    def observation_sd(self, mean: Array, sigma: Array, x=None) -> Array:
+        """The standard deviation of a new observation around the model value `mean`, per
+        value: `sigma` (Gaussian; estimated where it is), `sqrt(m)` (Poisson),
+        `sqrt(m + m^2 / k)` (negative binomial); for log-normal values, of `log y`."""
+        m = jnp.maximum(jnp.asarray(mean), 0.0)
+        sigma = self.noise_levels(sigma, x)
+        counts = jnp.where(self.kinds == POISSON, m, m + m**2 / self.dispersions(x))
+        is_count = (self.kinds == POISSON) | (self.kinds == NEGATIVE_BINOMIAL)
+        return jnp.where(is_count, jnp.sqrt(counts), sigma)
+
+    def draw(self, mean: np.ndarray, sigma: np.ndarray, x=None, *, seed: int) -> np.ndarray:
+        """Data drawn from each value's likelihood around the model values `mean` (host
+        arrays), with the noise levels and dispersions of the free parameters `x` where
+        they are estimated: Poisson, negative binomial, `mean * exp(sigma * N(0, 1))`,
+        `mean + sigma * N(0, 1)`."""
+        rng = np.random.default_rng(seed)
+        mean = np.asarray(mean, float)
+        positive = np.maximum(mean, 0.0)
+        k = np.asarray(self.dispersions(x))
+        sigma = np.broadcast_to(np.asarray(self.noise_levels(sigma, x)), mean.shape)
+        draws = {
+            "poisson": rng.poisson(positive).astype(float),
+            "negative_binomial": rng.negative_binomial(k, k / (k + positive)).astype(float),
+            "lognormal": mean * np.exp(sigma * rng.standard_normal(mean.shape)),
+            "gaussian": mean + sigma * rng.standard_normal(mean.shape),
+        }
+        values = np.empty(mean.shape)
+        for name, draw in draws.items():
+            chosen = self.kinds == KINDS.index(name)
+            values[chosen] = draw[chosen]
+        return values
 
     def residuals(self, prediction: Array, data: Array, sigma: Array, x=None) -> Array:
         """Signed deviance residuals `sign(m - y) sqrt(d)` (see the module docstring); NaN
@@ -91,7 +159,7 @@ class ErrorModel(eqx.Module):
             sigma = self.noise_levels(sigma, x)
         m, y = prediction, data
         positive = jnp.where(m > 0, m, 1.0)
-        k = jnp.asarray(self.dispersion)
+        k = self.dispersions(x)
         poisson = 2 * (_xlogy_ratio(y, positive) - (y - m))
         negative_binomial = 2 * (
             _xlogy_ratio(y, positive) - (y + k) * (jnp.log(y + k) - jnp.log(positive + k))
@@ -117,8 +185,8 @@ class ErrorModel(eqx.Module):
         """`C` in `-2 log L = sum(residuals^2) + C` (missing values skipped)."""
         y, sigma = np.asarray(data, float), np.asarray(sigma, float)
         if self.sigma_index is not None:  # the rest of log sigma^2 is in `noise_rows`
-            floor = np.zeros(int(np.max(self.sigma_index, initial=-1)) + 1)
-            floor[self.noise_parameters] = self.noise_floor
+            floor = np.ones(max(int(np.max(self.sigma_index, initial=-1)) + 1, 1))
+            floor[self.noise_parameters[: len(self.noise_floor)]] = self.noise_floor
             index = np.asarray(self.sigma_index)
             sigma = np.where(index >= 0, floor[np.maximum(index, 0)], sigma)
         kinds, k = np.asarray(self.kinds), np.asarray(self.dispersion, float)
@@ -126,9 +194,12 @@ class ErrorModel(eqx.Module):
         y = np.where(present, y, 1.0)
         gaussian = np.log(2 * np.pi * sigma**2)
         lognormal = gaussian + 2 * np.log(np.where(y > 0, y, 1.0))
-        # minus twice the log probability of y at the saturated mean m = y
+        # minus twice the log probability of y at the saturated mean m = y (an estimated
+        # dispersion's excess over the Poisson limit is in `noise_rows`)
         poisson = -2 * _poisson_logpmf(y, y)
         negative_binomial = -2 * _nbinom_logpmf(y, y, k)
+        if self.dispersion_index is not None:
+            negative_binomial = np.where(self.dispersion_index >= 0, poisson, negative_binomial)
         terms = np.select(
             [kinds == GAUSSIAN, kinds == LOGNORMAL, kinds == POISSON],
             [gaussian, lognormal, poisson],

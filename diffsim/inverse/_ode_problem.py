@@ -13,6 +13,7 @@ from ..models import ODEModel
 from ._data import Dataset
 from ._expressions import Expression
 from ._jacobian_mode import choose_gradient_mode
+from ._likelihood import LOGNORMAL, ErrorModel
 from ._options import SolverOptions
 from ._parameters import ParameterSpace
 from ._problem import AbstractProblem
@@ -33,6 +34,9 @@ class OdeProblem(AbstractProblem):
     - `sigma`: the noise standard deviation of every data value, shape `(T, M)`.
     - `t0`: the initial time (at or before the first data time).
     - `options`: the typed solver settings.
+    - `noise`: (keyword) the absolute and relative noise level of each observable, shape
+      `(2, M)`, for the noise of new observations in forecasts (`None`: the median of
+      `sigma` per observable, absolute).
 
     **Example:** weighted residuals at the true value are the data's noise, about 1 each.
 
@@ -67,6 +71,7 @@ class OdeProblem(AbstractProblem):
     sigma: np.ndarray
     t0: float = eqx.field(static=True)
     options: SolverOptions
+    noise: np.ndarray | None = eqx.field(default=None, kw_only=True)
 
     @property
     def observed(self) -> np.ndarray:
@@ -159,14 +164,17 @@ class OdeProblem(AbstractProblem):
     ) -> dict[str, np.ndarray]:
         """The fitted model from `t0` to `until` (beyond the data) with a `level` band.
 
-        The band is `prediction +/- q sd`, `sd^2 = g^T C g` with `g` the gradient of the
-        prediction with respect to the parameters and `C` their covariance (the delta
-        method: the uncertainty of the fitted curve, not of new noisy data); NaN when the
-        covariance is not available. Every state of the model is returned too, observed
-        or not.
+        The confidence band of the fitted curve is `prediction +/- q sd`, `sd^2 = g^T C g`
+        with `g` the gradient of the prediction with respect to the parameters and `C`
+        their covariance (the delta method); NaN when the covariance is not available. New
+        observations scatter around the curve by their likelihood's noise as well:
+        `noise_sd` is that noise's standard deviation (of `log y` for log-normal data), and
+        the prediction band adds both (drawn by the report). Every state of the model is
+        returned too, observed or not.
 
-        **Returns:** `forecast_ts` `(F,)`, `forecast_fit`, `forecast_sd` `(F, M)`,
-        `states_fit` `(F, num_states)`, `forecast_level`, `data_end` (the last data time).
+        **Returns:** `forecast_ts` `(F,)`, `forecast_fit`, `forecast_sd`, `forecast_noise_sd`
+        `(F, M)`, `forecast_log_noise` `(M,)` (log-normal columns), `states_fit`
+        `(F, num_states)`, `forecast_level`, `data_end` (the last data time).
         """
         fine = np.linspace(self.t0, max(float(until), float(self.data.ts[-1])), points)
 
@@ -184,11 +192,35 @@ class OdeProblem(AbstractProblem):
         variance = np.einsum("fmp,pq,fmq->fm", np.asarray(gradient), covariance, gradient)
         failed = int(status) != 0
         nan = lambda a: np.full(np.shape(a), np.nan) if failed else np.asarray(a)
+        noise_sd, log_noise = self._observation_noise(x, np.asarray(observed))
         return {
             "forecast_ts": fine,
             "forecast_fit": nan(observed),
             "forecast_sd": nan(np.sqrt(np.maximum(variance, 0.0))),
+            "forecast_noise_sd": nan(noise_sd),
+            "forecast_log_noise": log_noise,
             "states_fit": nan(states),
             "forecast_level": np.asarray(level),
             "data_end": np.asarray(float(self.data.ts[-1])),
         }
+
+    def _observation_noise(self, x, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The noise standard deviation of new observations at the model values `mean`
+        `(F, M)`, and which columns are log-normal (their noise is of `log y`)."""
+        if self.noise is None:
+            absolute = np.nanmedian(np.asarray(self.sigma), axis=0)
+            relative = np.zeros_like(absolute)
+        else:
+            absolute, relative = np.asarray(self.noise, float)
+        sigma = np.sqrt(absolute**2 + (relative * np.abs(mean)) ** 2)
+        if self.errors is None:
+            return sigma, np.zeros(mean.shape[1], bool)
+        row = lambda a: None if a is None else np.broadcast_to(np.asarray(a)[:1], mean.shape)
+        errors = ErrorModel(
+            kinds=row(self.errors.kinds),
+            dispersion=row(self.errors.dispersion),
+            sigma_index=row(self.errors.sigma_index),
+            dispersion_index=row(self.errors.dispersion_index),
+        )
+        noise_sd = np.asarray(errors.observation_sd(mean, sigma, x))
+        return noise_sd, np.asarray(self.errors.kinds)[0] == LOGNORMAL

@@ -102,11 +102,12 @@ class AbstractProblem(eqx.Module):
         extra += 0 if self.errors is None else len(self.errors.noise_parameters)
         return int(self.observed.size) + int(jax.eval_shape(self.prior, z).size) + extra
 
-    def misfit(self, x: ArrayLike) -> Array:
+    def misfit(self, x: ArrayLike, data: ArrayLike | None = None) -> Array:
         """`(prediction - data) / sigma`, or the deviance residuals of `errors` (zeros where
-        data are missing; `inf` everywhere when the solve fails), flattened."""
+        data are missing; `inf` everywhere when the solve fails), flattened. `data`: other
+        data of the shape of `observed` (a bootstrap sample; default: `observed`)."""
         prediction, status = self.predict(x)
-        data = jnp.asarray(self.observed)
+        data = jnp.asarray(self.observed if data is None else data)
         missing = jnp.isnan(data)
         filled = jnp.where(missing, 1.0, data)
         if self.errors is None:
@@ -117,18 +118,20 @@ class AbstractProblem(eqx.Module):
         ok = (status == 0) & jnp.all(jnp.isfinite(r))
         return jnp.where(ok, r, jnp.inf).reshape(-1)
 
-    def residuals(self, z: ArrayLike) -> Array:
-        """Weighted residuals for optimizer vector `z`: the misfit, then the prior terms.
+    def residuals(self, z: ArrayLike, data: ArrayLike | None = None) -> Array:
+        """Weighted residuals for optimizer vector `z`: the misfit, then the prior terms
+        (for other `data` of the shape of `observed`, when given).
 
         When the solve fails or gives non-finite values, every residual is `inf`, so optimizers
         see an infinite loss and reject the step.
         """
         x = self.space.to_values(z)
-        parts = [self.misfit(x), self.prior(z)]
+        data = self.observed if data is None else data
+        parts = [self.misfit(x, data), self.prior(z)]
         if self.priors is not None:
             parts.append(self.priors.residuals(x))
         if self.errors is not None and self.errors.estimates_noise:
-            parts.append(self.errors.noise_rows(x))
+            parts.append(self.errors.noise_rows(x, data))
         r = jnp.concatenate(parts)
         return jnp.where(jnp.all(jnp.isfinite(r)), r, jnp.inf)
 

@@ -31,6 +31,8 @@ class Refit(eqx.Module):
     - `shift`: subtracted from the residuals, shape `(R,)`.
     - `index`: the optimizer coordinate held fixed (`-1`: none).
     - `value`: its value (optimizer coordinates).
+    - `data`: other data of the shape of `problem.observed` (`None`: the problem's); for
+      likelihoods whose residuals are not affine in the data (bootstrap samples of counts).
 
     **Example:** the problem with `k` held at a value: the profile's inner fit.
 
@@ -62,6 +64,7 @@ class Refit(eqx.Module):
     shift: Array
     index: Array
     value: Array
+    data: Array | None = None
 
     @property
     def num_residuals(self) -> int:
@@ -70,7 +73,7 @@ class Refit(eqx.Module):
     def residuals(self, z: ArrayLike) -> Array:
         z = jnp.asarray(z)
         pinned = jnp.where(jnp.arange(z.shape[-1]) == self.index, self.value, z)
-        return self.problem.residuals(pinned) - self.shift
+        return self.problem.residuals(pinned, self.data) - self.shift
 
     def chi_square(self, z: ArrayLike) -> Array:
         r = self.residuals(z)
@@ -89,8 +92,8 @@ def _compiled_refits(problem: AbstractProblem, method, max_steps: int, shapes):
     if cached is not None and cached[0]() is problem:
         return cached[1]
 
-    def one(z0, shift, index, value):
-        refit = Refit(problem, shift, index, value)
+    def one(z0, shift, index, value, data):
+        refit = Refit(problem, shift, index, value, data)
         z = jnp.where(jnp.arange(z0.size) == index, value, z0)
         state = method.init(refit, z)
         state = jax.lax.while_loop(
@@ -112,6 +115,7 @@ def refit_batch(
     shifts: ArrayLike | None = None,
     indices: ArrayLike | None = None,
     values: ArrayLike | None = None,
+    data: ArrayLike | None = None,
     max_steps: int = 100,
     tolerance: float = 1e-10,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,7 +126,8 @@ def refit_batch(
     - `z0`: the starting point(s), optimizer coordinates: `(P,)` for all (the estimate,
       usually) or `(B, P)` one per refit (continuation along a profile).
     - `shifts`: `(B, R)` residual shifts (default zeros); `indices`, `values`: `(B,)` pinned
-      coordinates and their values (default: none pinned). At least one must be given.
+      coordinates and their values (default: none pinned); `data`: `(B, *observed.shape)`
+      data sets replacing the problem's (default: the problem's). At least one must be given.
     - `max_steps`: the most Levenberg-Marquardt steps per refit.
     - `tolerance`: `ftol` and `xtol` of the refits.
 
@@ -155,7 +160,7 @@ def refit_batch(
     print(np.exp(z[:, 0]))  # three estimates of k
     ```
     """
-    size = next(len(a) for a in (shifts, indices, values) if a is not None)
+    size = next(len(a) for a in (shifts, indices, values, data) if a is not None)
     z0 = jnp.asarray(z0)
     z0 = jnp.broadcast_to(z0, (size, z0.shape[-1]))
     num_residuals = problem.num_residuals
@@ -164,8 +169,9 @@ def refit_batch(
     values = jnp.zeros(size) if values is None else jnp.asarray(values, dtype=z0.dtype)
     mode, _ = choose_gradient_mode(z0.shape[-1], num_residuals, "auto", problem.options.adjoint)
     method = LevenbergMarquardt(mode=mode, ftol=tolerance, xtol=tolerance, gtol=tolerance)
-    batch = shard_batch((z0, shifts, indices, values))  # padded to the device count
-    shapes = (batch[0].shape, batch[1].shape)
+    data = None if data is None else np.asarray(data, float)
+    batch = shard_batch((z0, shifts, indices, values, data))  # padded to the device count
+    shapes = (batch[0].shape, batch[1].shape, None if data is None else batch[4].shape)
     refits = _compiled_refits(problem, method, max_steps, shapes)
     z, loss, code = to_host(refits(*batch))
     return z[:size], loss[:size], code[:size]

@@ -82,7 +82,11 @@ def _statistics(problem: AbstractProblem, fit: FitResult, residuals: np.ndarray)
         return fit_statistics(fit.chi_square, problem.num_points, problem.space.size)
     deviance = float(np.nansum(residuals**2))
     x = jnp.asarray(fit.x)
-    noise = problem.errors.noise_rows(x) if problem.errors.estimates_noise else jnp.zeros(0)
+    noise = (
+        problem.errors.noise_rows(x, problem.observed)
+        if problem.errors.estimates_noise
+        else jnp.zeros(0)
+    )
     return fit_statistics(
         deviance,
         problem.num_points,

@@ -7,7 +7,8 @@ from ._plots import _grid
 
 INTERVAL_PLOTS = {
     "profiles": "Profile likelihoods: rise of chi-square along each parameter",
-    "forecast": "Fitted model beyond the data with its confidence band",
+    "forecast": "Fitted model beyond the data: confidence band of the curve (dark), "
+    "prediction band of new observations, noise included (light)",
     "states": "Every state of the fitted model, observed or not",
 }
 """The figures of this module: file stem -> caption."""
@@ -39,8 +40,26 @@ def draw_profiles(summary: dict, save) -> None:
     save(figure, "profiles")
 
 
+def prediction_band(fit, curve_sd, noise_sd, log_noise, multiple):
+    """`(lower, upper)` of the band where new observations fall: `fit +/- q sqrt(sd^2 +
+    noise^2)` (normal approximation), or for log-normal columns `fit exp(+/- q s)` with
+    `s^2 = (sd / fit)^2 + noise^2` (in `log y`).
+
+    **Arguments:** arrays `(F, M)` from `forecast_arrays`; `log_noise` `(M,)`; `multiple`:
+    the normal quantile `q` of the band's level.
+    """
+    additive = multiple * np.sqrt(curve_sd**2 + noise_sd**2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = multiple * np.sqrt((curve_sd / fit) ** 2 + noise_sd**2)
+    lower = np.where(log_noise, fit * np.exp(-spread), fit - additive)
+    upper = np.where(log_noise, fit * np.exp(spread), fit + additive)
+    return lower, upper
+
+
 def draw_forecast(summary: dict, arrays: dict, save) -> None:
-    """Draw `forecast.png` and `states.png` when the arrays hold a forecast."""
+    """Draw `forecast.png` and `states.png` when the arrays hold a forecast: the fit with
+    its confidence band (where the curve is) and its prediction band (where new
+    observations fall: the curve's uncertainty and the observation noise)."""
     if "forecast_ts" not in arrays:
         return
     ts, fit, sd = arrays["forecast_ts"], arrays["forecast_fit"], arrays["forecast_sd"]
@@ -48,18 +67,30 @@ def draw_forecast(summary: dict, arrays: dict, save) -> None:
     multiple = scipy.stats.norm.ppf(0.5 + level / 2)
     end = float(arrays["data_end"])
     names = summary["data"]["observations"]
+    lower, upper = prediction_band(
+        fit, sd, arrays["forecast_noise_sd"], arrays["forecast_log_noise"], multiple
+    )
     figure, axes = _grid(len(names))
     for j, (ax, name) in enumerate(zip(axes, names, strict=False)):
         ax.plot(arrays["ts"], arrays["data"][:, j], "o", ms=3, color="black", label="data")
         ax.plot(ts, fit[:, j], color="tab:red", lw=1.2, label="fit")
+        if np.all(np.isfinite(lower[:, j]) & np.isfinite(upper[:, j])):
+            ax.fill_between(
+                ts,
+                lower[:, j],
+                upper[:, j],
+                color="tab:orange",
+                alpha=0.2,
+                label=f"{100 * level:g}% prediction band (new data)",
+            )
         if np.all(np.isfinite(sd[:, j])):
             ax.fill_between(
                 ts,
                 fit[:, j] - multiple * sd[:, j],
                 fit[:, j] + multiple * sd[:, j],
                 color="tab:red",
-                alpha=0.25,
-                label=f"{100 * level:g}% band",
+                alpha=0.35,
+                label=f"{100 * level:g}% confidence band (fitted curve)",
             )
         ax.axvline(end, color="gray", ls=":", lw=1)
         ax.set_title(name)
