@@ -2,6 +2,8 @@
 
 diffsim's docstrings write `**Arguments:**` with the list on the next line; Python-Markdown
 needs a blank line before a list, so without this the items would render as one paragraph.
+It also drops the `# slow` line that opens some docstring examples: a marker for
+tests/test_docs.py (run under `pytest -m slow`), not something a reader needs.
 """
 
 import re
@@ -9,6 +11,7 @@ import re
 import griffe
 
 _ITEM = re.compile(r"^\s*[-*] ")
+_SLOW_MARKER = re.compile(r"^(```python\n)# slow\n", re.MULTILINE)
 
 
 def blank_line_before_lists(text: str) -> str:
@@ -23,8 +26,9 @@ def blank_line_before_lists(text: str) -> str:
 
 
 class BlankLineBeforeLists(griffe.Extension):
-    """Apply `blank_line_before_lists` to every docstring griffe loads."""
+    """Apply `blank_line_before_lists` to every docstring griffe loads, without slow markers."""
 
     def on_instance(self, *, obj, **kwargs) -> None:
         if obj.docstring is not None:
-            obj.docstring.value = blank_line_before_lists(obj.docstring.value)
+            text = _SLOW_MARKER.sub(r"\1", obj.docstring.value)
+            obj.docstring.value = blank_line_before_lists(text)
