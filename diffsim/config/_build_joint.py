@@ -169,10 +169,33 @@ def _groups(problems: list[OdeProblem], configs: list[OdeRunConfig]) -> tuple:
 
 
 def build_joint_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> JointProblem:
-    """Build the `JointProblem` of a config with `experiments`, loading or simulating each
-    experiment's data.
+    """Build the `JointProblem` of a config with `experiments`.
+
+    Each experiment's data are loaded or simulated.
 
     **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
+
+    **Example:** two experiments share a decay rate; each has its own start value.
+
+    ```python
+    import diffsim
+
+    synthetic = {"synthetic": {"times": {"start": 0, "stop": 2, "num": 5}}}
+    config = diffsim.config.validate_config({
+        "model": {"equations": {"y": "-k * y"}},
+        "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}},
+        "initial_state": {"y": {"init": 1.0, "true": 2.0}},
+        "local": ["y0"],
+        "observations": {"y": {"sigma": 0.01}},
+        "solver": {"name": "rk4", "dt": 0.1},
+        "experiments": [
+            {"name": "a", "data": synthetic},
+            {"name": "b", "initial_state": {"y": {"init": 1.0, "true": 3.0}}, "data": synthetic},
+        ],
+    })
+    problem = diffsim.config.build_joint_problem(config)
+    assert problem.names == ("a", "b") and problem.space.names == ("k", "y0[a]", "y0[b]")
+    ```
     """
     model = build_model(config)
     base = collect_parameters(config, model)

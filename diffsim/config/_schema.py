@@ -354,9 +354,26 @@ class ExperimentConfig(_Strict):
 
 
 class OdeRunConfig(_RunBase):
-    """An ODE parameter-estimation run (see `docs/config.md`). With `experiments`, several
-    data sets are fitted together: the parameters are shared unless named in `local` or
-    set in an experiment; each experiment gives its own `data`."""
+    """An ODE parameter-estimation run (see `docs/config.md`).
+
+    With `experiments`, several data sets are fitted together: the parameters are shared
+    unless named in `local` or set in an experiment; each experiment gives its own `data`.
+
+    **Example:** defaults fill in what a config leaves out.
+
+    ```python
+    import diffsim
+
+    config = diffsim.config.OdeRunConfig.model_validate({
+        "model": "lotka_volterra",
+        "parameters": {"alpha": {"init": 1.0, "transform": "log"}},
+        "observations": {"x": {"sigma_relative": 0.05}},
+        "data": {"file": "counts.csv"},
+    })
+    assert config.solver.name == "tsit5" and config.fit.method == "levenberg_marquardt"
+    assert config.parameters["alpha"].transform == "log" and config.experiments is None
+    ```
+    """
 
     model: ModelConfig
     initial_state: dict[str, float | str | ParameterConfig] = {}
