@@ -228,3 +228,17 @@ def test_chunks_give_the_unchunked_results(problem, monkeypatch):
     np.testing.assert_allclose(whole["curves"][..., 0], 2 * np.exp(-k * ts), rtol=RTOL)
     for key, value in whole.items():
         np.testing.assert_allclose(chunked[key], value, rtol=1e-12, err_msg=key)
+
+
+def test_failed_solves_are_reported_not_hidden(tmp_path):
+    """Points whose solve fails (too few solver steps) keep their status, have no summary
+    values, are named in the report, and the run exits 1."""
+    sweep = {"parameters": {"k": [0.1, 20.0]}}  # k = 20 needs more than 40 steps of tsit5
+    settings = {"sweep": sweep, "solver": DECAY["solver"] | {"max_steps": 40}}
+    code, result, out = _run(tmp_path, settings, "--set", "report.plots=false")
+    table = _table(out / "sweep.csv")
+    assert code == 1 and not result["success"] and result["sweep"]["succeeded"] == 1
+    assert table["status"][0] == 0 and table["status"][1] != 0
+    assert np.isnan(table["y_final"][1]) and np.isinf(table["chi_square"][1])
+    np.testing.assert_allclose(table["y_final"][0], 2 * np.exp(-0.4), rtol=RTOL)
+    assert "1 point(s) with status" in (out / "report.md").read_text()

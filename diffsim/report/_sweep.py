@@ -92,6 +92,10 @@ def study_sections(summary: dict, arrays: dict, images: dict[str, str]) -> list[
             f"is `sweep.csv`"
             + (f"; the first {SHOWN_ROWS} rows:" if len(table) > SHOWN_ROWS else ":"),
         ]
+        codes = table[:, sweep["columns"].index("status" if sweep["run"] == "simulate" else "code")]
+        for code, message in sweep["failures"].items():
+            count = int((codes == int(code)).sum())
+            lines.append(f"{count} point(s) with status {code}: {message}")
         if sweep.get("best") is not None:
             best = ", ".join(f"{k} = {_number(v)}" for k, v in sweep["best"].items())
             lines.append(f"Smallest chi-square: {best}.")

@@ -100,11 +100,12 @@ def _run_sweep(config, problem: OdeProblem) -> tuple[dict, np.ndarray]:
     if spec.run == "simulate":
         out = simulate_members(problem, names, points, _times(config, problem, spec.until))
         kinds = ("peak", "peak_time", "final")
+        codes, ok = out["status"], out["status"] == 0
         summaries = np.stack([out[k] for k in kinds], axis=-1).reshape(len(points), -1)
+        summaries = np.where(ok[:, None], summaries, np.nan)  # a failed solve has no curve
         columns = [*names, "chi_square", *(f"{m}_{k}" for m in observations for k in kinds)]
         columns.append("status")
         parts = [points, out["chi_square"][:, None], summaries, out["status"][:, None]]
-        codes, ok = out["status"], out["status"] == 0
         messages = {int(c): status_message(int(c)) for c in np.unique(codes[~ok])}
     else:
         method, _, _ = make_method(config.fit.method, problem, **_fit_settings(config))
