@@ -185,7 +185,9 @@ def test_preequilibration_gradient_implicit_vs_through_solve():
     problem = petab.load(PREEQ)
     assert problem.steady.gradient == "implicit" and problem.steady.laws.shape == (1, 3)
     s = problem.nominal_scaled()
-    implicit = jax.jit(jax.grad(problem.log_likelihood_scaled))(s)
+    summary = petab.evaluate(problem)  # what --evaluate writes: value, gradient, status
+    assert summary["status"] == 0 and math.isfinite(summary["log_likelihood"])
+    implicit = jnp.asarray(list(summary["gradient"].values()))
     solve = problem.with_steady_gradient("through_solve").with_options(adjoint="direct")
     through = jax.jit(jax.grad(solve.log_likelihood_scaled))(s)
     np.testing.assert_allclose(implicit, through, rtol=1e-7)
@@ -347,13 +349,24 @@ def test_export_parameters_table(copy):
 
 @pytest.mark.slow
 def test_command_line_fit(tmp_path, capsys):
-    """A two-start fit from the command line reaches the reference optimum (within 0.1) and
-    writes the report, the waterfall plot and the fitted parameters table."""
+    """A two-start fit from a config pointing at Boehm's problem reaches the reference
+    optimum (within 0.1); the verdict and AIC are PEtab's (noise levels are estimated);
+    profile intervals, the observables and the waterfall are in the report."""
     out = tmp_path / "fit"
-    status = main([str(BOEHM), "--out", str(out), "--set", "fit.multistart.count=2"])
+    status = main([str(CONFIG), "--out", str(out), "--set", "fit.multistart.count=2"])
     assert status == 0, capsys.readouterr()
     result = json.loads((out / "result.json").read_text())
-    assert result["log_likelihood"] > REFERENCE["Boehm_JProteomeRes2014"] - 0.1
+    llh = result["log_likelihood"]
+    assert llh > REFERENCE["Boehm_JProteomeRes2014"] - 0.1
     assert len(result["starts_log_likelihood"]) == 2
+    stats = result["statistics"]
+    assert math.isclose(stats["aic"], -2 * llh + 2 * 9, rel_tol=1e-9)
+    assert stats["chi_square"] < 2 * 48  # the deviance, not chi-square with the noise rows
+    assert result["quality"]["verdict"] != "poor"
+    profiles = [p["intervals"].get("profile") for p in result["parameters"].values()]
+    assert sum(p is not None for p in profiles) == 9
+    report = (out / "report.md").read_text()
+    for heading in ("## PEtab", "## Multistart waterfall", "## Observables"):
+        assert heading in report, heading
     for name in ("report.md", "waterfall.png", "observables.png", "fitted_parameters.tsv"):
         assert (out / name).is_file(), name

@@ -188,6 +188,7 @@ def _fit(problem: PetabProblem, settings: PetabRunSettings, name, folder, quiet)
     np.savez_compressed(folder.path / "arrays.npz", **outcome.arrays)
     images = write_report(outcome, folder.path, settings.report)
     lay = problem.layout
+    petab_images = {}
     if settings.report.plots:
         draw_waterfall(summary["starts_log_likelihood"], folder.path / "waterfall.png")
         names = [
@@ -198,8 +199,9 @@ def _fit(problem: PetabProblem, settings: PetabRunSettings, name, folder, quiet)
         ]
         observables = [o.id for o in lay.observables]
         draw_panels(arrays, observables, names, folder.path / "observables.png")
-        images |= {"observables": "observables.png", "waterfall": "waterfall.png"}
-    sections = report_sections(summary, images, settings.report) + petab_sections(summary, images)
+        petab_images = {"observables": "observables.png", "waterfall": "waterfall.png"}
+    sections = report_sections(summary, images, settings.report)
+    sections += petab_sections(summary, petab_images)
     (folder.path / "report.md").write_text(
         render_markdown(summary, images, settings.report, sections)
     )

@@ -34,10 +34,10 @@ def evaluate(problem: PetabProblem) -> dict:
     scaled = problem.nominal_scaled()
     reverse = problem.with_options(adjoint="direct")
     start = time.perf_counter()
-    value, gradient = jax.jit(jax.value_and_grad(reverse.log_likelihood_scaled))(scaled)
-    value = float(value)
+    function = lambda s: reverse.log_likelihood_and_status(reverse.x_from_scaled(s))
+    (value, status), gradient = jax.jit(jax.value_and_grad(function, has_aux=True))(scaled)
+    value, status = float(value), int(status)
     seconds = time.perf_counter() - start
-    status = int(problem.status(problem.x_from_scaled(scaled)))
     lay = problem.layout
     return {
         "kind": "petab",

@@ -180,12 +180,16 @@ class PetabProblem(AbstractProblem):
     def log_likelihood(self, x: ArrayLike) -> Array:
         """PEtab's log-likelihood (normalization constants included) at estimated
         parameter values `x` (linear); NaN when a solve fails (see `status`)."""
+        return self.log_likelihood_and_status(x)[0]
+
+    def log_likelihood_and_status(self, x: ArrayLike) -> tuple[Array, Array]:
+        """`(log_likelihood(x), status(x))` from one simulation (one compilation)."""
         d, sigma, status = self._differences(self.theta(x))
         terms = log_likelihood_terms(d, sigma, self._laplace())
         total = jnp.sum(terms) - float(
             np.sum(jacobian_term(self.layout.measurement, self._scales()))
         )
-        return jnp.where(status == 0, total, jnp.nan)
+        return jnp.where(status == 0, total, jnp.nan), status
 
     def log_likelihood_scaled(self, scaled: ArrayLike) -> Array:
         """`log_likelihood` of the estimated parameters on their PEtab scales (the gradient
