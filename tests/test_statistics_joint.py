@@ -1,6 +1,7 @@
 """Joint fits (`experiments:`): several data sets of one model, shared and local unknowns."""
 
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -159,3 +160,44 @@ def test_run_folder_of_a_joint_fit_with_file_data(tmp_path):
     refit = build_problem(load_config(out / "fitted.yaml"), out)
     starts = dict(zip(refit.space.names, np.asarray(refit.space.initial_values()), strict=True))
     assert starts == pytest.approx({n: estimates[n] for n in ("k", "y0[one]", "y0[two]")})
+
+
+def test_noise_level_estimated_over_all_experiments(tmp_path):
+    """`sigma: estimate` in a joint fit: one shared level; at its maximum the squared
+    standardized residuals of all experiments add up to the number of data values."""
+    ts = np.linspace(0, 3, 9)
+    rng = np.random.default_rng(5)
+    for name, y0 in (("one", 2.0), ("two", 1.0)):
+        ys = y0 * np.exp(-0.8 * ts) + 0.05 * rng.standard_normal(ts.size)
+        rows = "\n".join(f"{t:.17g},{y:.17g}" for t, y in zip(ts, ys, strict=True))
+        (tmp_path / f"{name}.csv").write_text("t,y\n" + rows + "\n")
+    config = {
+        **{k: v for k, v in JOINT.items() if k != "experiments"},
+        "observations": {"y": {"sigma": "estimate"}},
+        "experiments": [
+            {"name": n, "initial_state": {"y": y0}, "data": {"file": f"{n}.csv"}}
+            for n, y0 in (("one", 2.0), ("two", 1.0))
+        ],
+    }
+    problem = build_problem(validate_config(config), tmp_path)
+    assert problem.space.names == ("k", "sigma_y")
+    assert problem.num_residuals == 2 * 9 + 1  # the data, then the noise level's row
+    result = fit(problem, ftol=1e-14, xtol=1e-14)
+    assert result.success, result.message
+    misfit = np.asarray(result.residuals)[:18]
+    assert np.sum(misfit**2) == pytest.approx(18, rel=1e-6)
+    assert 0.03 < result.x[1] < 0.08
+
+
+@pytest.mark.parametrize(
+    "config, override",
+    [
+        ("pde_heat_diffusivity.yaml", "report.forecast.until=1.0"),
+        ("ude_lotka_volterra.yaml", "report.forecast.until=20.0"),
+    ],
+)
+def test_forecast_where_it_is_not_drawn_is_refused_in_one_line(capsys, config, override):
+    path = Path(__file__).resolve().parent.parent / "configs" / config
+    assert main([str(path), "--validate", "--no-cache", "--set", override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "report.forecast: " in err and "\n" not in err, err
