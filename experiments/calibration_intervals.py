@@ -16,7 +16,9 @@ Compared, per parameter, over the seeds whose fit converged:
 
 Everything is batched across seeds: the fits are one vmapped Levenberg-Marquardt batch
 (`diffsim.inverse.refit_batch` with the noise as a residual shift), the profiles one vmapped
-walk (`profile_walk`).
+walk (`profile_walk`: 6 steps of 2/3 stderr, then up to 6 steps four times longer, at most
+30 Levenberg-Marquardt steps per refit; each side stops once it rises above the threshold, so
+only open sides are refitted).
 
     python experiments/calibration_intervals.py [--seeds 200] [--models seir lv]
 """

@@ -61,7 +61,14 @@ def test_clean_lotka_volterra_to_1e_minus_6(tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["lorenz", "fitzhugh_nagumo", "robertson_log", "brusselator_equations", "pendulum_partial"],
+    [
+        "lorenz",
+        "fitzhugh_nagumo",
+        "robertson_log",
+        "brusselator_equations",
+        "pendulum_partial",
+        "sir_experiments",
+    ],
 )
 def test_synthetic_configs_recover_truth_within_two_stderr(name, tmp_path):
     code, result = _run(name, tmp_path)

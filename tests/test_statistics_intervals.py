@@ -101,6 +101,9 @@ def test_profile_matches_the_exact_profile_and_is_asymmetric():
     np.testing.assert_allclose([found["lower"], found["upper"]], [lower, upper], rtol=2e-3)
     assert (upper - k_hat) > 1.2 * (k_hat - lower)  # asymmetric, unlike k_hat +/- 1.96 stderr
     assert not found["better_fit"] and not found["lower_open"]
+    # each side stops at its first point above the threshold (the walk is bounded)
+    rise = np.asarray(found["rise"])
+    assert np.sum(rise > found["threshold"]) == 2 and np.all(np.isfinite(rise))
 
 
 def test_non_identifiable_parameter_has_an_open_profile():
