@@ -177,6 +177,7 @@ def test_fit_sweep_holds_k_and_fits_y0_as_linear_least_squares(tmp_path, problem
         ({"ensemble": {"parameters": {"k": {"uniform": [1, 1]}}}}, "needs low < high"),
         ({"ensemble": {"parameters": {"k": {"normal": [1, 1]}}, "members": 0}}, "ensemble.members"),
         ({"ensemble": {"parameters": {}}}, "ensemble.parameters: give at least one"),
+        ({"sweep": {"parameters": {"k": [1]}, "run": "fit", "until": 9}}, "until: only with"),
     ],
 )  # fmt: skip
 def test_bad_sections_name_the_key(settings, message):

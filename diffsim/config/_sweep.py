@@ -92,6 +92,8 @@ class SweepConfig(_Strict):
 
     @model_validator(mode="after")
     def _mode(self):
+        if self.run == "fit" and self.until is not None:
+            raise ValueError("until: only with run: simulate (a fit covers the data's times)")
         ranges = {k: v for k, v in self.parameters.items() if v.values is None}
         if self.mode == "grid":
             if self.samples is not None:
