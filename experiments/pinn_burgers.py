@@ -13,7 +13,7 @@ Adam runs in float32, then L-BFGS in float64. Times are wall-clock on this machi
 compilation included.
 
     python experiments/pinn_burgers.py forward [--seeds 0 1 2] [--collocation 10000]
-        [--adam 1000] [--lbfgs 1000] [--checkpoint PATH] [--quiet]
+        [--adam 1000] [--lbfgs 1000] [--resample-every 0] [--checkpoint PATH] [--quiet]
     python experiments/pinn_burgers.py evaluate --checkpoint PATH [--seeds 0]
     python experiments/pinn_burgers.py identify [--noise 0.01] [--seeds 0] [--adam 1000]
         [--lbfgs 1000] [--uncertainty] [--json PATH] [--quiet]
@@ -22,6 +22,8 @@ compilation included.
 `--json` writes the last seed's figures (used by experiments/burgers_pinn_vs_solver.py).
 `--checkpoint PATH` saves the forward network every 500 steps (PATH with `.seedN` appended);
 `evaluate` reads such a checkpoint (float64) and prints its error: a long run can be watched.
+`--resample-every K` draws a fresh collocation set every K Adam steps (0: Raissi's one set;
+L-BFGS always runs on the last set).
 """
 
 import argparse
@@ -100,10 +102,12 @@ def forward_problem(hard=()):
     )
 
 
-def forward(seed, n_collocation, adam, lbfgs, learning_rate=1e-3, quiet=False, checkpoint=None):
+def forward(
+    seed, n_collocation, adam, lbfgs, learning_rate=1e-3, quiet=False, checkpoint=None, resample=0
+):
     """Train the forward PINN; returns (relative L2 error, trained)."""
     problem = forward_problem()
-    collocation = pinn.Collocation(n_collocation)
+    collocation = pinn.Collocation(n_collocation, resample_every=resample)
     trained = train(problem, collocation, seed, adam, lbfgs, learning_rate, quiet, checkpoint)
     u_ref, tx = reference()
     return relative_error(problem, trained.trainable, u_ref, tx), trained
@@ -167,6 +171,7 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--uncertainty", action="store_true")
     parser.add_argument("--json", type=pathlib.Path, default=None)
+    parser.add_argument("--resample-every", type=int, default=0)
     parser.add_argument("--checkpoint", type=pathlib.Path, default=None)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -180,7 +185,14 @@ def main(argv=None):
             path = args.checkpoint
             path = None if path is None else path.with_name(f"{path.name}.seed{seed}")
             error, trained = forward(
-                seed, args.collocation, args.adam, args.lbfgs, args.learning_rate, args.quiet, path
+                seed,
+                args.collocation,
+                args.adam,
+                args.lbfgs,
+                args.learning_rate,
+                args.quiet,
+                path,
+                args.resample_every,
             )
             summary = f"rel L2 {error:.3e}"
         else:

@@ -297,10 +297,8 @@ def train(
             theta,
             (tx, points, as_arrays(weights, theta.dtype)),
             lbfgs_steps,
-            lambda i, flat, loss, values: (
-                record(adam_steps + i, "lbfgs", flat, loss, values),
-                maybe_checkpoint(adam_steps + i, flat),
-            ),
+            lambda i, flat, loss, values: record(adam_steps + i, "lbfgs", flat, loss, values),
+            lambda i, flat: maybe_checkpoint(adam_steps + i, flat),
             log_every,
         )
         if lbfgs_status is not None:
@@ -345,11 +343,12 @@ class _Evaluator(eqx.Module):
         return jax.value_and_grad(self.total, has_aux=True)(flat, tx, points, weights)
 
 
-def _lbfgs(evaluate, theta, args, max_iterations, on_log, log_every):
+def _lbfgs(evaluate, theta, args, max_iterations, on_log, on_iteration, log_every):
     """scipy's L-BFGS-B on `evaluate(theta, *args)` with Raissi et al.'s settings (long
-    memory, stop only at round-off-level progress); `on_log(i, theta, loss, terms)` every
-    `log_every` iterations and at the end, with the terms of the last evaluation at that
-    point (no evaluation, and no compilation, of its own unless the point differs).
+    memory, stop only at round-off-level progress); `on_iteration(i, theta)` after every
+    iteration; `on_log(i, theta, loss, terms)` every `log_every` iterations and at the end,
+    with the terms of the last evaluation at that point (no evaluation, and no compilation,
+    of its own unless the point differs).
 
     **Returns:** `(theta, status or None, iterations)`.
     """
@@ -375,6 +374,7 @@ def _lbfgs(evaluate, theta, args, max_iterations, on_log, log_every):
         iteration[0] += 1
         if iteration[0] % log_every == 0:
             on_log(iteration[0], jnp.asarray(x, dtype), *at(x))
+        on_iteration(iteration[0], jnp.asarray(x, dtype))
 
     status = None
     try:
