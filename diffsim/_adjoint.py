@@ -49,6 +49,18 @@ class AbstractAdjoint(eqx.Module):
     def solve(self, problem: Problem, y0, args): ...
 
 
+_REPLAY_FAILED = (
+    "the gradient of solve_ode is not finite although the solution and the incoming "
+    "cotangents are: a step replayed in the backward pass failed (e.g. a float32 GMRES solve "
+    "of a stiff system). Use float64, linear_solver=DenseLU() or adjoint='forward'."
+)
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if eqx.is_inexact_array(x)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
 def _custom_vjp_solve(problem: Problem, y0, args, backward) -> Trajectory:
     """Wrap the forward solve in a `custom_vjp` whose backward pass is `backward`.
 
@@ -71,6 +83,11 @@ def _custom_vjp_solve(problem: Problem, y0, args, backward) -> Trajectory:
         problem = eqx.combine(dynamic, static)
         dense_bar = None if cts.dense is None else cts.dense[2]
         y0_bar, args_bar = backward(problem, y0, args, traj, cts.ys, dense_bar)
+        # Finite cotangents in, non-finite gradient out: a replayed step failed. Refuse it.
+        given = _all_finite((cts.ys, dense_bar))
+        y0_bar, args_bar = eqx.error_if(
+            (y0_bar, args_bar), given & ~_all_finite((y0_bar, args_bar)), _REPLAY_FAILED
+        )
         return y0_bar, args_bar, jax.tree.map(jnp.zeros_like, dynamic)
 
     run.defvjp(fwd, bwd)

@@ -103,16 +103,18 @@ def test_complex_state_gradient_matches_finite_differences(adjoint):
 
 
 # float32 gradients through ROBER's ill-conditioned Newton matrices: a few per cent (GMRES's
-# residual stalls at eps32 * cond; LU is backward stable).
+# residual stalls at eps32 * cond; LU is backward stable). GMRES stops at newton_rtol times the
+# Newton tolerance (SUNDIALS' rule), so its float32 states drift more: 1.7e-3 relative in the
+# smallest component (y2 ~ 3e-5) where LU stays within 1e-3.
 @pytest.mark.parametrize(
-    ("linear_solver", "adjoints", "grad_rtol"),
+    ("linear_solver", "adjoints", "state_rtol", "grad_rtol"),
     [
-        (diffsim.DenseLU(), ("direct", "forward"), 2e-2),
-        pytest.param(diffsim.GMRES(), ("direct",), 1e-1, marks=pytest.mark.slow),
+        (diffsim.DenseLU(), ("direct", "forward"), 1e-3, 2e-2),
+        pytest.param(diffsim.GMRES(), ("forward",), 3e-3, 1e-1, marks=pytest.mark.slow),
     ],
     ids=["dense", "gmres"],
 )
-def test_float32_with_strict_promotion(linear_solver, adjoints, grad_rtol):
+def test_float32_with_strict_promotion(linear_solver, adjoints, state_rtol, grad_rtol):
     solver = diffsim.ESDIRK(STIFF.tableau, linear_solver=linear_solver)
     ts = np.array([0.0, 1.0, 10.0, 40.0])
     y0 = np.array([1.0, 0.0, 0.0])
@@ -138,8 +140,32 @@ def test_float32_with_strict_promotion(linear_solver, adjoints, grad_rtol):
         for adjoint in adjoints:
             (_, ys), g = jax.value_and_grad(loss, has_aux=True)(k32, np.float32, adjoint)
             assert ys.dtype == jnp.float32 and g.dtype == jnp.float32
-            np.testing.assert_allclose(ys, ref, rtol=1e-3, atol=1e-8)
+            np.testing.assert_allclose(ys, ref, rtol=state_rtol, atol=1e-8)
             np.testing.assert_allclose(g, gref, rtol=grad_rtol, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_float32_gmres_replay_failure_is_refused():
+    """ROBER to t = 40 in float32 with GMRES: replaying a large accepted step in the backward
+    pass fails (its Newton solve, borderline in float32, flips), and the reverse gradient is
+    refused with a clear error instead of being NaN."""
+    solver = diffsim.ESDIRK(STIFF.tableau, linear_solver=diffsim.GMRES())
+
+    def loss(k):
+        ys = diffsim.solve_ode(
+            robertson,
+            np.array([1.0, 0.0, 0.0], np.float32),
+            np.array([0.0, 40.0], np.float32),
+            k,
+            solver=solver,
+            rtol=1e-5,
+            atol=1e-9,
+            adjoint="direct",
+        ).ys
+        return jnp.sum(ys[:, 0] + 1e4 * ys[:, 1])
+
+    with pytest.raises(Exception, match="a step replayed in the backward pass failed"):
+        jax.block_until_ready(jax.grad(loss)(jnp.asarray(ROBERTSON_K, jnp.float32)))
 
 
 def _counting(matvec, counter):
