@@ -6,15 +6,21 @@ RMSprop (lr 1e-3) on batches of 20 windows of 10 steps, dopri5 at rtol 1e-7, ato
 the mean absolute error as loss; every `--every` iterations the whole trajectory is solved
 and its mean absolute error recorded. Both run on the CPU in this one process, float32,
 backpropagating through the solver steps (torchdiffeq's `odeint`, diffsim's `direct`
-adjoint; `checkpoint` as well for diffsim). Printed: time per iteration (median after
-compilation / warm-up), compile time, iterations to reach `--target` and the final loss.
+adjoint; `checkpoint` as well for diffsim). Both start from the same weights (drawn once
+with NumPy) and see the same batches (the same window starts every iteration), so they do the
+same arithmetic and differ in time only. Each run stops at `--target` (the equal-final-loss
+comparison) or after `--iterations`. Printed: time per iteration (median after compilation
+/ warm-up), compile time, iterations and training time to reach `--target`, the final loss;
+`--out` saves it all (with the test-loss histories) as JSON.
 
     pip install -e .[bench]   # torch (CPU) and torchdiffeq
     python experiments/bench_neural_ode.py [--iterations N] [--target LOSS] [--threads 2]
 """
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -38,22 +44,48 @@ def true_trajectory():
     return ts, np.asarray(ys.ys)
 
 
-def _record(history, iteration, loss, target, reached):
-    history.append((iteration, loss))
-    return reached if reached is not None or loss > target else iteration
+def initial_weights(seed):
+    """The MLP's starting weights, as in ode_demo.py (normal(0, 0.1), zero biases)."""
+    rng = np.random.default_rng(seed)
+    return [
+        (rng.normal(0.0, 0.1, (50, 2)).astype(np.float32), np.zeros(50, np.float32)),
+        (rng.normal(0.0, 0.1, (2, 50)).astype(np.float32), np.zeros(2, np.float32)),
+    ]
 
 
-def run_diffsim(ts, ys, iterations, every, target, adjoint, seed=0):
-    """RMSprop on random windows; returns per-iteration times, compile time, test history."""
-    network = nn.MLP(2, 2, 50, 1, "tanh", key=jax.random.key(seed))
-    keys = jax.random.split(jax.random.key(seed + 1), len(network.layers))
+def window_starts(seed, iterations):
+    """The first sample of every window of every iteration, `(iterations, BATCH)`."""
+    rng = np.random.default_rng(seed + 1)
+    return np.stack([rng.choice(NUM - WINDOW, BATCH, replace=False) for _ in range(iterations)])
+
+
+class Progress:
+    """Test losses every `every` iterations; training time until the test loss reaches the
+    target (test evaluations excluded)."""
+
+    def __init__(self, every, target):
+        self.every, self.target = every, target
+        self.history, self.reached, self.seconds_to_target, self.training = [], None, None, 0.0
+
+    def step(self, iteration, seconds, test) -> bool:
+        """Count a step; returns True when the target is reached (stop)."""
+        self.training += seconds
+        if iteration % self.every:
+            return False
+        loss = float(test())
+        self.history.append((iteration, loss))
+        if loss <= self.target:
+            self.reached, self.seconds_to_target = iteration, self.training
+        return self.reached is not None
+
+
+def run_diffsim(ts, ys, starts, weights, every, target, adjoint):
+    """RMSprop on the given windows; returns per-iteration times, compile time, progress."""
+    network = nn.MLP(2, 2, 50, 1, "tanh", key=jax.random.key(0))
     network = eqx.tree_at(
-        lambda n: [layer.weight for layer in n.layers],
+        lambda n: [leaf for layer in n.layers for leaf in (layer.weight, layer.bias)],
         network,
-        [
-            0.1 * jax.random.normal(k, layer.weight.shape)
-            for k, layer in zip(keys, network.layers, strict=True)
-        ],
+        [jnp.asarray(leaf) for pair in weights for leaf in pair],
     )
     rhs = lambda t, y, net: net(y**3)
     options = SolverOptions(solver="dopri5", rtol=RTOL, atol=ATOL, adjoint=adjoint)
@@ -62,8 +94,9 @@ def run_diffsim(ts, ys, iterations, every, target, adjoint, seed=0):
     full = neural.Windows(ts=ts_j[None], ys=ys_j[None])
 
     @eqx.filter_jit
-    def step(net, state, key):
-        batch = neural.sample_windows(ts_j, ys_j, WINDOW, BATCH, key=key)
+    def step(net, state, first):
+        index = first[:, None] + jnp.arange(WINDOW)
+        batch = neural.Windows(ts=ts_j[index], ys=ys_j[index])
         loss, grads = eqx.filter_value_and_grad(
             lambda n: neural.window_loss(rhs, n, batch, options, norm="l1")
         )(net)
@@ -72,29 +105,26 @@ def run_diffsim(ts, ys, iterations, every, target, adjoint, seed=0):
 
     test = eqx.filter_jit(lambda net: neural.window_loss(rhs, net, full, options, norm="l1"))
     state = optimizer.init(eqx.filter(network, eqx.is_inexact_array))
-    key = jax.random.key(seed + 2)
     clock = time.perf_counter()
-    step(network, state, key)[2].block_until_ready()
+    step(network, state, jnp.asarray(starts[0]))[2].block_until_ready()
     float(test(network))
     compile_s = time.perf_counter() - clock
-    times, history, reached = [], [], None
-    for i in range(1, iterations + 1):
-        key, sub = jax.random.split(key)
+    times, progress = [], Progress(every, target)
+    for i, first in enumerate(starts, start=1):
         clock = time.perf_counter()
-        network, state, loss = step(network, state, sub)
+        network, state, loss = step(network, state, jnp.asarray(first))
         loss.block_until_ready()
         times.append(time.perf_counter() - clock)
-        if i % every == 0:
-            reached = _record(history, i, float(test(network)), target, reached)
-    return np.asarray(times), compile_s, history, reached
+        if progress.step(i, times[-1], lambda network=network: test(network)):
+            break
+    return np.asarray(times), compile_s, progress
 
 
-def run_torchdiffeq(ts, ys, iterations, every, target, threads, seed=0):
+def run_torchdiffeq(ts, ys, starts, weights, every, target, threads):
     import torch
     from torchdiffeq import odeint
 
     torch.set_num_threads(threads)
-    torch.manual_seed(seed)
     t = torch.tensor(ts)
     true_y = torch.tensor(ys)[:, None, :]  # (T, 1, 2) as in ode_demo.py
 
@@ -104,83 +134,104 @@ def run_torchdiffeq(ts, ys, iterations, every, target, threads, seed=0):
             self.net = torch.nn.Sequential(
                 torch.nn.Linear(2, 50), torch.nn.Tanh(), torch.nn.Linear(50, 2)
             )
-            for m in self.net.modules():
-                if isinstance(m, torch.nn.Linear):
-                    torch.nn.init.normal_(m.weight, mean=0, std=0.1)
-                    torch.nn.init.constant_(m.bias, val=0)
+            linear = [m for m in self.net.modules() if isinstance(m, torch.nn.Linear)]
+            with torch.no_grad():
+                for layer, (weight, bias) in zip(linear, weights, strict=True):
+                    layer.weight.copy_(torch.from_numpy(weight))
+                    layer.bias.copy_(torch.from_numpy(bias))
 
         def forward(self, t, y):
             return self.net(y**3)
 
-    def get_batch():
-        s = torch.from_numpy(
-            rng.choice(np.arange(NUM - WINDOW, dtype=np.int64), BATCH, replace=False)
-        )
+    def get_batch(first):
+        s = torch.from_numpy(first.astype(np.int64))
         batch_y0 = true_y[s]
         batch_t = t[:WINDOW]
         batch_y = torch.stack([true_y[s + i] for i in range(WINDOW)], dim=0)
         return batch_y0, batch_t, batch_y
 
-    rng = np.random.default_rng(seed)
     func = ODEFunc()
     optimizer = torch.optim.RMSprop(func.parameters(), lr=1e-3)
-    times, history, reached = [], [], None
-    for i in range(1, iterations + 1):
+
+    def test():
+        with torch.no_grad():
+            pred = odeint(func, true_y[0], t, rtol=RTOL, atol=ATOL, method="dopri5")
+            return torch.mean(torch.abs(pred - true_y[:, 0]))
+
+    times, progress = [], Progress(every, target)
+    for i, first in enumerate(starts, start=1):
         clock = time.perf_counter()
         optimizer.zero_grad()
-        batch_y0, batch_t, batch_y = get_batch()
+        batch_y0, batch_t, batch_y = get_batch(first)
         pred_y = odeint(func, batch_y0, batch_t, rtol=RTOL, atol=ATOL, method="dopri5")
         loss = torch.mean(torch.abs(pred_y - batch_y))
         loss.backward()
         optimizer.step()
         times.append(time.perf_counter() - clock)
-        if i % every == 0:
-            with torch.no_grad():
-                pred = odeint(func, true_y[0], t, rtol=RTOL, atol=ATOL, method="dopri5")
-                reached = _record(
-                    history, i, float(torch.mean(torch.abs(pred - true_y[:, 0]))), target, reached
-                )
-    return np.asarray(times), 0.0, history, reached
+        if progress.step(i, times[-1], test):
+            break
+    return np.asarray(times), 0.0, progress
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--iterations", type=int, default=1000, help="training iterations")
+    parser.add_argument("--iterations", type=int, default=1000, help="most training iterations")
     parser.add_argument("--every", type=int, default=20, help="iterations between test losses")
-    parser.add_argument("--target", type=float, default=0.1, help="test loss to reach")
+    parser.add_argument("--target", type=float, default=0.1, help="test loss to reach (stop)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--seed", type=int, default=0, help="weights and batches")
     parser.add_argument("--skip-torch", action="store_true", help="time diffsim only")
+    parser.add_argument("--out", type=Path, default=None, help="save the figures as JSON")
     args = parser.parse_args()
     ts, ys = true_trajectory()
-    rows = []
-    for adjoint in ("direct", "checkpoint"):
-        rows.append(
-            (
-                f"diffsim ({adjoint})",
-                *run_diffsim(ts, ys, args.iterations, args.every, args.target, adjoint),
-            )
-        )
+    starts = window_starts(args.seed, args.iterations)
+    weights = initial_weights(args.seed)
+    runs = [
+        (f"diffsim ({adjoint})", run_diffsim, (adjoint,)) for adjoint in ("direct", "checkpoint")
+    ]
     if not args.skip_torch:
-        rows.append(
-            (
-                "torchdiffeq (odeint)",
-                *run_torchdiffeq(ts, ys, args.iterations, args.every, args.target, args.threads),
-            )
-        )
-    reference = np.median(rows[-1][1]) if not args.skip_torch else None
-    print(f"spiral neural ODE, {args.iterations} iterations, target test loss {args.target}")
+        runs.append(("torchdiffeq (odeint)", run_torchdiffeq, (args.threads,)))
+    rows = [
+        (name, *run(ts, ys, starts, weights, args.every, args.target, *extra))
+        for name, run, extra in runs
+    ]
+    reference = rows[-1] if not args.skip_torch else None
+    print(
+        f"spiral neural ODE, at most {args.iterations} iterations, target test loss {args.target}"
+    )
     print(
         f"{'':24}{'ms/iter':>9}{'ratio':>8}{'compile s':>11}{'iters to target':>17}"
-        f"{'final loss':>12}"
+        f"{'s to target':>13}{'ratio':>8}{'final loss':>12}"
     )
-    for name, times, compile_s, history, reached in rows:
-        median = np.median(times)
-        ratio = f"{reference / median:.1f}x" if reference is not None else "-"
+    table = []
+    for name, times, compile_s, progress in rows:
+        median = float(np.median(times))
+        ratio = f"{np.median(reference[1]) / median:.1f}x" if reference is not None else "-"
+        to_target = progress.seconds_to_target
+        reference_s = None if reference is None else reference[3].seconds_to_target
+        ratio_s = f"{reference_s / to_target:.1f}x" if reference_s and to_target else "-"
+        seconds = "-" if to_target is None else f"{to_target:.1f}"
         print(
             f"{name:24}{1e3 * median:>9.2f}{ratio:>8}{compile_s:>11.1f}"
-            f"{str(reached):>17}{history[-1][1]:>12.4f}"
+            f"{str(progress.reached):>17}{seconds:>13}{ratio_s:>8}{progress.history[-1][1]:>12.4f}"
         )
-    print("ratio: torchdiffeq's median time per iteration / this one's (higher is faster)")
+        table.append(
+            {
+                "name": name,
+                "ms_per_iteration": 1e3 * median,
+                "compile_s": compile_s,
+                "iterations": len(times),
+                "iterations_to_target": progress.reached,
+                "seconds_to_target": to_target,
+                "history": progress.history,
+            }
+        )
+    print(
+        "ratio: torchdiffeq's time (per iteration; to the target) / this one's (higher is faster)"
+    )
+    if args.out is not None:
+        settings = {k: v for k, v in vars(args).items() if k != "out"}
+        args.out.write_text(json.dumps({"settings": settings, "runs": table}, indent=1))
 
 
 if __name__ == "__main__":

@@ -111,3 +111,63 @@ def test_bad_input_names_the_key():
         neural.sparse_regression(np.ones((5, 1)), np.ones(5), library, criterion="r2")
     with pytest.raises(ValueError, match=r"library: expected states of shape \(N, 1\)"):
         library(np.ones((5, 2)))
+
+
+def test_path_holds_the_fit_of_every_threshold():
+    ys = RNG.normal(size=(200, 3))
+    sparse = neural.sparse_regression(ys, lorenz(ys), neural.TermLibrary(("x", "y", "z"), 2))
+    assert sparse.path.shape == (len(sparse.thresholds), len(sparse.terms), 3)
+    for j in range(3):
+        chosen = int(np.flatnonzero(sparse.thresholds == sparse.chosen[j])[0])
+        np.testing.assert_array_equal(sparse.path[chosen, :, j], sparse.coefficients[:, j])
+    np.testing.assert_array_equal(np.count_nonzero(sparse.path, axis=1), sparse.counts)
+
+
+def test_ridge_stlsq_refits_the_kept_terms_without_shrinkage():
+    theta = RNG.normal(size=(50, 4))
+    target = theta @ np.array([2.0, 0.0, -3.0, 0.0])
+    xi = neural.stlsq(theta, target, threshold=0.1, ridge=1.0)
+    np.testing.assert_allclose(xi, [2.0, 0.0, -3.0, 0.0], atol=1e-12)
+
+
+def test_fixed_parameters_of_a_refit_are_held():
+    model = diffsim.inverse.model_from_equations({"x": "-k*x + c"}, ["k", "c"], name="decay")
+    ts = np.linspace(0.0, 1.0, 11)
+    problem = neural.trajectory_problem(
+        model, {"k": 1.0}, ts, np.exp(-2.0 * ts)[:, None], [1.0], fixed={"c": 0.0}
+    )
+    assert problem.space.names == ("k",) and problem.fixed == {"c": 0.0}
+    with pytest.raises(ValueError, match="parameters: no starting value for 'c'"):
+        neural.trajectory_problem(model, {"k": 1.0}, ts, np.exp(-2.0 * ts)[:, None], [1.0])
+
+
+@pytest.mark.slow
+def test_selection_by_refits_to_data_keeps_the_true_terms():
+    # The learned term carries a smooth error (as a trained network's does): BIC on the
+    # learned term keeps spurious terms; refits to noisy data choose exactly x*y twice.
+    true = {"alpha": 1.3, "beta": 0.9, "gamma": 0.8, "delta": 1.8}
+    u0 = np.array([0.44249296, 4.6280594])
+    ts = np.linspace(0.0, 3.0, 31)
+
+    def rhs(t, u, p):
+        x, y = u
+        return jnp.stack([p["alpha"] * x - p["beta"] * x * y, p["gamma"] * x * y - p["delta"] * y])
+
+    clean = np.asarray(diffsim.solve_ode(rhs, jnp.asarray(u0), ts, true, rtol=1e-12).ys)
+    sigma = 0.05 * clean.mean(axis=0)
+    data = clean + sigma * np.random.default_rng(2).standard_normal(clean.shape)
+    x, y = clean.T
+    error = 0.1 * np.exp(-ts)[:, None] * np.array([1.0, -1.0])
+    learned = np.stack([-0.9 * x * y, 0.8 * x * y], axis=1) + error
+    library = neural.TermLibrary(("x", "y"), 3)
+    sparse = neural.sparse_regression(clean, learned, library, names=("x", "y"), ridge=1e-2)
+    assert len(sparse.active("x")) + len(sparse.active("y")) > 2
+    equation = lambda t, u, u_learned: jnp.stack([1.3 * u[0], -1.8 * u[1]]) + u_learned
+    chosen = neural.select_terms(sparse, library, equation, ts, data, u0, sigma=sigma)
+    assert str(chosen.model).count("*") == 4 and set(chosen.model.active("x")) == {"x*y"}
+    assert set(chosen.model.active("y")) == {"x*y"}
+    assert chosen.model.active("x")["x*y"] == pytest.approx(-0.9, rel=0.05)
+    assert chosen.model.active("y")["x*y"] == pytest.approx(0.8, rel=0.05)
+    # Its score is the lowest of all refits, and chi-square is at the noise level.
+    assert chosen.score == min(row[3] for row in chosen.tried)
+    assert 0.3 * chosen.num < chosen.chi_square < 2.0 * chosen.num

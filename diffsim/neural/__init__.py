@@ -11,6 +11,8 @@ from ._loss import predict_windows as predict_windows
 from ._loss import window_loss as window_loss
 from ._recovered import coefficient_name as coefficient_name
 from ._recovered import recovered_model as recovered_model
+from ._selection import Selection as Selection
+from ._selection import select_terms as select_terms
 from ._shooting import Segments as Segments
 from ._shooting import shooting_loss as shooting_loss
 from ._shooting import shooting_segments as shooting_segments

@@ -91,6 +91,21 @@ def ude_from_equations(
     - `where`: the key path for error messages.
 
     **Raises:** `ValueError` with one line naming the key path of the first bad equation.
+
+    **Example:**
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import neural, nn
+
+    equations = {"x": "alpha*x + nn(x, y)[0]", "y": "-delta*y + nn(x, y)[1]"}
+    ude = neural.ude_from_equations(equations, ["alpha", "delta"], inputs=["x", "y"], outputs=2)
+    network = nn.MLP(2, 2, 5, 3, "rbf", dtype="float64", key=jax.random.key(0))
+    u = jnp.array([0.5, 2.0])
+    rate = ude(0.0, u, {"physical": {"alpha": 1.3, "delta": 1.8}, "network": network})
+    assert jnp.allclose(rate, jnp.array([0.65, -3.6]) + network(u))
+    ```
     """
     states = tuple(equations)
     check_names(states, where=where, kind="state")

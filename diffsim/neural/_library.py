@@ -4,7 +4,9 @@ import itertools
 from collections.abc import Sequence
 
 import equinox as eqx
+import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array
 
 from ..inverse._expressions import FUNCTIONS, parse_expression
 
@@ -22,6 +24,18 @@ class TermLibrary(eqx.Module):
     - `states`: the state names, in column order of the data.
     - `degree`: the highest total degree of the monomials.
     - `functions`: names of one-argument functions of `diffsim.inverse.parse_expression`.
+
+    **Example:**
+
+    ```python
+    import numpy as np
+    from diffsim import neural
+
+    library = neural.TermLibrary(("x", "y"), degree=2, functions=("sin",))
+    assert library.terms == ("1", "x", "y", "x**2", "x*y", "y**2", "sin(x)", "sin(y)")
+    theta = library(np.array([[2.0, 3.0], [1.0, 0.0]]))  # one row per state
+    assert theta.shape == (2, 8) and theta[0, 4] == 6.0
+    ```
     """
 
     states: tuple[str, ...] = eqx.field(static=True)
@@ -52,6 +66,24 @@ class TermLibrary(eqx.Module):
                 names.append("*".join(factors) or "1")
         names += [f"{f}({s})" for f in self.functions for s in self.states]
         return tuple(names)
+
+    def row(self, y) -> Array:
+        """The terms at one state `y` (shape `(n,)`), shape `(len(terms),)`; traceable (JAX).
+
+        **Example:**
+
+        ```python
+        import jax.numpy as jnp
+        from diffsim import neural
+
+        library = neural.TermLibrary(("x", "y"), degree=2)
+        assert jnp.allclose(library.row(jnp.array([2.0, 3.0])), jnp.array([1, 2, 3, 4, 6, 9]))
+        ```
+        """
+        env = {s: y[i] for i, s in enumerate(self.states)}
+        return jnp.stack(
+            [jnp.broadcast_to(parse_expression(term, self.states)(env), ()) for term in self.terms]
+        ).astype(jnp.result_type(y, float))
 
     def __call__(self, ys) -> np.ndarray:
         """The library matrix `Θ(Y)`, shape `(N, len(terms))`, for states `ys` of shape `(N, n)`."""

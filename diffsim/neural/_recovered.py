@@ -12,6 +12,15 @@ def coefficient_name(target: str, term: str) -> str:
     """The parameter name of `term`'s coefficient in `target`'s equation.
 
     E.g. `x_x_y` for `x*y` in `x`, `x_x2` for `x**2`, `x_1` for the constant.
+
+    **Example:**
+
+    ```python
+    from diffsim import neural
+
+    assert neural.coefficient_name("x", "x*y") == "x_x_y"
+    assert neural.coefficient_name("y", "sin(x)") == "y_sin_x"
+    ```
     """
     slug = re.sub(r"\W+", "_", term.replace("**", "")).strip("_")
     return f"{target}_{slug}"
@@ -38,6 +47,21 @@ def recovered_model(
 
     **Returns:** the `ODEModel` and the starting value of every parameter (the recovered
     coefficients and `known_parameters`).
+
+    **Example:** `x' = -y, y' = x` recovered from clean derivatives, written as a model.
+
+    ```python
+    import numpy as np
+    from diffsim import neural
+
+    t = np.linspace(0.0, 2.0, 40)
+    ys = np.stack([np.cos(t), np.sin(t)], axis=1)
+    sparse = neural.sparse_regression(ys, np.stack([-ys[:, 1], ys[:, 0]], axis=1),
+                                      neural.TermLibrary(("x", "y"), degree=2), names=("x", "y"))
+    model, start = neural.recovered_model(sparse)
+    assert model.description == "x' = x_y*y; y' = y_x*x"
+    assert np.allclose([start["x_y"], start["y_x"]], [-1.0, 1.0])
+    ```
     """
     known, values = dict(known or {}), dict(known_parameters or {})
     unknown = set(known) - set(sparse.targets)

@@ -17,6 +17,17 @@ class Segments(eqx.Module):
     - `windows`: the segments as `Windows` (times `(R*S, L)`, data `(R*S, L, n)`).
     - `per_run`: segments per trajectory `S`: segment `k` ends where `k + 1` starts, except
       between trajectories.
+
+    **Example:**
+
+    ```python
+    import numpy as np
+    from diffsim import neural
+
+    ts = np.linspace(0.0, 1.0, 11)
+    segments = neural.shooting_segments(ts, np.exp(-ts)[:, None], 6)
+    assert segments.per_run == 2 and segments.initial_states().shape == (2, 1)
+    ```
     """
 
     windows: Windows
@@ -33,6 +44,17 @@ def shooting_segments(ts: ArrayLike, ys: ArrayLike, length: int) -> Segments:
 
     One trajectory (`(T,)`, `(T, n)`) or several (`(R, T)`, `(R, T, n)`); `T - 1` must be a
     multiple of `length - 1`.
+
+    **Example:**
+
+    ```python
+    import numpy as np
+    from diffsim import neural
+
+    ts = np.linspace(0.0, 2.0, 21)
+    segments = neural.shooting_segments(ts, np.exp(-ts)[:, None], 6)  # 20 = 4 × 5 intervals
+    assert segments.windows.ts.shape == (4, 6)
+    ```
     """
     num = jnp.shape(ts)[-1]
     if length < 2 or (num - 1) % (length - 1):
@@ -66,6 +88,20 @@ def shooting_loss(
     - `starts`: the initial state of every segment, shape `(R*S, n)`.
     - `segments`: from `shooting_segments`.
     - `continuity`: the weight of the joining penalty.
+
+    **Example:** the exact model from the data's own segment starts: no misfit, no jumps.
+
+    ```python
+    import numpy as np
+    from diffsim import neural
+
+    ts = np.linspace(0.0, 1.0, 11)
+    segments = neural.shooting_segments(ts, np.exp(-2.0 * ts)[:, None], 6)
+    starts = segments.initial_states()
+    decay = lambda t, y, k: -k * y
+    assert neural.shooting_loss(decay, 2.0, starts, segments) < 1e-12
+    assert neural.shooting_loss(decay, 2.0, starts * 1.1, segments) > 1e-4  # jumps cost
+    ```
     """
     windows = segments.windows._replace(ys=segments.windows.ys.at[:, 0].set(starts))
     ys, status = predict_windows(rhs, params, windows, options)

@@ -18,25 +18,57 @@ CRITERIA = ("aic", "bic")
 _RESIDUAL_FLOOR = 1e-10
 
 
-def stlsq(theta: np.ndarray, target: np.ndarray, threshold: float, *, iterations: int = 20):
+def stlsq(
+    theta: np.ndarray,
+    target: np.ndarray,
+    threshold: float,
+    *,
+    ridge: float = 0.0,
+    iterations: int = 20,
+) -> np.ndarray:
     """Sequentially thresholded least squares for one target column.
 
-    Least squares on all terms; then repeatedly drop the terms whose coefficient is below
-    `threshold` in magnitude and refit on the rest, until the set of terms stops changing.
+    (Ridge) least squares on all terms; then repeatedly drop the terms whose coefficient is
+    below `threshold` in magnitude and refit on the rest, until the set of terms stops
+    changing; the kept terms are finally refitted by plain least squares (no shrinkage).
+    `ridge` adds `ridge * ||xi||²` to the mean squared residual while terms are dropped: on
+    nearly collinear columns (a library along one trajectory) plain least squares gives
+    large cancelling coefficients, and the ridge lets the few terms that matter stand out.
 
     **Returns:** the coefficients, shape `(len(terms),)` (zeros for dropped terms).
+
+    **Example:**
+
+    ```python
+    import numpy as np
+    from diffsim import neural
+
+    x = np.linspace(0.0, 1.0, 50)
+    theta = np.stack([np.ones_like(x), x, x**2], axis=1)
+    xi = neural.stlsq(theta, 2.0 * x - 0.5 * x**2, threshold=0.1)
+    assert np.allclose(xi, [0.0, 2.0, -0.5])
+    ```
     """
+    num = theta.shape[0]
+
+    def solve(columns):
+        a = theta[:, columns]
+        if ridge == 0.0:
+            return np.linalg.lstsq(a, target, rcond=None)[0]
+        return np.linalg.solve(a.T @ a / num + ridge * np.eye(a.shape[1]), a.T @ target / num)
+
     keep = np.ones(theta.shape[1], dtype=bool)
-    xi = np.zeros(theta.shape[1])
     for _ in range(iterations):
         xi = np.zeros(theta.shape[1])
         if keep.any():
-            xi[keep] = np.linalg.lstsq(theta[:, keep], target, rcond=None)[0]
+            xi[keep] = solve(keep)
         small = np.abs(xi) < threshold
         if not np.any(small & keep):
             break
         keep &= ~small
-    xi[~keep] = 0.0
+    xi = np.zeros(theta.shape[1])
+    if keep.any():
+        xi[keep] = np.linalg.lstsq(theta[:, keep], target, rcond=None)[0]
     return xi
 
 
@@ -44,6 +76,16 @@ def information_criterion(rss: float, count: int, num: int, scale: float, kind: 
     """AIC `N ln(RSS/N) + 2k` or BIC `N ln(RSS/N) + k ln N` of a least-squares model.
 
     `k` is the number of terms; `RSS` is floored at round-off of the target's scale.
+
+    **Example:** a third term must lower the RSS enough to pay for itself.
+
+    ```python
+    from diffsim import neural
+
+    two = neural.information_criterion(rss=1.0, count=2, num=100, scale=10.0, kind="bic")
+    three = neural.information_criterion(rss=0.99, count=3, num=100, scale=10.0, kind="bic")
+    assert two < three  # 1 % less RSS is not worth ln(100) ≈ 4.6
+    ```
     """
     rss = max(rss, (_RESIDUAL_FLOOR * scale) ** 2)
     penalty = 2.0 if kind == "aic" else math.log(num)
@@ -60,6 +102,22 @@ class SparseModel(eqx.Module):
     - `scores`: the criterion per threshold and target, shape `(len(thresholds), len(targets))`.
     - `counts`: the number of terms per threshold and target (same shape).
     - `chosen`: the threshold chosen for each target.
+    - `path`: the coefficients at every threshold, shape
+      `(len(thresholds), len(terms), len(targets))` (the candidates of `select_terms`).
+
+    **Example:**
+
+    ```python
+    import numpy as np
+    from diffsim import neural
+
+    x = np.linspace(0.0, 1.0, 50)
+    sparse = neural.sparse_regression(x[:, None], 2.0 * x - 0.5 * x**2,
+                                      neural.TermLibrary(("x",), degree=3), names=("x",))
+    assert list(sparse.active("x")) == ["x", "x**2"]  # the terms chosen, with coefficients
+    assert np.allclose(list(sparse.active("x").values()), [2.0, -0.5])
+    assert sparse.expression("x") == "2*x - 0.5*x**2"
+    ```
     """
 
     terms: tuple[str, ...] = eqx.field(static=True)
@@ -70,6 +128,7 @@ class SparseModel(eqx.Module):
     scores: np.ndarray
     counts: np.ndarray
     chosen: np.ndarray
+    path: np.ndarray
 
     def active(self, target: str) -> dict[str, float]:
         """`{term: coefficient}` of the terms chosen for `target`."""
@@ -98,6 +157,7 @@ def sparse_regression(
     thresholds=None,
     criterion: str = "aic",
     normalize: bool = True,
+    ridge: float = 0.0,
 ) -> SparseModel:
     """Find the few `library` terms of `ys` that make up each column of `targets`.
 
@@ -114,8 +174,23 @@ def sparse_regression(
       wins; ties go to the larger threshold, the sparser model).
     - `normalize`: threshold the coefficients of library columns scaled to unit RMS, so that
       terms of different magnitudes compete fairly (the reported coefficients are unscaled).
+    - `ridge`: the ridge penalty of `stlsq` while terms are dropped (on the scaled columns).
 
     **Returns:** a `SparseModel` (print it for the recovered terms).
+
+    **Example:** from clean derivatives of a known polynomial system.
+
+    ```python
+    import numpy as np
+    from diffsim import neural
+
+    t = np.linspace(0.0, 2.0, 40)
+    ys = np.stack([np.cos(t), np.sin(t)], axis=1)  # x' = -y, y' = x
+    derivatives = np.stack([-ys[:, 1], ys[:, 0]], axis=1)
+    sparse = neural.sparse_regression(ys, derivatives, neural.TermLibrary(("x", "y"), degree=2),
+                                      names=("x", "y"))
+    assert str(sparse).splitlines() == ["x = -1*y", "y = 1*x"]
+    ```
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion: unknown criterion {criterion!r} (use aic or bic)")
@@ -142,7 +217,7 @@ def sparse_regression(
     scores = np.zeros((len(thresholds), targets.shape[1]))
     for i, threshold in enumerate(thresholds):
         for j in range(targets.shape[1]):
-            xi = stlsq(theta, targets[:, j], threshold)
+            xi = stlsq(theta, targets[:, j], threshold, ridge=ridge)
             rss = float(np.sum((theta @ xi - targets[:, j]) ** 2))
             scale = float(np.linalg.norm(targets[:, j]))
             fits[i, :, j] = xi
@@ -162,4 +237,5 @@ def sparse_regression(
         scores=scores,
         counts=np.count_nonzero(fits, axis=1),
         chosen=thresholds[best],
+        path=fits / scales[None, :, None],
     )

@@ -21,6 +21,17 @@ class Training(eqx.Module):
     - `skipped`: Adam steps whose loss or gradient was not finite (a failed solve): they
       left the weights unchanged.
     - `compile_seconds`, `train_seconds`: tracing+compilation, and the training loops.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import neural
+
+    result = neural.train(lambda p, batch: jnp.sum((p - 3.0) ** 2), jnp.zeros(2), adam_steps=5)
+    assert result.phases == ("adam",) * 5 and result.losses.shape == (5,)
+    assert result.skipped == 0 and result.compile_seconds > 0
+    ```
     """
 
     params: object
@@ -73,6 +84,20 @@ def train(
     - `callback`: called as `callback(step, phase, loss)` after every step.
 
     **Returns:** a `Training`.
+
+    **Example:** a quadratic bowl (any differentiable `loss(params, batch)` trains alike).
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import neural
+
+    target = jnp.array([1.0, -2.0])
+    loss = lambda p, batch: jnp.sum((p["w"] - target) ** 2)
+    result = neural.train(loss, {"w": jnp.zeros(2)}, adam_steps=50, learning_rate=0.1,
+                          lbfgs_steps=5)
+    assert jnp.allclose(result.params["w"], target, atol=1e-6)
+    assert result.phases[-1] == "lbfgs"
+    ```
     """
     key = jax.random.key(0) if key is None else key
     dynamic, static = eqx.partition(params, eqx.is_inexact_array)

@@ -21,6 +21,27 @@ class UniversalODE(eqx.Module):
       unknown interactions `u = network(y)`, `[alpha*x + u[0], -delta*y + u[1]]`.
     - `states`: the state names; `physical`: the physical parameter names.
     - `inputs`: the indices of the states the network reads (default all), for `learned`.
+
+    **Example:** Lotka–Volterra with known growth and decay, a network for the interactions.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import neural, nn
+
+    def hybrid(t, u, physical, network):
+        x, y = u
+        learned = network(u)
+        return jnp.stack([physical["alpha"] * x + learned[0], -physical["delta"] * y + learned[1]])
+
+    ude = neural.UniversalODE(hybrid, states=("x", "y"), physical=("alpha", "delta"))
+    network = nn.MLP(2, 2, 5, 3, "rbf", dtype="float64", key=jax.random.key(0))
+    params = {"physical": {"alpha": 1.3, "delta": 1.8}, "network": network}
+    u = jnp.array([0.5, 2.0])
+    rate = ude(0.0, u, params)
+    assert jnp.allclose(rate, jnp.array([0.65, -3.6]) + network(u))
+    assert ude.learned(network, [[0.5, 2.0], [1.0, 1.0]]).shape == (2, 2)
+    ```
     """
 
     equation: Callable = eqx.field(static=True)
@@ -74,6 +95,27 @@ def physical_uncertainty(
     - `scale_covariance`: multiply by the reduced chi-square (when `sigma` is not known).
 
     **Returns:** an `Uncertainty` (`stderr` in the order of `ude.physical`).
+
+    **Example:** `x' = -k*x + u(x)` with a network `u` that happens to be zero; the error bar
+    of `k` is then that of the plain decay model.
+
+    ```python
+    # slow
+    import jax
+    import numpy as np
+    from diffsim import neural, nn
+
+    network = nn.MLP(1, 1, 2, 1, "tanh", dtype="float64", key=jax.random.key(0))
+    network = jax.tree.map(lambda w: 0.0 * w, network)  # u = 0
+    ude = neural.UniversalODE(
+        lambda t, y, p, net: -p["k"] * y + net(y), states=("x",), physical=("k",)
+    )
+    ts = np.linspace(0.0, 1.0, 11)
+    params = {"physical": {"k": 2.0}, "network": network}
+    errors = neural.physical_uncertainty(ude, params, ts, np.exp(-2.0 * ts)[:, None], [1.0],
+                                         sigma=0.01)
+    assert 0.0 < errors.stderr[0] < 0.1
+    ```
     """
     physical = {k: float(params["physical"][k]) for k in ude.physical}
     problem = trajectory_problem(

@@ -28,6 +28,27 @@ class UdeProblem(WrappedProblem):
     - `ude`: the `UniversalODE`.
     - `network`: the starting network (its weights are the last unknowns).
     - `space`: the physical parameters, then one parameter per weight (group `"network"`).
+
+    **Example:** `x' = -k*x + u(x)`: one physical parameter, then the network's 7 weights.
+
+    ```python
+    import jax
+    import numpy as np
+    from diffsim import neural, nn
+
+    network = nn.MLP(1, 1, 2, 1, "tanh", dtype="float64", key=jax.random.key(0))
+    ude = neural.UniversalODE(
+        lambda t, y, p, net: -p["k"] * y + net(y), states=("x",), physical=("k",)
+    )
+    ts = np.linspace(0.0, 1.0, 11)
+    base = neural.trajectory_problem(
+        ude.with_network(network), {"k": 1.0}, ts, np.exp(-2.0 * ts)[:, None], [1.0]
+    )
+    problem = neural.UdeProblem(base, ude, network)
+    assert problem.space.size == 1 + 7 and problem.space.names[1] == "network[0]"
+    x = problem.space.initial_values()
+    assert np.allclose(problem.trained_network(x)(np.ones(1)), network(np.ones(1)))
+    ```
     """
 
     base: OdeProblem

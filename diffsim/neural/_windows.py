@@ -14,6 +14,16 @@ class Windows(NamedTuple):
     **Fields:**
     - `ts`: the times of every window, shape `(B, L)`.
     - `ys`: the observed states, shape `(B, L, n)`; `ys[:, 0]` are the initial states.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import neural
+
+    batch = neural.Windows(ts=jnp.zeros((3, 5)), ys=jnp.ones((3, 5, 2)))  # 3 windows of 5
+    assert batch.ys[:, 0].shape == (3, 2)  # where each window's solve starts
+    ```
     """
 
     ts: Array
@@ -45,6 +55,20 @@ def sample_windows(ts: ArrayLike, ys: ArrayLike, length: int, count: int, *, key
     - `length`: samples per window (the first one is the initial state).
     - `count`: windows per batch.
     - `key`: a `jax.random` key.
+
+    **Example:**
+
+    ```python
+    import jax
+    import numpy as np
+    from diffsim import neural
+
+    ts = np.linspace(0.0, 1.0, 11)
+    ys = np.stack([ts, ts**2], axis=1)
+    batch = neural.sample_windows(ts, ys, 4, 8, key=jax.random.key(0))
+    assert batch.ts.shape == (8, 4) and batch.ys.shape == (8, 4, 2)
+    assert np.allclose(np.diff(batch.ts, axis=1), 0.1)  # consecutive samples
+    ```
     """
     ts, ys = _check(ts, ys, length)
     key_r, key_s = jax.random.split(key)
@@ -59,6 +83,18 @@ def all_windows(ts: ArrayLike, ys: ArrayLike, length: int) -> Windows:
 
     Windows share their end points (the last one may start earlier so that it ends at the last
     sample): a deterministic batch covering all the data, e.g. for the L-BFGS phase of `train`.
+
+    **Example:**
+
+    ```python
+    import numpy as np
+    from diffsim import neural
+
+    ts = np.linspace(0.0, 1.0, 11)
+    windows = neural.all_windows(ts, np.stack([ts, ts**2], axis=1), 6)
+    assert windows.ts.shape == (2, 6)
+    assert windows.ts[1, 0] == windows.ts[0, -1]  # consecutive windows share an end point
+    ```
     """
     ts, ys = _check(ts, ys, length)
     num = ts.shape[1]
