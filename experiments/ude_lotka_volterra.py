@@ -113,13 +113,15 @@ def run(
     lbfgs_steps: int = 500,
     degree: int = 3,
     ridge: float = 1e-2,
+    select: bool = True,
     verbose=True,
 ) -> dict:
     """The whole study; returns its figures.
 
     **Arguments:** `seed` of noise and network; `noise` level (fraction of each state's
     mean); `joint`: fit α and δ with the network (else they are known); training steps;
-    `degree` of the sparse-regression library; `ridge` of its thresholded least squares.
+    `degree` of the sparse-regression library; `ridge` of its thresholded least squares;
+    `select`: choose the terms by refits to the data (else keep the sparse regression's).
     """
     clock = time.perf_counter()
     ude = JOINT if joint else KNOWN_RATES
@@ -163,12 +165,17 @@ def run(
     )
     fixed = {} if joint else {"alpha": TRUE["alpha"], "delta": TRUE["delta"]}
     rates = np.array([physical["alpha"], -physical["delta"]])
-    selection = neural.select_terms(
-        sparse, library, lambda t, u, learned: rates * u + learned, ts, data, U0, sigma=sigma
+    selection = (
+        neural.select_terms(
+            sparse, library, lambda t, u, learned: rates * u + learned, ts, data, U0, sigma=sigma
+        )
+        if select
+        else None
     )
+    recovered = sparse if selection is None else selection.model
 
     # Refit the recovered equation as a plain ODE model (error bars), then extrapolate.
-    model, start = neural.recovered_model(selection.model, KNOWN, physical)
+    model, start = neural.recovered_model(recovered, KNOWN, physical)
     free = {k: v for k, v in start.items() if k not in fixed}
     problem = neural.trajectory_problem(model, free, ts, data, U0, sigma=sigma, fixed=fixed)
     refit = diffsim.fit(problem)
@@ -184,7 +191,7 @@ def run(
         relative_l2(solution.ys, truth(long)) if int(solution.status) == 0 else float("inf")
     )
 
-    terms = {s: sorted(selection.model.active(s)) for s in STATES}
+    terms = {s: sorted(recovered.active(s)) for s in STATES}
     beta = -estimates.get("x_x_y", np.nan)
     gamma = estimates.get("y_x_y", np.nan)
     figures = {
@@ -220,11 +227,12 @@ def run(
         )
         print(f"sparse regression ({sparse.criterion} on the learned term, degree {degree}):")
         print(sparse)
-        print(
-            f"terms chosen by refits to the data ({len(selection.tried)} refits, "
-            f"{selection.criterion} {selection.score:.1f}, chi-square {selection.chi_square:.1f}"
-            f" for {selection.num} values):\n{selection.model}"
-        )
+        if selection is not None:
+            print(
+                f"terms chosen by refits to the data ({len(selection.tried)} refits, "
+                f"{selection.criterion} {selection.score:.1f}, chi-square "
+                f"{selection.chi_square:.1f} for {selection.num} values):\n{selection.model}"
+            )
         print("refit of the recovered equation:")
         for name, value in estimates.items():
             print(f"  {name} = {value:.5f} ± {figures['refit_stderr'][name]:.5f}")

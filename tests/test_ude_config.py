@@ -42,6 +42,8 @@ def test_smoke_config_runs_and_fits_to_the_noise_level(tmp_path, capsys):
             "fit.max_steps=100",
             "--set",
             "report.html=false",
+            "--set",
+            "report.forecast=null",  # the extrapolation costs two more compilations
         ]
     )
     assert code == 1, capsys.readouterr().err  # stopped at max_steps, not converged
@@ -55,6 +57,9 @@ def test_smoke_config_runs_and_fits_to_the_noise_level(tmp_path, capsys):
     x, y = states.T
     truth = np.stack([-0.9 * x * y, 0.8 * x * y], axis=1)
     assert np.linalg.norm(learned - truth) / np.linalg.norm(truth) < 0.5
+    # neural.truth of the config: the true interactions along the fitted trajectory.
+    np.testing.assert_allclose(arrays["truth_fit"], truth, rtol=1e-12)
+    assert "extrapolation_ts" not in arrays
     assert (out / "report.md").exists()
 
 
@@ -82,6 +87,7 @@ def _bad(tmp_path, change):
             "model.equations.x: nn(...) must be called with the network inputs nn(x, y)",
         ),
         (lambda d: d["neural"].update(inputs=["x", "z"]), "neural.inputs: 'z' is not a state"),
+        (lambda d: d["neural"].update(truth=["x*y"]), "neural.truth: give one expression per"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_key(tmp_path, capsys, change, message):

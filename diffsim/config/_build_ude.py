@@ -7,7 +7,7 @@ from pathlib import Path
 import jax
 
 from ..models import ODEModel
-from ..neural import UdeProblem, ude_from_equations
+from ..neural import TrueTerms, UdeProblem, ude_from_equations
 from ..nn import MLP
 from ._build import build_ode_problem
 from ._schema import OdeRunConfig
@@ -98,4 +98,19 @@ def build_ude_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> UdePr
         vector_field=lambda t, y, p: ude.equation(t, y, p, network),
         description="; ".join(f"{s}' = {e}" for s, e in config.model.equations.items()),
     )
-    return UdeProblem(build_ode_problem(config, base_dir, model=model), ude, network)
+    truth = None
+    if spec.truth is not None:
+        if len(spec.truth) != spec.outputs:
+            raise ValueError(
+                f"neural.truth: give one expression per network output ({spec.outputs}), "
+                f"got {len(spec.truth)}"
+            )
+        truth = TrueTerms(spec.truth, spec.inputs)
+    forecast = config.report.forecast
+    return UdeProblem(
+        build_ode_problem(config, base_dir, model=model),
+        ude,
+        network,
+        truth=truth,
+        until=None if forecast is None else forecast.until,
+    )

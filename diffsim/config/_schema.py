@@ -308,6 +308,9 @@ class NeuralConfig(_Strict):
     depth: Annotated[int, Field(ge=1, le=64)] = 3
     activation: Literal[tuple(ACTIVATIONS)] = "tanh"
     seed: Seed = 0
+    # The true network outputs, expressions of the inputs (synthetic data): the report draws
+    # the learned term and the extrapolation against them.
+    truth: list[str] | None = None
 
 
 class _RunBase(_Strict):
@@ -406,11 +409,6 @@ class OdeRunConfig(_RunBase):
 
     @model_validator(mode="after")
     def _data_or_experiments(self):
-        if self.neural is not None and self.report.forecast is not None:
-            raise ValueError(
-                "report.forecast: forecasts of universal ODEs (neural) are not supported; "
-                "leave it out"
-            )
         if self.experiments is None:
             if self.data is None:
                 raise ValueError("data: required key is missing")

@@ -24,6 +24,7 @@ from ._train import Training as Training
 from ._train import train as train
 from ._trajectory_problem import REFIT_OPTIONS as REFIT_OPTIONS
 from ._trajectory_problem import trajectory_problem as trajectory_problem
+from ._ude import TrueTerms as TrueTerms
 from ._ude import UniversalODE as UniversalODE
 from ._ude import physical_uncertainty as physical_uncertainty
 from ._ude_problem import UdeProblem as UdeProblem

@@ -9,7 +9,8 @@ data's noise levels: `chi² + 2k` (AIC) or `chi² + k ln N` (BIC), `k` the numbe
 coefficients (Mangan, Kutz, Brunton & Proctor 2017, "Model selection for dynamical systems via
 sparse regression and information criteria"). The candidates are the term sets of the
 sparse regression's threshold sweep (the sparsest first); from the best one, single terms are
-removed, added or swapped while the score improves (stepwise selection on the data).
+removed, added or swapped, or one target's terms replaced by a single term, while the score
+improves (stepwise selection on the data).
 """
 
 import itertools
@@ -74,10 +75,16 @@ def _supports(sparse: SparseModel, target: int) -> list[tuple[np.ndarray, np.nda
 
 
 def _moves(mask: np.ndarray):
-    """The term sets one step from `mask` `(terms, targets)`: one term removed, one added, or
-    one swapped for another in the same target (flattened masks)."""
+    """The term sets one step from `mask` `(terms, targets)`: one term removed, one added,
+    one swapped for another in the same target, or a target's terms replaced by a single
+    term (flattened masks)."""
     for j in range(mask.shape[1]):
         column = mask[:, j]
+        for k in range(mask.shape[0]):
+            single = mask.copy()
+            single[:, j] = False
+            single[k, j] = True
+            yield single.ravel()
         for i in np.flatnonzero(column):
             moved = mask.copy()
             moved[i, j] = False
@@ -109,7 +116,7 @@ def select_terms(
     """The terms whose refitted ODE explains the measured data best (AIC or BIC on the data).
 
     Candidates: the sparse regression's term sets, then stepwise moves from the best (remove,
-    add or swap one term) while the score improves.
+    add or swap one term, or replace a target's terms by one) while the score improves.
 
     The recovered model is the UDE with its learned term replaced by library terms:
     `dy/dt = equation(t, y, learned)` with `learned_j = Σ_k c_kj term_k(y)` (the targets of

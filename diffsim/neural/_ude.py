@@ -4,9 +4,10 @@ from collections.abc import Callable, Mapping
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from ..inverse import SolverOptions, Uncertainty, estimate_uncertainty
+from ..inverse import SolverOptions, Uncertainty, estimate_uncertainty, parse_expression
 from ..models import ODEModel
 from ._trajectory_problem import REFIT_OPTIONS, trajectory_problem
 
@@ -67,6 +68,45 @@ class UniversalODE(eqx.Module):
             parameters=self.physical,
             vector_field=lambda t, y, p: self.equation(t, y, p, network),
             description="universal ODE with its trained network held fixed",
+        )
+
+
+class TrueTerms(eqx.Module):
+    """Known network outputs as expressions of its inputs: the truth a learned term is
+    compared with (synthetic data), callable like the network.
+
+    **Arguments:**
+    - `expressions`: one expression per network output (whitelist parser), e.g.
+      `("-0.9*x*y", "0.8*x*y")`.
+    - `inputs`: the names of the network inputs, in order.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+    from diffsim import neural
+
+    truth = neural.TrueTerms(("-0.9*x*y", "0.8*x*y"), ("x", "y"))
+    assert jnp.allclose(truth(jnp.array([2.0, 0.5])), jnp.array([-0.9, 0.8]))
+    ```
+    """
+
+    expressions: tuple[str, ...] = eqx.field(static=True)
+    inputs: tuple[str, ...] = eqx.field(static=True)
+    dtype: str = eqx.field(static=True, default="float64")
+
+    def __init__(self, expressions, inputs):
+        for text in expressions:
+            parse_expression(text, tuple(inputs), where="neural.truth")  # report bad text now
+        self.expressions, self.inputs = tuple(expressions), tuple(inputs)
+
+    def __call__(self, features):
+        env = {name: features[i] for i, name in enumerate(self.inputs)}
+        return jnp.stack(
+            [
+                jnp.broadcast_to(parse_expression(text, self.inputs)(env), ())
+                for text in self.expressions
+            ]
         )
 
 

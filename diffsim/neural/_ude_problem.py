@@ -28,6 +28,9 @@ class UdeProblem(WrappedProblem):
     - `ude`: the `UniversalODE`.
     - `network`: the starting network (its weights are the last unknowns).
     - `space`: the physical parameters, then one parameter per weight (group `"network"`).
+    - `truth`: the true network outputs as a function of its inputs, when known (synthetic
+      data), e.g. `TrueTerms`; the report compares the learned term with it.
+    - `until`: the report extrapolates the fitted UDE (and the truth) up to this time.
 
     **Example:** `x' = -k*x + u(x)`: one physical parameter, then the network's 7 weights.
 
@@ -55,9 +58,20 @@ class UdeProblem(WrappedProblem):
     ude: UniversalODE
     network: eqx.Module
     space: ParameterSpace
+    truth: eqx.Module | None
+    until: float | None = eqx.field(static=True)
 
-    def __init__(self, base: OdeProblem, ude: UniversalODE, network: eqx.Module):
+    def __init__(
+        self,
+        base: OdeProblem,
+        ude: UniversalODE,
+        network: eqx.Module,
+        *,
+        truth: eqx.Module | None = None,
+        until: float | None = None,
+    ):
         self.base, self.ude, self.network = base, ude, network
+        self.truth, self.until = truth, until
         flat = np.asarray(self._flatten(network))
         weights = tuple(
             Parameter(name=f"{GROUP}[{i}]", init=float(v), group=GROUP) for i, v in enumerate(flat)
@@ -116,9 +130,27 @@ class UdeProblem(WrappedProblem):
         )
         return described
 
+    def _extrapolation(self, x, points: int) -> dict[str, np.ndarray]:
+        """Every state of the fitted UDE (and of the true model) from `t0` to `until`."""
+        base = self.base
+        if self.until is None or self.until <= float(base.data.ts[-1]):
+            return {}
+        ts = np.linspace(base.t0, self.until, points)
+        values, params = self._params(x)
+        y0 = base.initial_state(values)
+        arrays = {"extrapolation_ts": ts}
+        networks = {"extrapolation_fit": params["network"], "extrapolation_truth": self.truth}
+        for key, network in networks.items():
+            if network is not None:
+                solution = base.options.solve_ode(self.ude, y0, ts, {**params, "network": network})
+                ok = int(solution.status) == 0
+                arrays[key] = np.where(ok, np.asarray(solution.ys), np.nan)
+        return arrays
+
     def report_arrays(self, x_fit, x_start, *, points: int = 400) -> dict[str, np.ndarray]:
-        """Data, noise levels, model curves, the learned term along the fitted trajectory and
-        the weights' index (the report draws the weights as a field over it)."""
+        """Data, noise levels, model curves, the learned term along the fitted trajectory (and
+        the true one when known), the weights' index (the report draws the weights as a field
+        over it), and every state extrapolated to `until` (fitted UDE, truth)."""
         base = self.base
         fine = np.linspace(base.t0, float(base.data.ts[-1]), points)
         curve = jax.jit(lambda x: self.predict_at(x, fine))
@@ -137,6 +169,9 @@ class UdeProblem(WrappedProblem):
             states = np.asarray(solution.ys[-points:])
             arrays["states_fit"] = states
             arrays["learned_fit"] = self.ude.learned(self.trained_network(x_fit), states)
+            if self.truth is not None:
+                arrays["truth_fit"] = self.ude.learned(self.truth, states)
+        arrays |= self._extrapolation(jnp.asarray(x_fit), points)
         misfit = np.asarray(jax.jit(lambda x: self.misfit(x))(jnp.asarray(x_fit)))
         arrays["normalized_residuals"] = np.where(np.isfinite(misfit), misfit, np.nan).reshape(
             base.data.values.shape

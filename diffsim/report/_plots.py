@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ._pinn import PINN_PLOTS, draw_pinn
+from ._ude import UDE_PLOTS, draw_ude
 
 PLOTS = {
     "fit": "Data and fitted model",
@@ -20,6 +21,7 @@ PLOTS = {
     "parameters": "Parameter values during the fit",
     "correlation": "Correlation matrix",
     **PINN_PLOTS,
+    **UDE_PLOTS,
 }
 """The figures a report may have: file stem -> caption.
 
@@ -275,6 +277,7 @@ def write_plots(folder, summary: dict, arrays: dict, options) -> dict[str, str]:
             _time_series(summary, arrays, save)
     if summary["fields"]:
         _fields(summary, arrays, save)
+    draw_ude(summary, arrays, save, _figure)
     history = np.asarray(arrays["loss_history"], float)
     if summary["kind"] == "pinn":  # its loss terms over the steps replace the loss plot
         draw_pinn(summary, arrays, save, _figure)
