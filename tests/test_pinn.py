@@ -193,10 +193,13 @@ def test_unknowns_use_the_inverse_transforms():
 
 
 def test_burgers_smoke_training_and_checkpoint(tmp_path):
-    """CI smoke version of Raissi's forward problem: 2000 collocation points, 300 Adam and
-    700 L-BFGS steps, hard initial/boundary constraints. Measured rel. L2 error against
-    Cole–Hopf: 6.8e-2 (an untrained or mis-differentiated network is at ~1); the issue's
-    5e-2 needs more L-BFGS steps than a CI test can afford here."""
+    """CI smoke version of Raissi's forward problem: 2000 collocation points (Latin hypercube,
+    redrawn every Adam step), a 2-20×4-1 tanh network in float64 with hard initial/boundary
+    constraints, 1000 Adam steps then 500 L-BFGS iterations on the last set (one compile for
+    both). Rel. L2 error against Cole–Hopf, measured for seeds 0, 1, 2: 2.4e-2, 2.1e-2,
+    6.9e-2 (an untrained or mis-differentiated network is at ~1; 26-35 s CPU each). Seed 2
+    shows the limit of 2000 fixed points: L-BFGS drives its loss to 2e-4 with the shock
+    misplaced (6.8e-2 after 1000 iterations), so the bound holds for most seeds, not all."""
     from experiments.burgers_cole_hopf import T_GRID, X_GRID, exact
 
     problem = burgers_problem(n_initial=50, n_boundary=25, hard=("initial", "boundary"))
@@ -205,10 +208,10 @@ def test_burgers_smoke_training_and_checkpoint(tmp_path):
     trained = pinn.train(
         problem,
         net,
-        collocation=pinn.Collocation(2000),
-        adam_steps=300,
+        collocation=pinn.Collocation(2000, resample_every=1),
+        adam_steps=1000,
         learning_rate=5e-3,
-        lbfgs_steps=700,
+        lbfgs_steps=500,
         callback=lambda p: lines.append(p.line()),
         log_every=100,
         checkpoint=tmp_path / "net.eqx",
@@ -219,7 +222,7 @@ def test_burgers_smoke_training_and_checkpoint(tmp_path):
     pred = jax.vmap(lambda t, x: fn(t, x[None]))(jnp.asarray(tt.ravel()), jnp.asarray(xx.ravel()))
     ref = exact(tt, xx).ravel()
     error = np.linalg.norm(pred - ref) / np.linalg.norm(ref)
-    assert error <= 1e-1, error
+    assert error <= 5e-2, error
     assert lines[0].startswith("adam      0  loss") and "residual" in lines[0]
     assert any(line.startswith("lbfgs") for line in lines)
     assert trained.history["loss"][-1] < trained.history["loss"][0]
