@@ -101,14 +101,15 @@ def sweep_fit_times(size: int, max_steps: int) -> dict:
     clock = time.perf_counter()
     fit_members(problem, method, z0[: max(size // 100, 1)], mask, max_steps=max_steps)
     first = time.perf_counter() - clock
-    clock = time.perf_counter()
+    clock, cpu = time.perf_counter(), time.process_time()
     out = fit_members(problem, method, z0, mask, max_steps=max_steps)
-    seconds = time.perf_counter() - clock
+    seconds, cpu = time.perf_counter() - clock, time.process_time() - cpu
     best = float(np.min(out["chi_square"]))
     return {
         "size": size,
         "first_s": first,
         "seconds": seconds,
+        "cpu_s": cpu,
         "converged": float((out["code"] > 0).mean()),
         "at_best": float((out["chi_square"] < 1.01 * best).mean()),
         "load": load(),
@@ -123,10 +124,16 @@ def scipy_times(count: int) -> dict:
     ts, data = np.asarray(problem.data.ts), np.asarray(problem.observed)
     sigma = np.asarray(problem.sigma)
     starts = _starts(problem, count)
-    clock = time.perf_counter()
+    clock, cpu = time.perf_counter(), time.process_time()
     for start in starts:
         scipy_fit(ts, data, sigma, start)
-    return {"count": count, "per_fit_s": (time.perf_counter() - clock) / count, "load": load()}
+    seconds, cpu = time.perf_counter() - clock, time.process_time() - cpu
+    return {
+        "count": count,
+        "per_fit_s": seconds / count,
+        "cpu_per_fit_s": cpu / count,
+        "load": load(),
+    }
 
 
 def memory(kind: str, size: int, chunk: int | None) -> dict:
@@ -231,15 +238,17 @@ def main() -> None:
         )
     if args.sweep_sizes:
         print(
-            "\n| fits (sweep batch) | first run s | s | fits/s | converged | at best | load "
-            "| scipy loop s (extrapolated) |"
+            "\n| fits (sweep batch) | first run s | s | CPU s | fits/s | converged | at best "
+            "| load | scipy loop s, CPU s (extrapolated) |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sweep_sizes:
         row = sweep_fit_times(size, args.max_steps)
-        loop = f"{scipy['per_fit_s'] * size:.0f}" if scipy else "-"
+        loop = "-"
+        if scipy:
+            loop = f"{scipy['per_fit_s'] * size:.0f}, {scipy['cpu_per_fit_s'] * size:.0f}"
         print(
-            f"| {size} | {row['first_s']:.1f} | {row['seconds']:.1f} | "
+            f"| {size} | {row['first_s']:.1f} | {row['seconds']:.1f} | {row['cpu_s']:.1f} | "
             f"{size / row['seconds']:.0f} | {row['converged']:.0%} | {row['at_best']:.0%} | "
             f"{row['load']} | {loop} |",
             flush=True,
