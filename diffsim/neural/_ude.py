@@ -72,8 +72,9 @@ class UniversalODE(eqx.Module):
 
 
 class TrueTerms(eqx.Module):
-    """Known network outputs as expressions of its inputs: the truth a learned term is
-    compared with (synthetic data), callable like the network.
+    """Known network outputs as expressions of its inputs, callable like the network.
+
+    The truth a learned term is compared with (synthetic data).
 
     **Arguments:**
     - `expressions`: one expression per network output (whitelist parser), e.g.

@@ -45,6 +45,12 @@ def draw_ude(summary: dict, arrays: dict, save, figure) -> None:
             if truth is not None:
                 ax.plot(ts, truth[:, i], "--", color=f"C{i}", lw=1.2)
         ax.axvline(float(arrays["ts"][-1]), color="gray", lw=0.8)
+        reference = truth if truth is not None else arrays.get("data")
+        if reference is not None and np.any(np.isfinite(reference)):
+            # A diverging extrapolation must not squash the truth to a flat line.
+            low, high = np.nanmin(reference), np.nanmax(reference)
+            margin = 0.25 * (high - low)
+            ax.set_ylim(low - margin, high + margin)
         title = "extrapolation (data end at the gray line)"
         if truth is not None and np.all(np.isfinite(fit)) and np.all(np.isfinite(truth)):
             beyond = ts > float(arrays["ts"][-1])
