@@ -333,6 +333,32 @@ def test_coefficients_from_expressions_of_the_unknowns():
         )
 
 
+def test_checkpoints_during_lbfgs(tmp_path):
+    """L-BFGS saves every `checkpoint_every` steps, not only at the end: at the progress
+    record of step 3 the checkpoint of step 2 is on disk."""
+    problem = burgers_problem(n_initial=8, n_boundary=4, hard=("initial", "boundary"))
+    net = nn.MLP(2, "scalar", 4, 1, "tanh", dtype="float64", key=KEY)
+    path = tmp_path / "net.eqx"
+    seen = {}
+
+    def callback(p):
+        if p.phase == "lbfgs" and p.step == 3:
+            seen["saved"] = path.exists()
+
+    pinn.train(
+        problem,
+        net,
+        collocation=pinn.Collocation(16),
+        adam_steps=0,
+        lbfgs_steps=4,
+        callback=callback,
+        log_every=3,
+        checkpoint=path,
+        checkpoint_every=2,
+    )
+    assert seen == {"saved": True}
+
+
 def test_non_finite_loss_is_a_status():
     problem = burgers_problem(params={"viscosity": jnp.nan}, n_initial=4, n_boundary=2)
     net = nn.MLP(2, "scalar", 4, 1, dtype="float64", key=KEY)
