@@ -3,7 +3,7 @@ optimizers. Does the best start reach AMICI's reference log-likelihood (within 0
 fraction of starts does, and how long does one converged start take?
 
     nice -n 10 python experiments/petab_fits.py COLLECTION_DIR [NAMES...] \
-        [--starts 50] [--chunk 10] [--budget S] [--max-steps 200]
+        [--starts 50] [--chunk 10] [--budget S] [--max-steps 200] [--solver-max-steps N]
 
 Each problem runs in its own process. Its starts are fitted in chunks (`fit` batches a
 chunk with `vmap`, compiled once and reused by the next chunks); a problem stops taking new
@@ -49,10 +49,13 @@ def run_problem(folder: Path, name: str, args, partial: Path) -> dict:
 
     started = time.perf_counter()
     problem = petab.load(folder / name / f"{name}.yaml")
+    # A start whose solve needs more steps fails fast instead of holding up its batch.
+    problem = problem.with_options(max_steps=args.solver_max_steps)
     load_s = time.perf_counter() - started
     starts = petab.latin_hypercube_starts(problem, args.starts + 1, seed=args.seed)[1:]
     out = {"name": name, "load_s": load_s, "estimated": problem.space.size}
     out |= {
+        "solver_max_steps": args.solver_max_steps,
         "starts_planned": len(starts),
         "max_steps": args.max_steps,
         "method": "levenberg_marquardt",
@@ -150,6 +153,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=900)
     parser.add_argument("--max-steps", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--solver-max-steps", type=int, default=20000)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     partial = Path(f"/tmp/petab_fits_{args.names[0]}.json")
@@ -164,7 +168,7 @@ def main() -> None:
         command = [sys.executable, __file__, str(args.collection), name, "--child"]
         command += ["--starts", str(args.starts), "--chunk", str(args.chunk)]
         command += ["--budget", str(args.budget), "--max-steps", str(args.max_steps)]
-        command += ["--seed", str(args.seed)]
+        command += ["--seed", str(args.seed), "--solver-max-steps", str(args.solver_max_steps)]
         try:
             done = subprocess.run(
                 command, capture_output=True, text=True, timeout=args.budget + 300
