@@ -82,7 +82,15 @@ def _loss(p, adjoint, dense):
 
 
 @pytest.mark.parametrize("dense", [False, True])
-@pytest.mark.parametrize("adjoint", ["direct", "checkpoint", diffsim.Checkpoint(snapshots=2)])
+@pytest.mark.parametrize(
+    "adjoint",
+    [
+        "direct",
+        # The default schedule shares Checkpoint(snapshots=2)'s code, which recomputes more.
+        pytest.param("checkpoint", marks=pytest.mark.slow),
+        diffsim.Checkpoint(snapshots=2),
+    ],
+)
 def test_gradients_through_interpolated_outputs_agree_with_jacfwd(adjoint, dense):
     ref = jax.jacfwd(_loss)(LV_P, "forward", dense)
     np.testing.assert_allclose(jax.grad(_loss)(LV_P, adjoint, dense), ref, rtol=1e-10)

@@ -40,7 +40,15 @@ def test_terminal_event_time_and_state():
 
 
 @pytest.mark.parametrize(
-    "adjoint", ["forward", "direct", "checkpoint", diffsim.Checkpoint(snapshots=2)]
+    "adjoint",
+    [
+        "forward",
+        "direct",
+        # The default checkpoint schedule: the same code as Checkpoint(snapshots=2), which
+        # recomputes more; -m slow.
+        pytest.param("checkpoint", marks=pytest.mark.slow),
+        diffsim.Checkpoint(snapshots=2),
+    ],
 )
 def test_event_time_gradient_is_analytic(adjoint):
     def t_star(k):

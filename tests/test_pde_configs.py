@@ -69,6 +69,7 @@ def test_burgers_identification_from_the_shipped_data(tmp_path):
     assert "lambda2:" in (tmp_path / "run" / "report.md").read_text()
 
 
+@pytest.mark.slow  # the shipped-data test above runs the same pipeline by default
 def test_burgers_identification_on_unseen_data(tmp_path):
     """Another seed and another viscosity, generated independently of diffsim."""
     lambda2 = 0.02 / np.pi

@@ -193,7 +193,7 @@ def test_noise_level_estimated_over_all_experiments(tmp_path):
     "config, override",
     [
         ("pde_heat_diffusivity.yaml", "report.forecast.until=1.0"),
-        ("ude_lotka_volterra.yaml", "report.forecast.until=20.0"),
+        ("sir_experiments.yaml", "report.forecast.until=40.0"),
     ],
 )
 def test_forecast_where_it_is_not_drawn_is_refused_in_one_line(capsys, config, override):
