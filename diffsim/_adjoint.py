@@ -50,9 +50,9 @@ class AbstractAdjoint(eqx.Module):
 
 
 _REPLAY_FAILED = (
-    "the gradient of solve_ode is not finite although the solution and the incoming "
-    "cotangents are: a step replayed in the backward pass failed (e.g. a float32 GMRES solve "
-    "of a stiff system). Use float64, linear_solver=DenseLU() or adjoint='forward'."
+    "the gradient of solve_ode is not finite although the solve succeeded and the incoming "
+    "cotangents are finite: a step replayed in the backward pass failed (e.g. a float32 "
+    "GMRES solve of a stiff system). Use float64, linear_solver=DenseLU() or adjoint='forward'."
 )
 
 
@@ -83,8 +83,9 @@ def _custom_vjp_solve(problem: Problem, y0, args, backward) -> Trajectory:
         problem = eqx.combine(dynamic, static)
         dense_bar = None if cts.dense is None else cts.dense[2]
         y0_bar, args_bar = backward(problem, y0, args, traj, cts.ys, dense_bar)
-        # Finite cotangents in, non-finite gradient out: a replayed step failed. Refuse it.
-        given = _all_finite((cts.ys, dense_bar))
+        # A successful solve and finite cotangents in, a non-finite gradient out: a replayed
+        # step failed. Refuse it.
+        given = (traj.status == 0) & _all_finite((cts.ys, dense_bar))
         y0_bar, args_bar = eqx.error_if(
             (y0_bar, args_bar), given & ~_all_finite((y0_bar, args_bar)), _REPLAY_FAILED
         )
