@@ -20,7 +20,7 @@ walk (`profile_walk`: 6 steps of 2/3 stderr, then up to 6 steps four times longe
 30 Levenberg-Marquardt steps per refit; each side stops once it rises above the threshold, so
 only open sides are refitted).
 
-    python experiments/calibration_intervals.py [--seeds 200] [--models seir lv]
+    python experiments/calibration_intervals.py [--seeds 200] [--models seir lv] [--chunk 50]
 """
 
 import argparse
@@ -69,20 +69,12 @@ MODELS = {
 }
 
 
-def study(name: str, seeds: int, level: float = 0.95) -> dict:
-    problem = build_problem(validate_config(MODELS[name]))
+def _chunk(problem, z_true, truth, shifts, level):
+    """Fit and profile one batch of seeds; per-seed coverage and statistics."""
     space = problem.space
-    truth = np.asarray([p.true for p in space.parameters])
-    z_true = np.asarray(space.to_internal(truth))
-    size = problem.observed.size
-    noise = np.asarray(jax.random.normal(jax.random.key(2026), (seeds, size)))
-    shifts = np.zeros((seeds, problem.num_residuals))
-    shifts[:, :size] = noise  # data = clean + sigma * noise: residuals shift by the noise
-
     clock = time.perf_counter()
     z_hat, chi2, codes = refit_batch(problem, z_true, shifts=shifts, max_steps=200)
     fit_seconds = time.perf_counter() - clock
-    ok = codes > 0
 
     jacobians = np.asarray(jax.jit(jax.vmap(jax.jacfwd(problem.residuals)))(z_hat))
     covariance_z = np.linalg.inv(np.einsum("sri,srj->sij", jacobians, jacobians))
@@ -110,34 +102,74 @@ def study(name: str, seeds: int, level: float = 0.95) -> dict:
     low = np.where(np.isnan(crossings[:, 0::2]), -np.inf, crossings[:, 0::2])
     high = np.where(np.isnan(crossings[:, 1::2]), np.inf, crossings[:, 1::2])
     offset = z_true[scalars][None, :] - z_hat[:, scalars]
-    profile_covered = (low <= offset) & (offset <= high)
-    open_sides = int(np.isnan(crossings[ok]).sum())
+    variances = np.einsum("sii->si", covariance_z)
+    return {
+        "scalars": scalars,
+        "ok": codes > 0,
+        "linear_covered": linear_covered,
+        "profile_covered": (low <= offset) & (offset <= high),
+        "open": np.isnan(crossings).sum(axis=1),
+        "correlation": covariance_z / np.sqrt(np.einsum("si,sj->sij", variances, variances)),
+        "standardized": (x_hat - truth) / (stderr_z * np.abs(slope)),
+        "fit_seconds": fit_seconds,
+        "profile_seconds": profile_seconds,
+    }
 
-    names = space.names
-    correlation = covariance_z / np.sqrt(
-        np.einsum(
-            "si,sj->sij", np.einsum("sii->si", covariance_z), np.einsum("sii->si", covariance_z)
+
+def study(name: str, seeds: int, level: float = 0.95, chunk: int | None = None) -> dict:
+    problem = build_problem(validate_config(MODELS[name]))
+    space = problem.space
+    truth = np.asarray([p.true for p in space.parameters])
+    z_true = np.asarray(space.to_internal(truth))
+    size = problem.observed.size
+    noise = np.asarray(jax.random.normal(jax.random.key(2026), (seeds, size)))
+    shifts = np.zeros((seeds, problem.num_residuals))
+    shifts[:, :size] = noise  # data = clean + sigma * noise: residuals shift by the noise
+
+    chunk = chunk or seeds
+    parts = []
+    for start in range(0, seeds, chunk):
+        parts.append(_chunk(problem, z_true, truth, shifts[start : start + chunk], level))
+        done = start + len(parts[-1]["ok"])
+        ok = np.concatenate([p["ok"] for p in parts])
+        covered = np.concatenate([p["profile_covered"] for p in parts])[ok].mean(axis=0)
+        print(f"{name}: {done}/{seeds} seeds, profile coverage so far {covered}", flush=True)
+    scalars = parts[0]["scalars"]
+    joined = {
+        key: np.concatenate([p[key] for p in parts])
+        for key in (
+            "ok",
+            "linear_covered",
+            "profile_covered",
+            "open",
+            "correlation",
+            "standardized",
         )
-    )
+    }
+    ok = joined["ok"]
+    names = space.names
     return {
         "model": name,
         "seeds": seeds,
         "converged": int(ok.sum()),
         "level": level,
-        "linearized": {n: float(linear_covered[ok, i].mean()) for i, n in enumerate(names)},
-        "profile": {names[i]: float(profile_covered[ok, k].mean()) for k, i in enumerate(scalars)},
-        "profile_open_sides": open_sides,
+        "linearized": {
+            n: float(joined["linear_covered"][ok, i].mean()) for i, n in enumerate(names)
+        },
+        "profile": {
+            names[i]: float(joined["profile_covered"][ok, k].mean()) for k, i in enumerate(scalars)
+        },
+        "profile_open_sides": int(joined["open"][ok].sum()),
         "median_correlation": {
-            f"{names[a]}-{names[b]}": float(np.median(correlation[ok, a, b]))
+            f"{names[a]}-{names[b]}": float(np.median(joined["correlation"][ok, a, b]))
             for a in range(len(names))
             for b in range(a + 1, len(names))
         },
         "standardized_error_std": {
-            n: float(np.std((x_hat[ok, i] - truth[i]) / (stderr_z[ok, i] * np.abs(slope[ok, i]))))
-            for i, n in enumerate(names)
+            n: float(np.std(joined["standardized"][ok, i])) for i, n in enumerate(names)
         },
-        "fit_seconds": fit_seconds,
-        "profile_seconds": profile_seconds,
+        "fit_seconds": sum(p["fit_seconds"] for p in parts),
+        "profile_seconds": sum(p["profile_seconds"] for p in parts),
     }
 
 
@@ -146,10 +178,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=200)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--out", help="write the figures as JSON here")
+    parser.add_argument(
+        "--chunk", type=int, help="seeds per batch (progress and partial coverage after each)"
+    )
     args = parser.parse_args()
     results = []
     for name in args.models:
-        result = study(name, args.seeds)
+        result = study(name, args.seeds, chunk=args.chunk)
         results.append(result)
         print(json.dumps(result, indent=1))
     if args.out:
