@@ -72,17 +72,21 @@ def fit_times(size: int, repeats: int, max_steps: int) -> dict:
     problem = _problem()
     starts = _starts(problem, size)
     first = fit(problem, starts=starts, max_steps=max_steps)
-    times = []
+    times, loops, cpus = [], [], []
     for _ in range(repeats):
-        clock = time.perf_counter()
+        clock, cpu = time.perf_counter(), time.process_time()
         result = fit(problem, starts=starts, max_steps=max_steps)
         times.append(time.perf_counter() - clock)
+        cpus.append(time.process_time() - cpu)
+        loops.append(result.fit_seconds)
     return {
         "devices": jax.device_count(),
         "processes": jax.process_count(),
         "size": size,
         "compile_s": first.compile_seconds,
         "median_s": statistics.median(times),
+        "loop_s": statistics.median(loops),
+        "cpu_s": statistics.median(cpus),
         "converged": float((result.starts_code > 0).mean()),
         "best_chi_square": float(np.min(result.starts_loss)),
         "load": load(),
@@ -255,8 +259,11 @@ def main() -> None:
         )
 
     if args.starts:
-        print("\n| devices | processes | starts | median s | speed-up | efficiency | load |")
-        print("|---|---|---|---|---|---|---|")
+        print(
+            "\n| devices | processes | starts | median s | CPU s (process 0) | speed-up "
+            "| efficiency | load |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
     base = None
     fit_args = ["fit", str(args.starts), "--repeats", str(args.repeats)]
     fit_args += ["--max-steps", str(args.max_steps)]
@@ -269,19 +276,19 @@ def main() -> None:
         base = base or row["median_s"]
         speedup = base / row["median_s"]
         print(
-            f"| {row['devices']} | {row['processes']} | {args.starts} | {row['median_s']:.2f} "
-            f"| {speedup:.2f} | {speedup / count:.2f} | {row['load']} |",
+            f"| {row['devices']} | {row['processes']} | {args.starts} | {row['median_s']:.1f} "
+            f"| {row['cpu_s']:.1f} | {speedup:.2f} | {speedup / count:.2f} | {row['load']} |",
             flush=True,
         )
 
     if args.memory or args.memory_fits:
         print("\n| batch | members | chunk | peak MiB | s | MiB per member (slope) |")
         print("|---|---|---|---|---|---|")
-    for kind in ("sweep", "ensemble", "fit") if args.memory else ():
-        for chunk in (None, max(args.memory)):
-            rows = [
-                _child([kind, str(size), *([str(chunk)] if chunk else [])]) for size in args.memory
-            ]
+    batches = [(kind, args.memory) for kind in ("sweep", "ensemble") if args.memory]
+    batches += [("fit", args.memory_fits)] if args.memory_fits else []
+    for kind, sizes in batches:
+        for chunk in (None, max(sizes)):
+            rows = [_child([kind, str(size), *([str(chunk)] if chunk else [])]) for size in sizes]
             for before, row in zip([None, *rows], rows, strict=False):
                 slope = "-"
                 if before is not None:

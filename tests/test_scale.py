@@ -2,16 +2,17 @@
 
 The test process has one CPU device; several devices are forced in subprocesses with
 `XLA_FLAGS=--xla_force_host_platform_device_count=N`, several processes are joined through
-`DIFFSIM_COORDINATOR` on 127.0.0.1. The batch sizes (6 starts, 3 refits) do not divide the
-device counts, so padding is exercised; so do those of the sweep (5 fits) and the ensemble
-(42 simulations) that the two processes run after the multistart.
+`DIFFSIM_COORDINATOR` on 127.0.0.1. The model is a small decay `y' = -k y` with unknowns `k`
+and `y0` (fixed-step RK4), so that compiling and solving cost little and the subprocesses'
+time is mostly JAX's start-up. The batch sizes (6 starts, 3 refits) do not divide the device
+counts, so padding is exercised; so do those of the sweep (5 fits) and the ensemble (42
+simulations) that the two processes run after the multistart.
 
 Results are compared with a relative tolerance of 1e-8 rather than bit for bit: XLA vectorizes
-a vmapped batch differently for different batch sizes, and the one-device fit of these starts
-already moves by ~1e-9 when the batch is padded by one start. Only converged starts are
-compared so: a start that runs out of steps in a flat region amplifies that round-off (1e-6
-here) along its path. A wrong shard (a start fitted from another start's point, a padded copy
-reported) differs by far more than that.
+a vmapped batch differently for different batch sizes, which moves a fit by round-off
+(~1e-12 here, ~1e-9 for Lotka-Volterra). Only converged starts are compared so: a start that
+runs out of steps in a flat region can amplify that round-off along its path. A wrong shard (a
+start fitted from another start's point, a padded copy reported) differs by far more.
 """
 
 import json
@@ -23,33 +24,48 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
-from diffsim.config import build_problem, load_config
+from diffsim.config import build_problem, validate_config
 from diffsim.inverse import fit, multistart_points, refit_batch
 from diffsim.inverse._sharding import padded_size, shard_batch, to_host
 from diffsim.run import main
 from diffsim.runner import DistributedError, join_processes
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "configs" / "lotka_volterra_multistart.yaml"
-OVERRIDES = [
-    "data.synthetic.times.num=20",
-    "fit.multistart.count=6",
-    "fit.max_steps=60",
-    "report.plots=false",
-    "report.taylor_test=false",
-    "uncertainty.profile=false",
-]
-SETS = [arg for key in OVERRIDES for arg in ("--set", key)]
-SWEEP = ROOT / "configs" / "lotka_volterra_sweep.yaml"
-SWEEP_OVERRIDES = [  # 5 fits (padded to 8 on 4 devices) and 42 simulations (to 44)
-    "data.synthetic.times.num=20",
-    "sweep.parameters.beta.num=5",
-    "ensemble.members=42",
-    "report.plots=false",
-]
-SWEEP_SETS = [arg for key in SWEEP_OVERRIDES for arg in ("--set", key)]
+DECAY = {
+    "name": "decay_multistart",
+    "model": {"equations": {"y": "-k * y"}},
+    "parameters": {
+        "k": {"init": 0.3, "true": 0.8, "transform": "log"},
+        "y0": {"init": 1.0, "true": 2.0},
+    },
+    "initial_state": {"y": "y0"},
+    "observations": {"y": {"sigma": 0.02}},
+    "data": {"synthetic": {"times": {"start": 0.0, "stop": 4.0, "num": 12}, "seed": 1}},
+    "solver": {"name": "rk4", "dt": 0.05},
+    "fit": {"max_steps": 60, "multistart": {"count": 6, "spread": 0.6, "seed": 1}},
+    "report": {"plots": False, "taylor_test": False, "points": 21},
+    "uncertainty": {"profile": False},
+}
+SWEEP = DECAY | {  # 5 fits (padded to 8 on 4 devices) and 42 simulations (to 44)
+    "name": "decay_sweep",
+    "fit": {"max_steps": 60},
+    "sweep": {"run": "fit", "parameters": {"k": {"low": 0.6, "high": 1.0, "num": 5}}},
+    "ensemble": {"members": 42, "parameters": {"k": {"lognormal": [-0.2, 0.1]}}},
+}
 RTOL = 1e-8
+
+
+@pytest.fixture(scope="module")
+def configs(tmp_path_factory) -> dict[str, Path]:
+    """The multistart and the sweep config as files (for the command line and subprocesses)."""
+    folder = tmp_path_factory.mktemp("configs")
+    paths = {}
+    for config in (DECAY, SWEEP):
+        paths[config["name"]] = folder / f"{config['name']}.yaml"
+        paths[config["name"]].write_text(yaml.safe_dump(config))
+    return paths
 
 
 def _free_port() -> int:
@@ -65,10 +81,9 @@ def _environment(devices: int, **extra) -> dict:
 
 
 def batches() -> dict:
-    """A multistart fit (6 starts) and 3 shifted-data refits of the shrunk config."""
-    config = load_config(CONFIG, OVERRIDES)
-    problem = build_problem(config, CONFIG.parent)
-    starts = multistart_points(problem.space, 6, spread=0.4, seed=1)
+    """A multistart fit (6 starts) and 3 shifted-data refits of the decay config."""
+    problem = build_problem(validate_config(DECAY), ROOT)
+    starts = multistart_points(problem.space, 6, spread=0.6, seed=1)
     result = fit(problem, starts=starts, max_steps=60)
     shifts = np.outer([-1.0, 0.5, 1.0], np.ones(problem.num_residuals))
     z, loss, code = refit_batch(problem, result.z, shifts=shifts)
@@ -77,25 +92,30 @@ def batches() -> dict:
         "starts_loss": result.starts_loss.tolist(),
         "starts_code": result.starts_code.tolist(),
         "best": result.best_start,
+        "path": result.x_history[:3].tolist(),
         "refit_z": z.tolist(),
         "refit_loss": loss.tolist(),
         "refit_code": code.tolist(),
     }
 
 
+def _main(config: Path, out: Path) -> int:
+    return main([str(config), "--out", str(out), "--quiet", "--no-cache"])
+
+
 @pytest.fixture(scope="module")
-def one_process(tmp_path_factory) -> dict:
+def one_process(configs, tmp_path_factory) -> dict:
     """`python -m diffsim.run` in this process (one CPU device): the reference run."""
     out = tmp_path_factory.mktemp("scale") / "one"
-    assert main([str(CONFIG), *SETS, "--out", str(out), "--quiet", "--no-cache"]) == 0
+    assert _main(configs["decay_multistart"], out) == 0
     return json.loads((out / "result.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def one_process_sweep(tmp_path_factory) -> Path:
-    """The shrunk sweep config run in this process (one CPU device): the reference run."""
+def one_process_sweep(configs, tmp_path_factory) -> Path:
+    """The sweep config run in this process (one CPU device): the reference run."""
     out = tmp_path_factory.mktemp("scale") / "sweep"
-    assert main([str(SWEEP), *SWEEP_SETS, "--out", str(out), "--quiet", "--no-cache"]) == 0
+    assert _main(configs["decay_sweep"], out) == 0
     return out
 
 
@@ -132,6 +152,9 @@ def test_four_devices_equal_one_device(one_process):
     assert sharded["refit_code"] == here["refit_code"] and min(here["refit_code"]) > 0
     done = np.asarray(here["starts_code"]) > 0
     assert done.sum() >= 4
+    # every start's first steps are its own (the estimates of converged starts coincide)
+    np.testing.assert_allclose(sharded["path"], here["path"], rtol=RTOL)
+    assert len({round(x, 6) for x in np.asarray(here["path"])[1, :, 0]}) == 6
     for key in ("starts_x", "starts_loss"):
         np.testing.assert_allclose(
             np.asarray(sharded[key])[done], np.asarray(here[key])[done], rtol=RTOL, err_msg=key
@@ -145,12 +168,12 @@ def test_four_devices_equal_one_device(one_process):
     )
 
 
-def test_two_processes_equal_one_process(one_process, one_process_sweep, tmp_path):
+def test_two_processes_equal_one_process(configs, one_process, one_process_sweep, tmp_path):
     """`diffsim.run` as 2 processes x 2 CPU devices, a multistart fit then a sweep and an
     ensemble: process 0 writes the run folders, and they equal the one-process runs."""
     out, sweep_out = tmp_path / "two", tmp_path / "two-sweep"
-    runs = [[str(CONFIG), *SETS, "--out", str(out)]]
-    runs.append([str(SWEEP), *SWEEP_SETS, "--out", str(sweep_out)])
+    runs = [[str(configs["decay_multistart"]), "--out", str(out)]]
+    runs.append([str(configs["decay_sweep"]), "--out", str(sweep_out)])
     script = (
         f"import sys; from diffsim.run import main; sys.exit(main({runs[0]}) or main({runs[1]}))"
     )
@@ -189,7 +212,7 @@ def test_two_processes_equal_one_process(one_process, one_process_sweep, tmp_pat
     sweep = json.loads((sweep_out / "result.json").read_text())
     assert sweep["success"] and (sweep["devices"], sweep["processes"]) == (4, 2)
     tables, reference = _tables(sweep_out), _tables(one_process_sweep)
-    assert tables["sweep.csv"].shape == (5, 7) and tables["ensemble.csv"].shape == (400, 7)
+    assert tables["sweep.csv"].shape == (5, 5) and tables["ensemble.csv"].shape == (21, 4)
     for name, table in tables.items():
         np.testing.assert_allclose(table, reference[name], rtol=RTOL, err_msg=name)
 
@@ -226,10 +249,10 @@ def test_bad_process_settings(environ, message):
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-def test_unreachable_coordinator_exits_2():
+def test_unreachable_coordinator_exits_2(configs):
     """The command line: an unreachable coordinator is one line on stderr and exit status 2."""
     done = subprocess.run(
-        [sys.executable, "-m", "diffsim.run", str(CONFIG), "--validate"],
+        [sys.executable, "-m", "diffsim.run", str(configs["decay_multistart"]), "--validate"],
         cwd=ROOT,
         env=_environment(
             1,
