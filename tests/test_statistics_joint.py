@@ -1,7 +1,6 @@
 """Joint fits (`experiments:`): several data sets of one model, shared and local unknowns."""
 
 import json
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -134,8 +133,8 @@ def test_bad_experiments_exit_2_in_one_line(tmp_path, capsys, change, fragments)
 
 
 def test_run_folder_of_a_joint_fit_with_file_data(tmp_path):
-    """Data files are copied per experiment, the report draws one panel per experiment and
-    `fitted.yaml` starts each experiment's local unknown at its estimate."""
+    """Data files are copied per experiment, the report draws one panel per experiment (the
+    forecast too) and `fitted.yaml` starts each experiment's local unknown at its estimate."""
     ts = np.linspace(0, 3, 7)
     for name, y0 in (("one", 2.0), ("two", 0.5)):
         rows = "\n".join(f"{t},{y0 * np.exp(-0.8 * t):.6f}" for t in ts)
@@ -149,6 +148,7 @@ def test_run_folder_of_a_joint_fit_with_file_data(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     out = tmp_path / "run"
     args = ["--out", str(out), "--quiet", "--no-cache", "--set", "uncertainty.profile=false"]
+    args += ["--set", "report.forecast.until=5"]
     assert main([str(tmp_path / "config.yaml"), *args]) == 0
     result = json.loads((out / "result.json").read_text())
     estimates = {n: p["estimate"] for n, p in result["parameters"].items()}
@@ -156,6 +156,10 @@ def test_run_folder_of_a_joint_fit_with_file_data(tmp_path):
     assert estimates["y0[two]"] == pytest.approx(0.5, rel=1e-4)
     assert [e["name"] for e in result["data"]["experiments"]] == ["one", "two"]
     assert (out / "data_one.csv").is_file() and (out / "fit.png").is_file()
+    for figure in ("forecast", "states"):  # a panel per experiment and observation/state
+        assert f"({figure}.png)" in (out / "report.md").read_text()
+    arrays = np.load(out / "arrays.npz")
+    assert arrays["e1_forecast_ts"][-1] == 5.0 and arrays["e1_forecast_sd"].shape == (400, 1)
     assert "2 experiments fitted jointly" in (out / "report.md").read_text()
     refit = build_problem(load_config(out / "fitted.yaml"), out)
     starts = dict(zip(refit.space.names, np.asarray(refit.space.initial_values()), strict=True))
@@ -189,15 +193,22 @@ def test_noise_level_estimated_over_all_experiments(tmp_path):
     assert 0.03 < result.x[1] < 0.08
 
 
-@pytest.mark.parametrize(
-    "config, override",
-    [
-        ("pde_heat_diffusivity.yaml", "report.forecast.until=1.0"),
-        ("sir_experiments.yaml", "report.forecast.until=40.0"),
-    ],
-)
-def test_forecast_where_it_is_not_drawn_is_refused_in_one_line(capsys, config, override):
-    path = Path(__file__).resolve().parent.parent / "configs" / config
-    assert main([str(path), "--validate", "--no-cache", "--set", override]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "report.forecast: " in err and "\n" not in err, err
+def test_joint_forecast_bands_are_each_experiments_delta_method(joint):
+    """y = y0 exp(-k t): an experiment with a known start has `sd = y0 t e^(-kt) sd_k`; one
+    with its own start adds that start's variance and covariance with k, and no other
+    experiment's local unknown."""
+    problem, result = joint
+    covariance = np.asarray(estimate_uncertainty(problem, result.z).covariance)
+    arrays = problem.forecast_arrays(result.x, covariance, 6.0, points=25)
+    k, start_c = result.x
+    for e, y0 in ((0, 2.0), (1, 1.0), (2, start_c)):
+        ts = arrays[f"e{e}_forecast_ts"]
+        assert ts[-1] == 6.0 and arrays[f"e{e}_data_end"] == (4.0 if e < 2 else 3.0)
+        ts = ts - ts[0]  # the start value is at the first data time (c: t = 0.5)
+        curve = y0 * np.exp(-k * ts)
+        np.testing.assert_allclose(arrays[f"e{e}_forecast_fit"][:, 0], curve, rtol=1e-6)
+        np.testing.assert_allclose(arrays[f"e{e}_states_fit"][:, 0], curve, rtol=1e-6)
+        gradient = np.stack([-ts * curve, curve / y0 * (e == 2)], axis=1)
+        expected = np.sqrt(np.einsum("fp,pq,fq->f", gradient, covariance, gradient))
+        np.testing.assert_allclose(arrays[f"e{e}_forecast_sd"][:, 0], expected, rtol=1e-5)
+    np.testing.assert_allclose(arrays["e0_forecast_noise_sd"], 0.05)

@@ -1,7 +1,7 @@
 """The run configuration of ODE fits, and the sections every run shares: a pydantic schema
 that rejects unknown keys and names key paths."""
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -280,8 +280,9 @@ class UncertaintyConfig(_Strict):
 
 
 class ForecastConfig(_Strict):
-    """Draw the fitted model up to `until` (beyond the data) with a confidence band, and
-    every state of the model, observed or not (ODE runs)."""
+    """Draw the fitted model up to `until` (beyond the data) with confidence and prediction
+    bands, and every state of the model, observed or not: per experiment in a joint fit; at
+    every sensor, and each field at `until`, in a PDE run."""
 
     until: float
 
@@ -324,8 +325,6 @@ class _RunBase(_Strict):
     fit: FitConfig = FitConfig()
     uncertainty: UncertaintyConfig = UncertaintyConfig()
     report: ReportConfig = ReportConfig()
-    forecasts: ClassVar[bool] = False
-    """Whether this kind of run draws `report.forecast` (ODE fits)."""
 
     @field_validator("name")
     @classmethod
@@ -336,10 +335,11 @@ class _RunBase(_Strict):
 
     @model_validator(mode="after")
     def _forecast_supported(self):
-        if self.report.forecast is not None and not self.forecasts:
+        # PDE runs solved by a network (model.solve_with: pinn) have no solver to run on
+        if self.report.forecast is not None and getattr(self.model, "solve_with", "") == "pinn":
             raise ValueError(
-                "report.forecast: forecasts are drawn for ODE fits only, not for PDE runs; "
-                "leave it out"
+                "report.forecast: forecasts are drawn by the grid solver, not for "
+                "model.solve_with: pinn; leave it out"
             )
         return self
 
@@ -386,7 +386,6 @@ class OdeRunConfig(_RunBase):
     local: list[str] = []
     solver: SolverConfig = SolverConfig()
     neural: NeuralConfig | None = None
-    forecasts: ClassVar[bool] = True
 
     @field_validator("experiments", mode="before")
     @classmethod
@@ -431,11 +430,6 @@ class OdeRunConfig(_RunBase):
                 raise ValueError(f"local: {name!r} is listed twice")
         if self.neural is not None:
             raise ValueError("experiments: joint fits of universal ODEs (neural) are not supported")
-        if self.report.forecast is not None:
-            raise ValueError(
-                "report.forecast: forecasts of joint fits (experiments) are not supported; "
-                "fit one experiment to forecast it"
-            )
         return self
 
     def data_sections(self) -> list[tuple[str, DataConfig]]:

@@ -162,3 +162,26 @@ class JointProblem(AbstractProblem):
                 arrays[f"e{e}_curve_start"] = values[2 * k]
                 arrays[f"e{e}_curve_fit"] = values[2 * k + 1]
         return arrays
+
+    def forecast_arrays(
+        self, x_fit, covariance, until: float, *, points: int = 400, level: float = 0.95
+    ) -> dict[str, np.ndarray]:
+        """Each experiment's forecast (`OdeProblem.forecast_arrays`) with keys `e{k}_...`.
+
+        Experiment `k` sees `x_k = S_k x` (plus known inputs), so the covariance of its
+        unknowns is `S_k C S_k^T`: its bands carry the uncertainty of the shared parameters
+        and of its own local ones, and none of the other experiments' local ones.
+        """
+        covariance = np.asarray(covariance, float)
+        arrays = {"forecast_level": np.asarray(level)}
+        for k, (problem, x_k) in enumerate(
+            zip(self.experiments, self.experiment_values(x_fit), strict=True)
+        ):
+            take = np.asarray(self.take[k])
+            select = np.zeros((take.size, covariance.shape[0]))
+            select[take >= 0, take[take >= 0]] = 1.0
+            forecast = problem.forecast_arrays(
+                x_k, select @ covariance @ select.T, until, points=points, level=level
+            )
+            arrays |= {f"e{k}_{key}": value for key, value in forecast.items()}
+        return arrays

@@ -12,11 +12,11 @@ from .._solution import Solution
 from ..models import ODEModel
 from ._data import Dataset
 from ._expressions import Expression
-from ._jacobian_mode import choose_gradient_mode
 from ._likelihood import LOGNORMAL, ErrorModel
 from ._options import SolverOptions
 from ._parameters import ParameterSpace
 from ._problem import AbstractProblem
+from ._uncertainty import curve_sd
 
 
 class OdeProblem(AbstractProblem):
@@ -185,18 +185,14 @@ class OdeProblem(AbstractProblem):
 
         x = jnp.asarray(x_fit)
         observed, states, status = jax.jit(curves)(x)
-        mode, _ = choose_gradient_mode(x.size, observed.size, "auto", self.options.adjoint)
-        jacobian = jax.jacfwd if mode == "forward" else jax.jacrev
-        gradient = jax.jit(jacobian(lambda x: curves(x)[0]))(x)
-        covariance = np.asarray(covariance, float)
-        variance = np.einsum("fmp,pq,fmq->fm", np.asarray(gradient), covariance, gradient)
+        sd = curve_sd(lambda x: curves(x)[0], x, covariance, self.options.adjoint)
         failed = int(status) != 0
         nan = lambda a: np.full(np.shape(a), np.nan) if failed else np.asarray(a)
         noise_sd, log_noise = self._observation_noise(x, np.asarray(observed))
         return {
             "forecast_ts": fine,
             "forecast_fit": nan(observed),
-            "forecast_sd": nan(np.sqrt(np.maximum(variance, 0.0))),
+            "forecast_sd": nan(sd),
             "forecast_noise_sd": nan(noise_sd),
             "forecast_log_noise": log_noise,
             "states_fit": nan(states),

@@ -14,6 +14,7 @@ from ._options import SolverOptions
 from ._parameters import ParameterSpace
 from ._problem import AbstractProblem
 from ._sensors import SensorOperator, _linear_weights
+from ._uncertainty import curve_sd
 
 
 class FieldLayout(eqx.Module):
@@ -239,3 +240,66 @@ class PdeProblem(AbstractProblem):
                 [c.reshape(-1) for c in coarse], axis=1
             )
         return arrays
+
+    def forecast_arrays(
+        self, x_fit, covariance, until: float, *, points: int = 100, level: float = 0.95
+    ) -> dict[str, np.ndarray]:
+        """The fitted model from the initial time to `until` at every sensor, with a `level`
+        band, and every state's field at `until`.
+
+        A sensor is one position and observed state of the data. Its curve's confidence
+        band comes from the parameters' `covariance` (the delta method, as
+        `OdeProblem.forecast_arrays`); new observations scatter by the sensor's noise level
+        as well (the median `sigma` of its data). The fields at `until` (observed states or
+        not) get the same confidence band.
+
+        **Returns:** `forecast_ts` `(F,)`; `forecast_fit`, `forecast_sd`, `forecast_noise_sd`
+        `(F, K)` for the `K` sensors; `forecast_log_noise` `(K,)` (all false: Gaussian);
+        `forecast_sensor` `(N,)`, the sensor of each data value; `forecast_sensor_state`
+        `(K,)` and `forecast_sensor_coordinates` `(K, ndim)`; `forecast_field`,
+        `forecast_field_sd` `(num_states, *grid)` at `until`; `forecast_level`, `data_end`.
+        """
+        keys = np.column_stack([self.variables, self.coordinates])
+        unique, first, sensor = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        sensor = sensor.reshape(-1)
+        fine = np.linspace(self.ts[0], max(float(until), float(self.ts[-1])), points)
+        count = len(first)
+        operator = SensorOperator(
+            time_index=np.repeat(np.arange(points), count),
+            state_index=np.tile(np.asarray(self.sensors.state_index)[first], points),
+            indices=tuple(np.tile(np.asarray(i)[first], (points, 1)) for i in self.sensors.indices),
+            weights=tuple(np.tile(np.asarray(w)[first], (points, 1)) for w in self.sensors.weights),
+        )
+
+        def curves(x):
+            scalars, fields = self.values(x)
+            model, u0, params = self.assemble(scalars, fields)
+            solution = self.options.solve_pde(model, u0, fine, params)
+            states = self.states(solution)
+            values = operator(states).reshape(points, count)
+            final = jnp.stack([s[-1] for s in states])
+            return jnp.concatenate([values.reshape(-1), final.reshape(-1)]), solution.status
+
+        x = jnp.asarray(x_fit)
+        both, status = jax.jit(curves)(x)
+        both_sd = curve_sd(lambda x: curves(x)[0], x, covariance, self.options.adjoint)
+        failed = int(status) != 0
+        nan = lambda a: np.full(np.shape(a), np.nan) if failed else np.asarray(a)
+        model, _, _ = self.assemble(*self.values(x))
+        grid_shape = (len(self.state_names), *model.grid.shape)
+        split = points * count
+        noise = np.array([np.median(self.sigma[sensor == k]) for k in range(count)])
+        return {
+            "forecast_ts": fine,
+            "forecast_fit": nan(both[:split].reshape(points, count)),
+            "forecast_sd": nan(both_sd[:split].reshape(points, count)),
+            "forecast_noise_sd": np.broadcast_to(noise, (points, count)).copy(),
+            "forecast_log_noise": np.zeros(count, bool),
+            "forecast_sensor": sensor,
+            "forecast_sensor_state": unique[:, 0].astype(int),
+            "forecast_sensor_coordinates": unique[:, 1:],
+            "forecast_field": nan(both[split:].reshape(grid_shape)),
+            "forecast_field_sd": nan(both_sd[split:].reshape(grid_shape)),
+            "forecast_level": np.asarray(level),
+            "data_end": np.asarray(float(self.ts[-1])),
+        }

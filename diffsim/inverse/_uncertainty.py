@@ -238,3 +238,24 @@ def estimate_uncertainty(
     stderr = np.sqrt(np.diag(covariance))
     correlation = covariance / np.outer(stderr, stderr)
     return Uncertainty(covariance, stderr, correlation, False, "", condition, scale, s, vt)
+
+
+def curve_sd(curve, x, covariance, adjoint: str = "auto") -> np.ndarray:
+    """Standard deviation of a model curve from the parameters' covariance (delta method).
+
+    `sd^2 = g^T C g`, with `g` the gradient of each curve value with respect to the
+    parameters `x` and `C` their covariance (NaN when the covariance is not available); the
+    Jacobian is taken in the mode the solver's `adjoint` supports.
+
+    **Arguments:** `curve(x)`: the curve values (any shape); `x` `(P,)`; `covariance`
+    `(P, P)`.
+
+    **Returns:** an array of the curve's shape.
+    """
+    x = jnp.asarray(x)
+    size = int(np.prod(jax.eval_shape(curve, x).shape))
+    mode, _ = choose_gradient_mode(x.size, size, "auto", adjoint)
+    jacobian = jax.jacfwd if mode == "forward" else jax.jacrev
+    gradient = np.asarray(jax.jit(jacobian(curve))(x))
+    variance = np.einsum("...p,pq,...q->...", gradient, np.asarray(covariance, float), gradient)
+    return np.sqrt(np.maximum(variance, 0.0))

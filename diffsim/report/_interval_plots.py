@@ -9,7 +9,8 @@ INTERVAL_PLOTS = {
     "profiles": "Profile likelihoods: rise of chi-square along each parameter",
     "forecast": "Fitted model beyond the data: confidence band of the curve (dark), "
     "prediction band of new observations, noise included (light)",
-    "states": "Every state of the fitted model, observed or not",
+    "states": "Every state of the fitted model, observed or not (PDE: its field at the end "
+    "of the forecast)",
 }
 """The figures of this module: file stem -> caption."""
 
@@ -56,29 +57,73 @@ def prediction_band(fit, curve_sd, noise_sd, log_noise, multiple):
     return lower, upper
 
 
+MAX_PANELS = 12
+"""The most panels of `forecast.png` (sensors of a PDE run beyond it are thinned evenly)."""
+
+
+def _forecast_panels(summary: dict, arrays: dict) -> list[tuple]:
+    """`(title, key prefix, column, data times, data values)` of each panel of the forecast:
+    one per observation (ODE), per experiment and observation (joint fit) or per sensor
+    (PDE: a position and an observed state)."""
+    names = summary["data"]["observations"]
+    if "forecast_sensor" in arrays:
+        states = summary["model"]["states"]
+        panels = []
+        for k, (state, point) in enumerate(
+            zip(arrays["forecast_sensor_state"], arrays["forecast_sensor_coordinates"], strict=True)
+        ):
+            mask = arrays["forecast_sensor"] == k
+            where = ", ".join(f"{v:.3g}" for v in point)
+            place = f"x = {where}" if len(point) == 1 else f"(x, y) = ({where})"
+            title = f"{states[int(state)]} at {place}"
+            panels.append((title, "", k, arrays["times"][mask], arrays["data"][mask]))
+        return panels
+    if "forecast_ts" in arrays:
+        return [(n, "", j, arrays["ts"], arrays["data"][:, j]) for j, n in enumerate(names)]
+    rows = arrays["experiment_rows"]
+    return [
+        (
+            f"{e['name']}: {n}",
+            f"e{k}_",
+            j,
+            arrays[f"e{k}_ts"],
+            arrays["data"][rows[k] : rows[k + 1], j],
+        )
+        for k, e in enumerate(summary["data"]["experiments"])
+        for j, n in enumerate(names)
+    ]
+
+
 def draw_forecast(summary: dict, arrays: dict, save) -> None:
     """Draw `forecast.png` and `states.png` when the arrays hold a forecast: the fit with
     its confidence band (where the curve is) and its prediction band (where new
-    observations fall: the curve's uncertainty and the observation noise)."""
-    if "forecast_ts" not in arrays:
+    observations fall: the curve's uncertainty and the observation noise); every state
+    (ODE: over time, per experiment in a joint fit; PDE: its field at the forecast's end)."""
+    if "forecast_level" not in arrays:
         return
-    ts, fit, sd = arrays["forecast_ts"], arrays["forecast_fit"], arrays["forecast_sd"]
     level = float(arrays["forecast_level"])
     multiple = scipy.stats.norm.ppf(0.5 + level / 2)
-    end = float(arrays["data_end"])
-    names = summary["data"]["observations"]
-    lower, upper = prediction_band(
-        fit, sd, arrays["forecast_noise_sd"], arrays["forecast_log_noise"], multiple
-    )
-    figure, axes = _grid(len(names))
-    for j, (ax, name) in enumerate(zip(axes, names, strict=False)):
-        ax.plot(arrays["ts"], arrays["data"][:, j], "o", ms=3, color="black", label="data")
+    panels = _forecast_panels(summary, arrays)
+    shown = np.unique(np.linspace(0, len(panels) - 1, min(len(panels), MAX_PANELS)).astype(int))
+    figure, axes = _grid(len(shown))
+    for ax, (title, prefix, j, data_ts, data) in zip(axes, [panels[i] for i in shown], strict=True):
+        ts, fit, sd = (
+            arrays[prefix + key] for key in ("forecast_ts", "forecast_fit", "forecast_sd")
+        )
+        lower, upper = prediction_band(
+            fit[:, j],
+            sd[:, j],
+            arrays[prefix + "forecast_noise_sd"][:, j],
+            arrays[prefix + "forecast_log_noise"][j],
+            multiple,
+        )
+        ax.plot(data_ts, data, "o", ms=3, color="black", label="data")
         ax.plot(ts, fit[:, j], color="tab:red", lw=1.2, label="fit")
-        if np.all(np.isfinite(lower[:, j]) & np.isfinite(upper[:, j])):
+        if np.all(np.isfinite(lower) & np.isfinite(upper)):
             ax.fill_between(
                 ts,
-                lower[:, j],
-                upper[:, j],
+                lower,
+                upper,
                 color="tab:orange",
                 alpha=0.2,
                 label=f"{100 * level:g}% prediction band (new data)",
@@ -92,16 +137,58 @@ def draw_forecast(summary: dict, arrays: dict, save) -> None:
                 alpha=0.35,
                 label=f"{100 * level:g}% confidence band (fitted curve)",
             )
-        ax.axvline(end, color="gray", ls=":", lw=1)
-        ax.set_title(name)
+        ax.axvline(float(arrays[prefix + "data_end"]), color="gray", ls=":", lw=1)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("t")
+    if len(shown) < len(panels):
+        figure.suptitle(f"{len(shown)} of {len(panels)} sensors")
     axes[0].legend(fontsize=8)
     save(figure, "forecast")
+    if "forecast_field" in arrays:
+        _draw_fields(summary, arrays, multiple, save)
+    else:
+        _draw_states(summary, arrays, save)
+
+
+def _draw_states(summary: dict, arrays: dict, save) -> None:
+    """Every state over time, per experiment in a joint fit."""
     states = summary["model"]["states"]
+    experiments = summary["data"].get("experiments")
+    runs = (
+        [("", "")]
+        if experiments is None
+        else [(f"{e['name']}: ", f"e{k}_") for k, e in enumerate(experiments)]
+    )
+    figure, axes = _grid(len(runs) * len(states))
+    panels = [(title, prefix, j) for title, prefix in runs for j in range(len(states))]
+    for ax, (title, prefix, j) in zip(axes, panels, strict=False):
+        ax.plot(arrays[prefix + "forecast_ts"], arrays[prefix + "states_fit"][:, j], lw=1.2)
+        ax.axvline(float(arrays[prefix + "data_end"]), color="gray", ls=":", lw=1)
+        ax.set_title(title + states[j], fontsize=9)
+        ax.set_xlabel("t")
+    save(figure, "states")
+
+
+def _draw_fields(summary: dict, arrays: dict, multiple: float, save) -> None:
+    """Every state's field at the forecast's end (1D: with its confidence band)."""
+    states = summary["model"]["states"]
+    field, sd = arrays["forecast_field"], arrays["forecast_field_sd"]
+    until = float(arrays["forecast_ts"][-1])
     figure, axes = _grid(len(states))
     for j, (ax, name) in enumerate(zip(axes, states, strict=False)):
-        ax.plot(ts, arrays["states_fit"][:, j], color="tab:blue", lw=1.2)
-        ax.axvline(end, color="gray", ls=":", lw=1)
-        ax.set_title(name)
-        ax.set_xlabel("t")
+        if field.ndim == 2:
+            x = arrays["grid_axis0"]
+            ax.plot(x, field[j], color="tab:blue", lw=1.2)
+            if np.all(np.isfinite(sd[j])):
+                ax.fill_between(
+                    x, field[j] - multiple * sd[j], field[j] + multiple * sd[j], alpha=0.3
+                )
+            ax.set_xlabel("x")
+        else:
+            x, y = arrays["grid_axis0"], arrays["grid_axis1"]
+            image = ax.pcolormesh(x, y, field[j].T, shading="nearest")
+            ax.figure.colorbar(image, ax=ax)
+            ax.set_xlabel("x")
+            ax.set_ylabel("y")
+        ax.set_title(f"{name} at t = {until:.4g}", fontsize=9)
     save(figure, "states")

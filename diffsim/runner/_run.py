@@ -12,6 +12,7 @@ from ..config import RunConfig, dump_config, fitted_config
 from ..inverse import (
     AbstractProblem,
     FitResult,
+    JointProblem,
     OdeProblem,
     PdeProblem,
     Result,
@@ -327,7 +328,7 @@ def run(
         if config.report.plots:
             arrays = problem.report_arrays(result.x, result.starts_x0[result.best_start])
             forecast = config.report.forecast
-            if forecast is not None and isinstance(problem, OdeProblem):
+            if forecast is not None and isinstance(problem, (OdeProblem, PdeProblem, JointProblem)):
                 arrays |= problem.forecast_arrays(
                     result.x,
                     uncertainty.covariance,
