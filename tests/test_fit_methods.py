@@ -13,6 +13,8 @@ from diffsim.inverse import (
     fit,
     fit_statistics,
     multistart_points,
+    taylor_test_flat,
+    with_box_bounds,
 )
 
 
@@ -197,3 +199,83 @@ def test_statistics_definitions():
     assert stats["reduced_chi_square"] == pytest.approx(12 / 17)
     assert stats["aic"] == pytest.approx(20 * np.log(12 / 20) + 6)
     assert stats["bic"] == pytest.approx(20 * np.log(12 / 20) + 3 * np.log(20))
+
+
+# -- trust_region_reflective: bounds kept by the method -------------------------------------
+
+
+def _offset_decay(bounds):
+    """y' = -k y + c, y(0) = 1, with c truly 0: the seed-0 data put the unconstrained optimum
+    at c < 0, so with c in [0, 1] the constrained optimum lies ON the lower bound."""
+    c = {"init": 0.1, "true": 0.0, **({"bounds": bounds} if bounds else {})}
+    config = validate_config(
+        {
+            "model": {"equations": {"y": "-k * y + c"}},
+            "parameters": {"k": {"init": 0.5, "true": 0.8, "transform": "log"}, "c": c},
+            "initial_state": {"y": 1.0},
+            "observations": {"y": {"sigma": 0.01}},
+            "data": {"synthetic": {"times": {"start": 0, "stop": 2, "num": 5}, "seed": 0}},
+            "solver": {"name": "rk4", "dt": 0.01},
+        }
+    )
+    return build_problem(config)
+
+
+@pytest.fixture(scope="module")
+def on_bound():
+    problem = with_box_bounds(_offset_decay([0.0, 1.0]))
+    starts = np.array([[0.5, 0.1], [1.5, 0.9]])
+    return problem, fit(problem, "trust_region_reflective", starts=starts)
+
+
+def test_trust_region_reflective_stops_exactly_on_a_bound(on_bound):
+    """The constrained optimum against scipy's bounded fit of the closed-form solution
+    y = c/k + (1 - c/k) exp(-k t); the free optimum has c < 0."""
+    problem, result = on_bound
+    ts, ys = problem.data.ts, problem.data.values[:, 0]
+    model = lambda p: (p[1] / p[0] + (1 - p[1] / p[0]) * np.exp(-p[0] * ts) - ys) / 0.01
+    free = scipy.optimize.least_squares(model, [0.5, 0.1], xtol=1e-14, ftol=1e-14)
+    assert free.x[1] < -1e-3  # the bound is active
+    bounded = scipy.optimize.least_squares(
+        model, [0.5, 0.1], bounds=([0, 0], [np.inf, 1]), xtol=1e-14, ftol=1e-14
+    )
+    assert result.success and (result.starts_code > 0).all(), result.message
+    assert result.method == "trust_region_reflective"
+    np.testing.assert_array_equal(result.starts_x[:, 1], [0.0, 0.0])  # exactly the bound
+    np.testing.assert_allclose(result.starts_x[:, 0], bounded.x[0], rtol=1e-7)
+    np.testing.assert_allclose(result.chi_square, 2 * bounded.cost, rtol=1e-7)
+    # every recorded point is feasible and chi-square never rises
+    assert (result.x_history[..., 1] >= 0).all() and (result.x_history[..., 1] <= 1).all()
+    assert (np.diff(result.loss_history, axis=0) <= 1e-12).all()
+
+
+def test_trust_region_reflective_jacobian_and_gradient(on_bound):
+    """The Jacobian it returns (forward mode) equals jax.jacrev at the estimate ON the bound,
+    and one-sided finite differences into the box; its chi-square gradient passes a Taylor
+    test at the start."""
+    problem, result = on_bound
+    z = jax.numpy.asarray(result.z)
+    residuals = jax.jit(lambda z: problem.residuals(z))
+    np.testing.assert_allclose(result.jacobian, jax.jit(jax.jacrev(residuals))(z), rtol=1e-9)
+    h = 1e-6
+    for i in range(2):
+        fd = (residuals(z + np.eye(2)[i] * h) - residuals(z)) / h
+        np.testing.assert_allclose(result.jacobian[:, i], fd, rtol=1e-4, atol=1e-4)
+    z0 = problem.space.to_internal(result.starts_x0[0])
+    check = taylor_test_flat(problem.chi_square, z0, result.initial_gradient, jax.numpy.ones(2))
+    assert check.passed, check.reason
+
+
+def test_trust_region_reflective_interior_optimum_matches_curve_fit(decay, reference):
+    result = fit(with_box_bounds(decay), "trust_region_reflective", gradient_mode="reverse")
+    assert result.success and result.gradient_mode == "reverse"
+    np.testing.assert_allclose(result.x, reference.x, rtol=1e-6)
+    assert result.jacobian.shape == reference.jacobian.shape
+
+
+def test_trust_region_reflective_bad_settings(decay):
+    problem = _offset_decay([0.0, 1.0])
+    with pytest.raises(ValueError, match="fit.method: trust_region_reflective keeps the bounds"):
+        fit(problem, "trust_region_reflective")
+    with pytest.raises(ValueError, match="fit.options: trust_region_reflective takes only x_scale"):
+        fit(with_box_bounds(decay), "trust_region_reflective", options={"momentum": 0.5})

@@ -250,7 +250,13 @@ class FitConfig(_Strict):
     @field_validator("method")
     @classmethod
     def _known(cls, value):
-        known = ("levenberg_marquardt", "gauss_newton", "lbfgs", "adam")
+        known = (
+            "levenberg_marquardt",
+            "gauss_newton",
+            "trust_region_reflective",
+            "lbfgs",
+            "adam",
+        )
         if value not in known and not value.startswith("optax."):
             raise ValueError(f"unknown method {value!r} (use {', '.join(known)} or optax.<name>)")
         return value

@@ -6,6 +6,11 @@ work on any of them.
 """
 
 from ._bootstrap import bootstrap as bootstrap
+from ._box import Box as Box
+from ._box import box_bounds as box_bounds
+from ._box import box_space as box_space
+from ._box import box_transform as box_transform
+from ._box import with_box_bounds as with_box_bounds
 from ._data import DataError as DataError
 from ._data import Dataset as Dataset
 from ._data import check_dataset as check_dataset
@@ -54,6 +59,7 @@ from ._statistics import fit_statistics as fit_statistics
 from ._taylor import TaylorTest as TaylorTest
 from ._taylor import taylor_test_flat as taylor_test_flat
 from ._transforms import make_transform as make_transform
+from ._trf import TrustRegionReflective as TrustRegionReflective
 from ._uncertainty import Uncertainty as Uncertainty
 from ._uncertainty import estimate_uncertainty as estimate_uncertainty
 from ._uncertainty import unavailable_uncertainty as unavailable_uncertainty

@@ -11,19 +11,24 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ._box import has_bounding_transforms
 from ._jacobian_mode import choose_gradient_mode
 from ._methods import (
     MESSAGES,
     AbstractLeastSquares,
+    FitRun,
     GaussNewton,
     LevenbergMarquardt,
     OptaxMethod,
 )
 from ._problem import AbstractProblem
 from ._sharding import batch_jit, shard_batch, to_host
+from ._trf import OPTIONS as TRF_OPTIONS
+from ._trf import TrustRegionReflective
 
 LEAST_SQUARES_METHODS = {"levenberg_marquardt": LevenbergMarquardt, "gauss_newton": GaussNewton}
 FIRST_ORDER_METHODS = ("lbfgs", "adam")
+BOUNDED_METHODS = ("trust_region_reflective",)
 
 
 class StepInfo(eqx.Module):
@@ -37,7 +42,7 @@ class StepInfo(eqx.Module):
     - `gradient_norm`: norm of the chi-square gradient of the best start (optimizer coordinates).
     - `accepted`: whether the best start's last step was accepted.
     - `running`: how many starts have not yet converged or failed.
-    - `elapsed`: seconds since the first step.
+    - `elapsed`: seconds since the fit started (compilation included).
 
     **Example:** a callback that records progress.
 
@@ -155,8 +160,10 @@ def make_method(
     """Build an optimizer for `problem` by name, choosing the gradient mode.
 
     **Arguments:**
-    - `method`: `"levenberg_marquardt"`, `"gauss_newton"`, `"lbfgs"`, `"adam"` or
-      `"optax.<name>"` for any optax optimizer (built with `learning_rate` and `options`).
+    - `method`: `"levenberg_marquardt"`, `"gauss_newton"`, `"trust_region_reflective"`
+      (bounds kept by the method, see `with_box_bounds`; `options`: `x_scale`), `"lbfgs"`,
+      `"adam"` or `"optax.<name>"` for any optax optimizer (built with `learning_rate` and
+      `options`).
     - `problem`: the problem (its sizes decide forward or reverse mode).
     - `gradient_mode`: `"auto"`, `"forward"` or `"reverse"`.
     - `learning_rate`, `options`: for optax optimizers.
@@ -195,6 +202,13 @@ def make_method(
         mode, reason = choose_gradient_mode(num_in, problem.num_residuals, gradient_mode, adjoint)
         cls = LEAST_SQUARES_METHODS[method]
         return cls(mode=mode, ftol=ftol, xtol=xtol, gtol=gtol), mode, reason
+    if method in BOUNDED_METHODS:
+        mode, reason = choose_gradient_mode(num_in, problem.num_residuals, gradient_mode, adjoint)
+        unknown = sorted(set(options) - set(TRF_OPTIONS))
+        if unknown:
+            raise ValueError(f"fit.options: {method} takes only {', '.join(TRF_OPTIONS)}")
+        trf = TrustRegionReflective(mode=mode, ftol=ftol, xtol=xtol, gtol=gtol, **options)
+        return trf, mode, reason
     mode, reason = choose_gradient_mode(num_in, 1, gradient_mode, adjoint)
     if method == "lbfgs":
         optimizer = _optax_optimizer("lbfgs", options)
@@ -203,7 +217,8 @@ def make_method(
     elif method.startswith("optax."):
         optimizer = _optax_optimizer(method.removeprefix("optax."), options, learning_rate)
     else:
-        known = ", ".join([*LEAST_SQUARES_METHODS, *FIRST_ORDER_METHODS, "optax.<name>"])
+        known = [*LEAST_SQUARES_METHODS, *BOUNDED_METHODS, *FIRST_ORDER_METHODS, "optax.<name>"]
+        known = ", ".join(known)
         raise ValueError(f"fit.method: unknown method {method!r} (use {known})")
     return OptaxMethod(optimizer=optimizer, mode=mode, ftol=ftol, gtol=gtol), mode, reason
 
@@ -404,10 +419,49 @@ def fit(
         xtol=xtol,
         gtol=gtol,
     )
-    size = len(x0)
-    z0 = shard_batch(np.asarray(space.to_internal(x0)))  # padded to the device count
-
     settings = _settings_key(method, mode, learning_rate, options or {}, ftol, xtol, gtol)
+    started = time.perf_counter()
+    to_values = jax.jit(space.to_values)
+
+    def report(losses, z, codes, grads, accepted, step):
+        best = _best(losses)
+        callback(
+            StepInfo(
+                step=step,
+                losses=losses,
+                best=best,
+                x=np.asarray(to_values(z[best])),
+                gradient_norm=float(np.linalg.norm(grads[best])),
+                accepted=bool(accepted[best]),
+                running=int(np.sum(codes == 0)),
+                elapsed=time.perf_counter() - started,
+            )
+        )
+
+    report = None if callback is None else report
+    if isinstance(optimizer, TrustRegionReflective):
+        if has_bounding_transforms(space):
+            raise ValueError(
+                f"fit.method: {method} keeps the bounds itself; fit "
+                "diffsim.inverse.with_box_bounds(problem), whose bounds are a box"
+            )
+        steps = iter(range(1, 1 << 62))
+        on_step = report and (
+            lambda losses, z, codes, grads: report(
+                losses, z, codes, grads, np.ones(len(z), bool), next(steps)
+            )
+        )
+        z0 = np.asarray(space.to_internal(x0))
+        run = optimizer.minimize(problem, z0, max_steps=max_steps, on_step=on_step)
+    else:
+        run = _run_batched(problem, optimizer, method, mode, x0, max_steps, report, settings)
+    return _fit_result(space, method, mode, reason, x0, run)
+
+
+def _run_batched(problem, optimizer, method, mode, x0, max_steps, report, settings) -> FitRun:
+    """All starts stepped together by one compiled, `vmap`ped step (see `fit`)."""
+    size = len(x0)
+    z0 = shard_batch(np.asarray(problem.space.to_internal(x0)))  # padded to the device count
     compile_step = lambda example: _compiled(problem, optimizer, settings, "step", example)
     clock = time.perf_counter()
     init = _compiled(problem, optimizer, settings, "init", z0)
@@ -422,7 +476,6 @@ def fit(
     )
     initial_gradient = fields(state)[3][0]
 
-    to_values = jax.jit(space.to_values)
     losses, zs = [to_host(state.loss)[:size]], [to_host(state.z)[:size]]
     interrupted = False
     clock = time.perf_counter()
@@ -435,64 +488,64 @@ def fit(
             batch.narrow(codes)
             losses.append(loss)
             zs.append(z)
-            if callback is not None:
-                best = _best(loss)
-                callback(
-                    StepInfo(
-                        step=num_steps,
-                        losses=loss,
-                        best=best,
-                        x=np.asarray(to_values(z[best])),
-                        gradient_norm=float(np.linalg.norm(grads[best])),
-                        accepted=bool(accepted[best]),
-                        running=int(np.sum(codes == 0)),
-                        elapsed=time.perf_counter() - clock,
-                    )
-                )
+            if report is not None:
+                report(loss, z, codes, grads, accepted, num_steps)
     except KeyboardInterrupt:
         interrupted = True
     fit_seconds = time.perf_counter() - clock - batch.compile_seconds
     compile_seconds += batch.compile_seconds
 
     state = jax.tree.map(lambda a: a[:size], to_host(state))
-    final_loss = np.asarray(state.loss)
-    final_z = np.asarray(state.z)
-    codes = np.asarray(state.code)
-    best = _best(final_loss)
-    code = int(codes[best])
-    if interrupted:
-        message = f"Interrupted by the user (Ctrl-C) after {num_steps} steps."
+    least_squares = isinstance(optimizer, AbstractLeastSquares)
+    return FitRun(
+        z=np.asarray(state.z),
+        loss=np.asarray(state.loss),
+        code=np.asarray(state.code),
+        residuals=np.asarray(state.residuals) if least_squares else None,
+        jacobian=np.asarray(state.jacobian) if least_squares else None,
+        loss_history=np.stack(losses),
+        z_history=np.stack(zs),
+        initial_gradient=initial_gradient,
+        num_steps=num_steps,
+        interrupted=interrupted,
+        compile_seconds=compile_seconds,
+        fit_seconds=fit_seconds,
+    )
+
+
+def _fit_result(space, method: str, mode: str, reason: str, x0, run: FitRun) -> FitResult:
+    """The `FitResult` of a run: the best start's verdict, every start's outcome."""
+    best = _best(run.loss)
+    code = int(run.code[best])
+    if run.interrupted:
+        message = f"Interrupted by the user (Ctrl-C) after {run.num_steps} steps."
     else:
         message = MESSAGES[code]
-    history_z = np.stack(zs)
-    least_squares = isinstance(optimizer, AbstractLeastSquares)
-    jacobian = np.asarray(state.jacobian[best]) if least_squares else None
-    residuals = np.asarray(state.residuals[best]) if least_squares else None
     return FitResult(
         names=space.names,
-        x=np.asarray(to_values(final_z[best])),
-        z=final_z[best],
-        chi_square=float(final_loss[best]),
+        x=np.asarray(space.to_values(run.z[best])),
+        z=run.z[best],
+        chi_square=float(run.loss[best]),
         best_start=best,
-        success=code > 0 and not interrupted,
+        success=code > 0 and not run.interrupted,
         code=code,
         message=message,
-        interrupted=interrupted,
-        num_steps=num_steps,
+        interrupted=run.interrupted,
+        num_steps=run.num_steps,
         method=method,
         gradient_mode=mode,
         gradient_reason=reason,
-        jacobian=jacobian,
-        residuals=residuals,
-        initial_gradient=initial_gradient,
+        jacobian=None if run.jacobian is None else run.jacobian[best],
+        residuals=None if run.residuals is None else run.residuals[best],
+        initial_gradient=run.initial_gradient,
         starts_x0=x0,
-        starts_x=np.asarray(space.to_values(final_z)),
-        starts_loss=final_loss,
-        starts_code=codes,
-        loss_history=np.stack(losses),
-        x_history=np.asarray(space.to_values(history_z)),
-        compile_seconds=compile_seconds,
-        fit_seconds=fit_seconds,
+        starts_x=np.asarray(space.to_values(run.z)),
+        starts_loss=run.loss,
+        starts_code=run.code,
+        loss_history=run.loss_history,
+        x_history=np.asarray(space.to_values(run.z_history)),
+        compile_seconds=run.compile_seconds,
+        fit_seconds=run.fit_seconds,
     )
 
 

@@ -12,6 +12,7 @@ import abc
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import Array
 
@@ -388,3 +389,27 @@ class OptaxMethod(eqx.Module):
             accepted=accept,
         )
         return _freeze(state, new)
+
+
+class FitRun(eqx.Module):
+    """What an optimizer run leaves for `fit` to report, per start (host arrays).
+
+    **Fields:** `z`, `loss`, `code` per start (`(S, P)`, `(S,)`, `(S,)`); `residuals`,
+    `jacobian` per start (`(S, R)`, `(S, R, P)`; `None` for first-order methods);
+    `loss_history` `(T + 1, S)` and `z_history` `(T + 1, S, P)` (a finished start repeats
+    its last point); `initial_gradient` of chi-square at the first start; `num_steps`,
+    `interrupted`, `compile_seconds`, `fit_seconds`.
+    """
+
+    z: np.ndarray
+    loss: np.ndarray
+    code: np.ndarray
+    residuals: np.ndarray | None
+    jacobian: np.ndarray | None
+    loss_history: np.ndarray
+    z_history: np.ndarray
+    initial_gradient: np.ndarray
+    num_steps: int
+    interrupted: bool
+    compile_seconds: float
+    fit_seconds: float

@@ -33,7 +33,9 @@ from ..inverse import (
     fit,
     fit_statistics,
     make_result,
+    with_box_bounds,
 )
+from ..inverse._fit import BOUNDED_METHODS
 from ..report import render_html, render_markdown, report_sections, write_report
 from ..runner import RunFolder, RunFolderError
 from ._errors import PetabError
@@ -57,6 +59,8 @@ class PetabModelConfig(pydantic.BaseModel):
 class PetabRunSettings(pydantic.BaseModel):
     """A PEtab run's settings: the keys a diffsim config shares with other runs.
 
+    `fit.method` defaults to `trust_region_reflective` (PEtab's estimated parameters all have
+    bounds, and published optima often lie on one) and `fit.multistart.count` to 1;
     `uncertainty.profile` defaults to off (each profile point is a refit of a stiff model;
     turn it on with `uncertainty: {profile: true}` or `--set uncertainty.profile=true`); the
     bootstrap is refused (it simulates Gaussian noise of known level, PEtab's noise models
@@ -67,9 +71,16 @@ class PetabRunSettings(pydantic.BaseModel):
     name: str = pydantic.Field(default="", pattern=r"^[A-Za-z0-9_.-]*$", max_length=100)
     description: str = ""
     model: PetabModelConfig | None = None
-    fit: FitConfig = FitConfig(multistart={"count": 1})
+    fit: FitConfig = FitConfig(method="trust_region_reflective", multistart={"count": 1})
     uncertainty: UncertaintyConfig = UncertaintyConfig(profile=False)
     report: ReportConfig = ReportConfig()
+
+    @pydantic.field_validator("fit", mode="before")
+    @classmethod
+    def _fit_defaults(cls, value):
+        if isinstance(value, dict):
+            value = {"method": "trust_region_reflective", "multistart": {"count": 1}, **value}
+        return value
 
     @pydantic.field_validator("uncertainty")
     @classmethod
@@ -130,6 +141,8 @@ def main(path: str, *, out, overrides, evaluate_only: bool, validate: bool, quie
 def _fit(problem: PetabProblem, settings: PetabRunSettings, name, folder, quiet) -> int:
     spec = settings.fit
     starts = latin_hypercube_starts(problem, spec.multistart.count, seed=spec.multistart.seed)
+    if spec.method in BOUNDED_METHODS:  # the method keeps the bounds: a box, not a transform
+        problem = with_box_bounds(problem)
     started = time.perf_counter()
     result = fit(
         problem,

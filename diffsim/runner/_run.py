@@ -26,7 +26,9 @@ from ..inverse import (
     multistart_points,
     taylor_test_flat,
     unavailable_uncertainty,
+    with_box_bounds,
 )
+from ..inverse._fit import BOUNDED_METHODS
 from ..inverse._methods import FAILED_START
 from ..report import write_report
 from ._environment import environment_info
@@ -240,6 +242,8 @@ def run(
         return run_study(config, problem, folder, progress=progress, started=started)
 
     spec = config.fit
+    if spec.method in BOUNDED_METHODS:  # the method keeps the bounds: a box, not a transform
+        problem = with_box_bounds(problem)
     starts = multistart_points(
         problem.space,
         spec.multistart.count,
