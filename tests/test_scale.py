@@ -99,6 +99,37 @@ def batches() -> dict:
     }
 
 
+def pinn_losses() -> dict:
+    """Three Adam steps of a small heat-equation PINN (64 collocation points, which split
+    over 4 devices), logged every step; and over how many devices `pinn.train` laid its
+    collocation points."""
+    from unittest import mock
+
+    import jax
+    import jax.numpy as jnp
+
+    from diffsim import nn, pde, pinn
+    from diffsim.pinn import _train
+
+    model = pde.Heat(pde.uniform_grid(8, -1.0, 1.0), pde.Dirichlet(0.0))
+    problem = pinn.PINNProblem(
+        model, (0.0, 0.5), {"diffusivity": 0.1}, initial=lambda x: jnp.sin(jnp.pi * x[0])
+    )
+    net = nn.MLP(2, "scalar", 8, 1, dtype="float64", key=jax.random.key(0))
+    laid, original = [], _train.shard_points
+
+    def spy(points):
+        points = original(points)
+        laid.append(len(points.sharding.device_set))
+        return points
+
+    with mock.patch.object(_train, "shard_points", spy):
+        trained = pinn.train(
+            problem, net, collocation=pinn.Collocation(64), adam_steps=3, log_every=1
+        )
+    return {"loss": trained.history["loss"], "devices": laid}
+
+
 def _main(config: Path, out: Path) -> int:
     return main([str(config), "--out", str(out), "--quiet", "--no-cache"])
 
@@ -132,10 +163,11 @@ def test_one_device_is_unsharded():
 
 
 def test_four_devices_equal_one_device(one_process):
-    """Starts and refits sharded over 4 devices (6 -> 8 and 3 -> 4 padded) equal one device."""
+    """Starts and refits sharded over 4 devices (6 -> 8 and 3 -> 4 padded), and a PINN's
+    loss with its collocation points over 4 devices, equal one device."""
     script = "import sys, json, jax; jax.config.update('jax_enable_x64', True); "
     script += "sys.path.insert(0, 'tests'); import test_scale; "
-    script += "print(json.dumps(test_scale.batches()))"
+    script += "print(json.dumps([test_scale.batches(), test_scale.pinn_losses()]))"
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,
@@ -145,8 +177,11 @@ def test_four_devices_equal_one_device(one_process):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    sharded = json.loads(done.stdout.strip().splitlines()[-1])
-    here = batches()  # one device
+    sharded, pinn = json.loads(done.stdout.strip().splitlines()[-1])
+    here, pinn_here = batches(), pinn_losses()  # one device
+    # a PINN's collocation points over 4 devices: the partitioned loss equals one device's
+    assert pinn["devices"] == [4] and pinn_here["devices"] == [1] and len(pinn["loss"]) == 3
+    np.testing.assert_allclose(pinn["loss"], pinn_here["loss"], rtol=1e-12)
     assert sharded["best"] == here["best"] == one_process["multistart"]["best"]
     assert sharded["starts_code"] == here["starts_code"] == one_process["multistart"]["codes"]
     assert sharded["refit_code"] == here["refit_code"] and min(here["refit_code"]) > 0

@@ -73,6 +73,22 @@ def shard_batch(values):
     return jax.tree.map(put, values)
 
 
+def shard_points(points):
+    """`points` (a host or device array) laid over all devices along axis 0, when there are
+    several and they divide its length; otherwise returned as is.
+
+    For a batch that a jitted function reduces over (a PINN's collocation points, averaged
+    into its loss): `jax.jit` then partitions the per-point work over the devices and
+    combines the partial sums, with no padding (a padded point would change the mean).
+    Every process passes the same points.
+    """
+    sharding = batch_sharding()
+    if sharding is None or len(points) % jax.device_count():
+        return points
+    host = np.asarray(points)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
 def to_host(values):
     """A pytree of (possibly multi-process) arrays as numpy arrays, whole on every process."""
 

@@ -23,6 +23,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from ..inverse._sharding import shard_points
 from ._checkpoint import save
 from ._problem import PINNProblem, Trainable
 from ._sampling import Collocation
@@ -180,7 +181,7 @@ def train(
 
     def sample(step):
         pts = collocation.sampler.sample(collocation.n, lower, upper, seed + 7919 * (step + 1))
-        return jnp.asarray(pts, dtype)
+        return shard_points(jnp.asarray(pts, dtype))
 
     tx = sample(-1)
     evaluate = _Evaluator(problem, static, unravel, causal)
@@ -262,9 +263,8 @@ def train(
                         rule.candidates * n, lower, upper, seed + 104729 + step
                     )
                     sizes = residual_sizes(theta, jnp.asarray(candidates, dtype))
-                    tx = jnp.asarray(
-                        rule.choose(candidates, np.asarray(sizes), n, seed + step), dtype
-                    )
+                    chosen = rule.choose(candidates, np.asarray(sizes), n, seed + step)
+                    tx = shard_points(jnp.asarray(chosen, dtype))
             elif step > 0 and collocation.resample_every and step % collocation.resample_every == 0:
                 tx = sample(step)
             if isinstance(weighting, GradNorm) and step % weighting.every == 0:
