@@ -119,6 +119,21 @@ def test_vmapped_group_equals_each_experiment_alone_and_gradient_matches_jacfwd(
             {"experiments": [{"name": "a", "data": {"file": "x.csv"}}] * 2},
             ("experiments.1.name", "two experiments"),
         ),
+        (
+            {"experiments": [{"solver": {"dt": 0.1}, "data": {"file": "x.csv"}}]},
+            ("experiments.0.solver", "share the top-level solver"),
+        ),
+        (
+            {"experiments": [{"observations": {"q": {"sigma": 1.0}}, "data": {"file": "x.csv"}}]},
+            ("experiments.0.observations.q", "not an observation"),
+        ),
+        (
+            {
+                "observations": {"y": {"sigma": "estimate"}},
+                "experiments": [{"observations": {"y": {"sigma": 0.1}}, "data": {"file": "x.csv"}}],
+            },
+            ("experiments.0.observations.y", "estimated", "shared by all experiments"),
+        ),
     ],
 )
 def test_bad_experiments_exit_2_in_one_line(tmp_path, capsys, change, fragments):
@@ -130,6 +145,32 @@ def test_bad_experiments_exit_2_in_one_line(tmp_path, capsys, change, fragments)
     assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def test_experiments_with_their_own_noise_levels():
+    """An experiment's `observations` set its noise level: its rows are weighted by it, its
+    synthetic data scatter by it, its forecast's prediction band uses it."""
+    config = {
+        **JOINT,
+        "experiments": [
+            JOINT["experiments"][0],
+            {**JOINT["experiments"][1], "observations": {"y": {"sigma": 0.2}}},
+            {**JOINT["experiments"][2], "observations": {"y": {"sigma_relative": 0.1}}},
+        ],
+    }
+    problem = build_problem(validate_config(config))
+    rows = problem.rows
+    assert np.all(problem.sigma[rows[0] : rows[1]] == 0.05)
+    assert np.all(problem.sigma[rows[1] : rows[2]] == 0.2)
+    third = problem.experiments[2]
+    np.testing.assert_allclose(third.sigma[:, 0], np.hypot(0.05, 0.1 * third.observed[:, 0]))
+    np.testing.assert_allclose(problem.experiments[1].noise, [[0.2], [0.0]])
+    # experiment b's noise is drawn with its own sigma: four times what the same seed
+    # gives with the shared one
+    plain = build_problem(validate_config(JOINT))
+    clean = np.asarray(problem.predict(jnp.asarray([0.8, 3.0]))[0])[rows[1] : rows[2]]
+    noise = problem.observed[rows[1] : rows[2]] - clean
+    np.testing.assert_allclose(noise, 4 * (plain.observed[rows[1] : rows[2]] - clean), rtol=1e-3)
 
 
 def test_run_folder_of_a_joint_fit_with_file_data(tmp_path):

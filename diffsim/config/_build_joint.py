@@ -10,6 +10,7 @@ in `local`, or a mapping in the experiment) or a known value.
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
 from ..inverse import DataError, ErrorModel, OdeProblem, parameter_space
 from ..inverse._joint_problem import JointProblem
@@ -21,7 +22,7 @@ from ._build import (
     make_parameter,
     priors_of,
 )
-from ._schema import ExperimentConfig, OdeRunConfig, ParameterConfig
+from ._schema import ExperimentConfig, ObservationConfig, OdeRunConfig, ParameterConfig
 
 
 def local_name(name: str, experiment: str) -> str:
@@ -90,7 +91,37 @@ def _check_local(config: OdeRunConfig, free: list[str]) -> None:
             )
 
 
-def _experiment_config(config: OdeRunConfig, experiment: ExperimentConfig, specs) -> OdeRunConfig:
+def _observations(config: OdeRunConfig, experiment: ExperimentConfig, index: int) -> dict:
+    """The observations of one experiment: the shared ones, with this experiment's noise
+    levels where it gives them."""
+    observations = dict(config.observations)
+    for name, override in experiment.observations.items():
+        where = f"experiments.{index}.observations.{name}"
+        shared = observations.get(name)
+        if shared is None:
+            raise ValueError(
+                f"{where}: not an observation of the config "
+                f"(observations: {', '.join(config.observations)})"
+            )
+        if shared.sigma == "estimate":
+            raise ValueError(
+                f"{where}: its noise level is estimated (one level shared by all "
+                "experiments); leave it out here"
+            )
+        changes = override.model_dump(exclude_none=True)
+        try:
+            observations[name] = ObservationConfig.model_validate(
+                {**shared.model_dump(), **changes}
+            )
+        except ValidationError as error:
+            reason = error.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ValueError(f"{where}: {reason}") from None
+    return observations
+
+
+def _experiment_config(
+    config: OdeRunConfig, experiment: ExperimentConfig, index: int, specs
+) -> OdeRunConfig:
     """The single-data-set config of one experiment: every entry a free parameter starting
     at its value in this experiment (so that experiments of one structure share one
     compiled solve), expressions and the rest as configured."""
@@ -106,6 +137,7 @@ def _experiment_config(config: OdeRunConfig, experiment: ExperimentConfig, specs
         update={
             "parameters": parameters,
             "initial_state": initial_state,
+            "observations": _observations(config, experiment, index),
             "data": experiment.data,
             "experiments": None,
             "local": [],
@@ -256,7 +288,7 @@ def build_joint_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> Joi
                 add(parameter, where, spec.prior)
             specs[(section, key)] = (parameter.init, spec.true)
             source[name] = parameter.name
-        derived = _experiment_config(config, experiment, specs)
+        derived = _experiment_config(config, experiment, i, specs)
         configs.append(derived)
         problems.append(_build_experiment(derived, i, base_dir, model))
         sources.append(source)

@@ -350,16 +350,37 @@ class _RunBase(_Strict):
         return self
 
 
+class ExperimentObservationConfig(_Strict):
+    """The noise level of one observable in one experiment (another instrument or lab): it
+    replaces the shared `sigma` / `sigma_relative` there. What is observed, and how
+    (expression, likelihood), is shared."""
+
+    sigma: Positive | None = None
+    sigma_relative: NonNegative | None = None
+
+
 class ExperimentConfig(_Strict):
     """One data set of a joint fit (`experiments:`): its data, and what differs from the
     shared config. In `parameters` and `initial_state` a number is a known value in this
     experiment, a mapping (`{init: ...}`) an unknown estimated for this experiment alone
-    (reported as `name[experiment]`); a string initial state is an expression."""
+    (reported as `name[experiment]`); a string initial state is an expression. In
+    `observations` the noise level of an observable may differ per experiment; the solver
+    is shared."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)] | None = None
     data: DataConfig
     parameters: dict[str, ParameterConfig] = {}
     initial_state: dict[str, float | str | ParameterConfig] = {}
+    observations: dict[str, ExperimentObservationConfig] = {}
+    solver: dict | None = None  # refused below, with the reason
+
+    @field_validator("solver")
+    @classmethod
+    def _shared_solver(cls, value):
+        raise ValueError(
+            "the experiments share the top-level solver (one compiled solve serves them all); "
+            "set it at the top level"
+        )
 
 
 class OdeRunConfig(_RunBase):
