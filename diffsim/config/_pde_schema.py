@@ -351,10 +351,19 @@ class PdeRunConfig(_RunBase):
     model: PdeModelConfig
     fields: dict[str, FieldConfig] = {}
     observations: dict[str, ObservationConfig] = {}
+    experiments: list | None = None  # refused below, with the reason
     data: PdeDataConfig
     solver: SolverConfig = SolverConfig(name="rk4")
     fit: FitConfig = FitConfig(max_steps=50)
     pinn: PinnConfig | None = None
+
+    @field_validator("experiments")
+    @classmethod
+    def _one_data_set(cls, value):
+        raise ValueError(
+            "joint fits of several data sets are supported for ODE models only; a PDE run "
+            "fits one data set (give it as 'data')"
+        )
 
     @model_validator(mode="after")
     def _pinn_section(self):
