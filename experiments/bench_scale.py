@@ -16,9 +16,10 @@ forward-mode Jacobian); the starts are spread ~10 % around the config's start
    `t1 / (N tN)`. Forced devices share the machine's cores: efficiency above `cores / N` is
    not possible, so say how many cores the machine had;
 5. `--memory`: peak resident memory (`ru_maxrss`) of a process that runs a simulated sweep
-   (summaries only), an ensemble (curves kept on `report.points` times) and a sweep of fits
-   of growing size; the memory per member is the slope between the sizes, with the default
-   chunks and with one chunk holding the whole batch.
+   (summaries only) and an ensemble (curves kept on `report.points` times) of growing size,
+   and `--memory-fits`: a sweep batch of fits (`--max-steps` steps: the optimizer states of
+   all members are kept between segments); the memory per member is the slope between the
+   sizes, with the default chunks and with one chunk holding the whole batch.
 
 Every table line quotes the 1-minute load average (`os.getloadavg`): the machine may be shared.
 
@@ -140,7 +141,7 @@ def scipy_times(count: int) -> dict:
     }
 
 
-def memory(kind: str, size: int, chunk: int | None) -> dict:
+def memory(kind: str, size: int, chunk: int | None, max_steps: int) -> dict:
     """Peak resident memory of this process after a `kind` batch of `size` members."""
     from diffsim.inverse import _sweep, make_method
 
@@ -151,10 +152,10 @@ def memory(kind: str, size: int, chunk: int | None) -> dict:
     values = rng.uniform(0.8, 1.2, (size, 2)) * [1.0, 3.0]  # beta, gamma
     ts = np.linspace(0.0, 10.0, 400)
     clock = time.perf_counter()
-    if kind == "fit":
+    if kind == "fits":
         method, _, _ = make_method("levenberg_marquardt", problem)
         z0 = np.asarray(problem.space.to_internal(_starts(problem, size)))
-        _sweep.fit_members(problem, method, z0, np.zeros(4, bool), max_steps=50)
+        _sweep.fit_members(problem, method, z0, np.zeros(4, bool), max_steps=max_steps)
     else:
         _sweep.simulate_members(problem, ("beta", "gamma"), values, ts, curves=kind == "ensemble")
     seconds = time.perf_counter() - clock
@@ -220,7 +221,7 @@ def main() -> None:
             row = fit_times(size, args.repeats, args.max_steps)
         else:
             chunk = int(args.child[2]) if len(args.child) > 2 else None
-            row = memory(kind, size, chunk)
+            row = memory(kind, size, chunk, args.max_steps)
         print(json.dumps(row))
         return
 
@@ -285,10 +286,14 @@ def main() -> None:
         print("\n| batch | members | chunk | peak MiB | s | MiB per member (slope) |")
         print("|---|---|---|---|---|---|")
     batches = [(kind, args.memory) for kind in ("sweep", "ensemble") if args.memory]
-    batches += [("fit", args.memory_fits)] if args.memory_fits else []
+    batches += [("fits", args.memory_fits)] if args.memory_fits else []
     for kind, sizes in batches:
         for chunk in (None, max(sizes)):
-            rows = [_child([kind, str(size), *([str(chunk)] if chunk else [])]) for size in sizes]
+            steps = ["--max-steps", str(args.max_steps)]
+            rows = [
+                _child([kind, str(size), *([str(chunk)] if chunk else []), *steps])
+                for size in sizes
+            ]
             for before, row in zip([None, *rows], rows, strict=False):
                 slope = "-"
                 if before is not None:

@@ -8,6 +8,7 @@ ensemble's quantile bands (order statistics of the drawn `k`) are all known in c
 import csv
 import json
 
+import jax
 import numpy as np
 import pytest
 import yaml
@@ -243,3 +244,161 @@ def test_failed_solves_are_reported_not_hidden(tmp_path):
     assert np.isnan(table["y_final"][1]) and np.isinf(table["chi_square"][1])
     np.testing.assert_allclose(table["y_final"][0], 2 * np.exp(-0.4), rtol=RTOL)
     assert "1 point(s) with status" in (out / "report.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def fixed_step(tmp_path_factory):
+    """The decay problem on a fixed RK4 grid (cheap to compile; 1e-10 from the exact curve)."""
+    config = validate_config(DECAY | {"solver": FIXED_STEP})
+    return build_problem(config, tmp_path_factory.mktemp("fixed"))
+
+
+FIXED_STEP = {"name": "rk4", "dt": 0.01}
+
+
+def test_fit_batch_narrowed_to_running_members_gives_the_same_fits(fixed_step, monkeypatch):
+    """A batch of fits (k fitted, y0 held) from starts that converge after different numbers
+    of steps: narrowed to its running members (from 8 members, every 2 steps) it gives the
+    fits of the batch that is never narrowed, and does narrow."""
+    from diffsim.inverse import _fit, _sweep, make_method
+
+    method, _, _ = make_method("levenberg_marquardt", fixed_step)
+    k = np.geomspace(0.05, 20.0, 12)
+    z0 = np.asarray(fixed_step.space.to_internal(np.stack([k, np.full(12, 2.0)], axis=1)))
+    mask = np.array([False, True])
+    monkeypatch.setattr(_sweep, "SEGMENT", 2)
+    whole = _sweep.fit_members(fixed_step, method, z0, mask, max_steps=40)
+    sizes = []
+
+    class Recorded(_fit._RunningBatch):
+        def narrow(self, codes):
+            super().narrow(codes)
+            sizes.append(len(codes) if self._where is None else self._where.size)
+
+    monkeypatch.setattr(_fit, "NARROW_FROM", 8)
+    monkeypatch.setattr(_sweep, "_RunningBatch", Recorded)
+    narrowed = _sweep.fit_members(fixed_step, method, z0, mask, max_steps=40)
+    assert min(sizes) < 8 and len(set(whole["steps"])) > 2  # it narrowed; steps differ
+    assert (whole["code"] > 0).all()
+    for key, value in whole.items():
+        np.testing.assert_allclose(narrowed[key], value, rtol=1e-10, err_msg=key)
+    # held y0 = 2: every start finds the least-squares k of the data (closed form on a grid)
+    ts, data = _data(fixed_step)
+    fitted = np.exp(whole["z"][:, 0])
+    grid = np.linspace(0.45, 0.55, 2001)
+    best = grid[np.argmin([(((2 * np.exp(-k * ts) - data) / 0.01) ** 2).sum() for k in grid])]
+    np.testing.assert_allclose(fitted, best, atol=1e-4)
+    assert np.ptp(fitted) < 1e-7
+
+
+@pytest.mark.parametrize("likelihood", ["poisson", "lognormal"])
+def test_simulated_chi_square_uses_the_likelihood(likelihood, tmp_path):
+    """A simulated sweep's chi-square is the config's likelihood: the Poisson deviance
+    `2 sum(y log(y / m) - (y - m))` of counts, `sum((log m - log y) / sigma)^2` of
+    log-normal data, at `m = y0 exp(-k t)`."""
+    from diffsim.inverse._sweep import simulate_members
+
+    observation = {"likelihood": likelihood} | ({"sigma": 0.1} if likelihood != "poisson" else {})
+    config = DECAY | {
+        "parameters": {"k": DECAY["parameters"]["k"], "y0": {"init": 40.0, "true": 40.0}},
+        "observations": {"y": observation},
+        "solver": FIXED_STEP,
+    }
+    problem = build_problem(validate_config(config), tmp_path)
+    ts, y = _data(problem)
+    k = np.array([0.3, 0.5, 0.7])
+    out = simulate_members(problem, ("k",), k[:, None], ts)
+    m = 40 * np.exp(-k[:, None] * ts)
+    if likelihood == "poisson":
+        terms = 2 * (np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / m), 0) - (y - m))
+    else:
+        terms = ((np.log(m) - np.log(y)) / 0.1) ** 2
+    np.testing.assert_allclose(out["chi_square"], terms.sum(axis=1), rtol=1e-7)
+    z = np.asarray(problem.space.to_internal(np.array([0.5, 40.0])))
+    chi_square = float(jax.jit(lambda z: problem.chi_square(z))(z))
+    assert out["chi_square"][1] == pytest.approx(chi_square, rel=1e-7)
+
+
+SOURCE = {  # advection-diffusion from a Gaussian source: the field is linear in `strength`
+    "name": "source",
+    "model": {
+        "equation": "advection_diffusion",
+        "grid": {"cells": 24, "lower": 0.0, "upper": 10.0},
+        "boundary": "periodic",
+        "initial_condition": 0.0,
+        "coefficients": {
+            "velocity": 0.5,
+            "diffusivity": 0.05,
+            "source": "strength*exp(-(x - location)**2/(2*0.5**2))",
+        },
+    },
+    "parameters": {
+        "location": {"init": 5.0, "true": 3.3},
+        "strength": {"init": 0.5, "transform": "log", "true": 1.0},
+    },
+    "data": {
+        "synthetic": {
+            "times": {"start": 1.0, "stop": 3.0, "num": 3},
+            "sensors": {"x": {"start": 0.0, "stop": 10.0, "num": 6}},
+            "refine": 1,
+        }
+    },
+    "fit": {"max_steps": 20},
+    "report": {"plots": False},
+}
+
+
+@pytest.mark.parametrize("run", ["simulate", "fit"])
+def test_pde_sweep_against_the_linear_field(run, tmp_path):
+    """A PDE sweep over `location`: simulated, chi-square and the largest sensor value of
+    `strength * u1` (`u1`: the field of strength 1, predicted by the problem); fitted
+    (`strength` free), the linear least-squares strength `sum(d u1) / sum(u1 u1)`."""
+    from diffsim.inverse import PdeProblem
+
+    locations = [2.0, 3.3, 5.0]
+    sweep = {"run": run, "parameters": {"location": locations}}
+    config = tmp_path / "source.yaml"
+    config.write_text(yaml.safe_dump(SOURCE | {"sweep": sweep}))
+    out = tmp_path / "run"
+    assert main([str(config), "--out", str(out), "--quiet", "--no-cache"]) == 0
+    table = _table(out / "sweep.csv")
+    problem = build_problem(validate_config(SOURCE), tmp_path)
+    assert isinstance(problem, PdeProblem)
+    data, sigma = np.asarray(problem.observed), np.asarray(problem.sigma)
+    u1 = np.stack([np.asarray(problem.predict(np.array([x, 1.0]))[0]) for x in locations])
+    strength = (
+        0.5 if run == "simulate" else (u1 * data / sigma**2).sum(1) / (u1 * u1 / sigma**2).sum(1)
+    )
+    model = np.asarray(strength).reshape(-1, 1) * u1
+    np.testing.assert_allclose(
+        table["chi_square"], (((model - data) / sigma) ** 2).sum(1), rtol=1e-8
+    )
+    if run == "fit":
+        np.testing.assert_allclose(table["strength"], strength, rtol=1e-8)
+        assert (table["code"] > 0).all()
+    else:
+        np.testing.assert_allclose(table["u_peak"], model.max(axis=1), rtol=1e-9)  # CSV: 10 digits
+        times = np.asarray(problem.times)[np.argmax(model, axis=1)]
+        np.testing.assert_array_equal(table["u_peak_time"], times)
+
+
+@pytest.mark.parametrize(
+    ("sweep", "message"),
+    [
+        ({"parameters": {"location": [3.0]}}, "sweep.parameters.location: a PDE sweep varies"),
+        ({"parameters": {"velocity": [1.0]}}, "sweep.parameters.velocity: not a parameter"),
+        ({"parameters": {"strength": [1.0]}, "until": 9.0}, "sweep.until: a PDE sweep"),
+    ],
+)
+def test_pde_sweep_sections_that_do_not_fit_name_the_key(sweep, message, source_fixed):
+    settings = SOURCE | {"parameters": SOURCE["parameters"] | {"location": 3.3}, "sweep": sweep}
+    with pytest.raises(ValueError) as error:
+        check_study(validate_config(settings), source_fixed)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def source_fixed(tmp_path_factory):
+    """The source problem with `location` fixed (only `strength` unknown)."""
+    settings = SOURCE | {"parameters": SOURCE["parameters"] | {"location": 3.3}}
+    return build_problem(validate_config(settings), tmp_path_factory.mktemp("source"))

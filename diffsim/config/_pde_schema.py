@@ -19,6 +19,7 @@ from ._schema import (
     _RunBase,
     _Strict,
 )
+from ._sweep import SweepConfig
 
 EQUATIONS = (
     "heat",
@@ -356,6 +357,7 @@ class PdeRunConfig(_RunBase):
     solver: SolverConfig = SolverConfig(name="rk4")
     fit: FitConfig = FitConfig(max_steps=50)
     pinn: PinnConfig | None = None
+    sweep: SweepConfig | None = None
 
     @field_validator("experiments")
     @classmethod

@@ -1,7 +1,8 @@
 """Sweeps and ensembles of a config (`sweep:`, `ensemble:`): many simulations or fits of the
 configured model, run as batches over every device, written as tables, figures and a report.
 
-A config with either section runs them instead of the single fit.
+A config with either section runs them instead of the single fit. ODE configs have both; a
+PDE on a grid has sweeps over its unknowns (its sensors predicted at the data's times).
 """
 
 import io
@@ -11,18 +12,17 @@ import jax
 import numpy as np
 
 from .._solution import status_message
-from ..config import OdeRunConfig
-from ..inverse import OdeProblem, make_method
+from ..inverse import OdeProblem, PdeProblem, make_method
 from ..inverse._methods import MESSAGES
-from ..inverse._sweep import fit_members, simulate_members
+from ..inverse._sweep import fit_members, simulate_members, simulate_unknowns
 from ..report import write_study_report
 from ._run_folder import RunFolder
 
 
 def is_study(config) -> bool:
     """Whether `config` asks for a sweep or an ensemble."""
-    return isinstance(config, OdeRunConfig) and (
-        config.sweep is not None or config.ensemble is not None
+    return (
+        getattr(config, "sweep", None) is not None or getattr(config, "ensemble", None) is not None
     )
 
 
@@ -30,14 +30,23 @@ def check_study(config, problem) -> None:
     """Check the `sweep:` and `ensemble:` sections against the built problem.
 
     **Raises:** `ValueError` with one line naming the key: a name that is not a parameter
-    of the model, a fit sweep over a fixed parameter or outside an unknown's bounds, a fit
-    sweep with nothing left to fit, or an end time `until` not after the initial time.
+    of the model, a fit sweep (or any PDE sweep) over a fixed parameter or outside an
+    unknown's bounds, a fit sweep with nothing left to fit, or an end time `until` not after
+    the initial time (or given to a PDE sweep).
     """
     if not is_study(config):
         return
     section = "sweep" if config.sweep is not None else "ensemble"
+    if type(problem) is PdeProblem:
+        _check_unknowns(config.sweep, problem, "a PDE sweep")
+        if config.sweep.until is not None:
+            raise ValueError("sweep.until: a PDE sweep predicts the sensors at the data's times")
+        return
     if type(problem) is not OdeProblem:
-        raise ValueError(f"{section}: sweeps and ensembles are for ODE models without a network")
+        raise ValueError(
+            f"{section}: sweeps and ensembles are for ODE models without a network and "
+            "PDEs on a grid (a network is trained, not swept)"
+        )
     known = problem.values(problem.space.initial_values())
     for key, spec in (("sweep", config.sweep), ("ensemble", config.ensemble)):
         if spec is None:
@@ -50,17 +59,32 @@ def check_study(config, problem) -> None:
                 )
         if spec.until is not None and not spec.until > problem.t0:
             raise ValueError(f"{key}.until: must be after the initial time {problem.t0:g}")
-    sweep = config.sweep
-    if sweep is None or sweep.run != "fit":
-        return
+    if config.sweep is not None and config.sweep.run == "fit":
+        _check_unknowns(config.sweep, problem, "run: fit")
+
+
+def _check_unknowns(sweep, problem, what: str) -> None:
+    """`what` (`run: fit`, a PDE sweep) varies unknowns only, inside their bounds; a fit
+    keeps one unknown to fit."""
     free = problem.space.names
     for name in sweep.parameters:
-        if name not in free:
+        if name in free:
+            continue
+        if name not in problem.fixed:
+            raise ValueError(
+                f"sweep.parameters.{name}: not a parameter of the model "
+                f"(unknowns: {', '.join(free)})"
+            )
+        if what == "run: fit":
             raise ValueError(
                 f"sweep.parameters.{name}: run: fit holds swept unknowns at each value and "
                 f"fits the others, but {name} is not an unknown (sweep it with run: simulate)"
             )
-    if set(free) <= set(sweep.parameters):
+        raise ValueError(
+            f"sweep.parameters.{name}: {what} varies unknowns, but {name} is fixed (give "
+            "it an init to make it one)"
+        )
+    if sweep.run == "fit" and set(free) <= set(sweep.parameters):
         raise ValueError("sweep.run: fit needs an unknown that is not swept (use run: simulate)")
     names, points = sweep.points()
     z = np.asarray(_starts(problem, names, points))
@@ -73,7 +97,7 @@ def check_study(config, problem) -> None:
             )
 
 
-def _starts(problem: OdeProblem, names, points) -> np.ndarray:
+def _starts(problem, names, points) -> np.ndarray:
     """Optimizer coordinates of the config's start with the swept unknowns at each point."""
     x = np.tile(np.asarray(problem.space.initial_values()), (len(points), 1))
     for i, name in enumerate(names):
@@ -92,14 +116,27 @@ def _csv(columns: list[str], table: np.ndarray) -> str:
     return out.getvalue()
 
 
-def _run_sweep(config, problem: OdeProblem) -> tuple[dict, np.ndarray]:
+def _simulate(config, problem, names, points) -> tuple[dict, list[str], tuple[str, ...]]:
+    """The simulated points: outputs (`status`, `chi_square` and per observation the
+    summaries), the observations and the summaries' names. An ODE is observed on the
+    report's times; a PDE's sensors at the data's times (`peak_time`: of the largest
+    predicted sensor value of each observed state)."""
+    if type(problem) is PdeProblem:
+        states = np.unique(problem.variables)
+        out = simulate_unknowns(problem, names, points, np.searchsorted(states, problem.variables))
+        out["peak_time"] = np.asarray(problem.times)[out.pop("peak_index")]
+        return out, [problem.state_names[i] for i in states], ("peak", "peak_time")
+    ts = _times(config, problem, config.sweep.until)
+    out = simulate_members(problem, names, points, ts)
+    return out, list(problem.data.names), ("peak", "peak_time", "final")
+
+
+def _run_sweep(config, problem) -> tuple[dict, np.ndarray]:
     """The sweep's summary and table (one row per point)."""
     spec = config.sweep
     names, points = spec.points()
-    observations = list(problem.data.names)
     if spec.run == "simulate":
-        out = simulate_members(problem, names, points, _times(config, problem, spec.until))
-        kinds = ("peak", "peak_time", "final")
+        out, observations, kinds = _simulate(config, problem, names, points)
         codes, ok = out["status"], out["status"] == 0
         summaries = np.stack([out[k] for k in kinds], axis=-1).reshape(len(points), -1)
         summaries = np.where(ok[:, None], summaries, np.nan)  # a failed solve has no curve
@@ -172,22 +209,25 @@ def _run_ensemble(config, problem: OdeProblem) -> tuple[dict, dict, str]:
     return summary, arrays, _csv(columns, np.concatenate([ts[:, None], flat], axis=1))
 
 
-def run_study(config, problem: OdeProblem, folder: RunFolder, *, progress, started: float) -> dict:
+def run_study(config, problem, folder: RunFolder, *, progress, started: float) -> dict:
     """Run the config's sweep and/or ensemble and write `sweep.csv`, `ensemble.csv`,
     `arrays.npz`, the figures, `report.md`/`report.html` and `result.json`.
 
     **Returns:** the content of `result.json` (`success`: every point and member solved, and
     with `run: fit` every fit converged).
     """
+    described = problem.describe()
     summary = {
         "name": config.name,
-        "title": config.report.title or f"{config.name}: {problem.model.name}",
+        "title": config.report.title or f"{config.name}: {described['model']['name']}",
         "description": config.description,
-        **problem.describe(),
+        **described,
         "devices": jax.device_count(),
         "processes": jax.process_count(),
     }
-    arrays = {"ts": np.asarray(problem.data.ts), "data": np.asarray(problem.observed)}
+    arrays = {"data": np.asarray(problem.observed)}
+    if type(problem) is OdeProblem:
+        arrays["ts"] = np.asarray(problem.data.ts)
     timings, messages, success = {}, [], True
     if config.sweep is not None:
         progress.message(f"sweep: {config.sweep.run} at {config.sweep.size} points; compiling...")
@@ -199,7 +239,7 @@ def run_study(config, problem: OdeProblem, folder: RunFolder, *, progress, start
         verb = "converged" if config.sweep.run == "fit" else "simulated"
         messages.append(f"Sweep: {done} of {size} points {verb}.")
         success &= done == size
-    if config.ensemble is not None:
+    if getattr(config, "ensemble", None) is not None:  # (ODE configs have ensembles)
         progress.message(f"ensemble: {config.ensemble.members} members; compiling...")
         clock = time.perf_counter()
         summary["ensemble"], bands, csv = _run_ensemble(config, problem)
