@@ -304,3 +304,32 @@ def test_unreachable_coordinator_exits_2(configs):
     assert done.stderr.startswith("error: DIFFSIM_COORDINATOR=127.0.0.1:")
     assert len(done.stderr.strip().splitlines()) == 1
     assert "did not answer within 1 s" in done.stderr
+
+
+def test_processes_that_disagree_on_their_number_exit_2(configs):
+    """Process 0 says 2 processes, process 1 says 3: both meet at the coordinator, compare
+    their counts and stop with one line naming the variable, exit status 2."""
+    coordinator = f"127.0.0.1:{_free_port()}"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "diffsim.run", str(configs["decay_multistart"]), "--validate"],
+            cwd=ROOT,
+            env=_environment(
+                1,
+                DIFFSIM_COORDINATOR=coordinator,
+                DIFFSIM_NUM_PROCESSES=str(count),
+                DIFFSIM_PROCESS_ID=str(index),
+                DIFFSIM_JOIN_TIMEOUT="20",
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index, count in ((0, 2), (1, 3))
+    ]
+    outputs = [process.communicate(timeout=240) for process in processes]
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 2, err[-2000:]
+        assert len(err.strip().splitlines()) == 1, err[-2000:]
+        assert err.startswith("error: DIFFSIM_NUM_PROCESSES: the processes disagree on their")
+        assert "(they say 2, 3; 2 joined)" in err
