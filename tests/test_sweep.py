@@ -7,6 +7,8 @@ ensemble's quantile bands (order statistics of the drawn `k`) are all known in c
 
 import csv
 import json
+import shutil
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -402,3 +404,19 @@ def source_fixed(tmp_path_factory):
     """The source problem with `location` fixed (only `strength` unknown)."""
     settings = SOURCE | {"parameters": SOURCE["parameters"] | {"location": 3.3}}
     return build_problem(validate_config(settings), tmp_path_factory.mktemp("source"))
+
+
+def test_a_sweep_of_a_pinn_is_refused_before_writing(tmp_path, capsys):
+    """A network is trained, not swept: a PINN config with a sweep exits 2, one line."""
+    root = Path(__file__).resolve().parents[1] / "configs"
+    settings = yaml.safe_load((root / "burgers_identification_pinn.yaml").read_text())
+    settings["sweep"] = {"parameters": {name: [0.1] for name in list(settings["parameters"])[:1]}}
+    (tmp_path / "data").mkdir()
+    shutil.copy(root / "data" / "burgers_identification.csv", tmp_path / "data")
+    config = tmp_path / "pinn.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    out = tmp_path / "run"
+    assert main([str(config), "--out", str(out), "--quiet", "--no-cache"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: sweep: sweeps and ensembles are for ODE models without a")
+    assert "\n" not in error and not out.exists()
