@@ -9,8 +9,10 @@ backpropagating through the solver steps (torchdiffeq's `odeint`, diffsim's `dir
 adjoint; `checkpoint` as well for diffsim). Both start from the same weights (drawn once
 with NumPy) and see the same batches (the same window starts every iteration), so they do the
 same arithmetic and differ in time only. Each run stops at `--target` (the equal-final-loss
-comparison) or after `--iterations`. Printed: time per iteration (median after compilation
-/ warm-up), compile time, iterations and training time to reach `--target`, the final loss;
+comparison) or after `--iterations`. Printed: time per iteration, process CPU time (all
+threads) and wall time (medians after compilation / warm-up), compile time (wall),
+iterations and CPU time to reach `--target`, the final loss, right-hand-side evaluations of
+the first batch's forward solves;
 `--out` saves it all (with the test-loss histories) as JSON.
 
     pip install -e .[bench]   # torch (CPU) and torchdiffeq
@@ -66,6 +68,7 @@ class Progress:
     def __init__(self, every, target):
         self.every, self.target = every, target
         self.history, self.reached, self.seconds_to_target, self.training = [], None, None, 0.0
+        self.evaluations = None  # right-hand-side evaluations (per window) of the first batch
 
     def step(self, iteration, seconds, test) -> bool:
         """Count a step; returns True when the target is reached (stop)."""
@@ -104,18 +107,28 @@ def run_diffsim(ts, ys, starts, weights, every, target, adjoint):
         return eqx.apply_updates(net, updates), state, loss
 
     test = eqx.filter_jit(lambda net: neural.window_loss(rhs, net, full, options, norm="l1"))
+
+    @eqx.filter_jit
+    def evaluations(net, first):
+        """Right-hand-side evaluations of the forward solves of one batch (all windows)."""
+        index = first[:, None] + jnp.arange(WINDOW)
+        solve = lambda y0, t: options.solve_ode(rhs, y0, t, net).stats["num_fevals"]
+        return jnp.sum(jax.vmap(solve)(ys_j[index[:, 0]], ts_j[index]))
+
     state = optimizer.init(eqx.filter(network, eqx.is_inexact_array))
     clock = time.perf_counter()
     step(network, state, jnp.asarray(starts[0]))[2].block_until_ready()
     float(test(network))
     compile_s = time.perf_counter() - clock
-    times, progress = [], Progress(every, target)
+    progress = Progress(every, target)
+    progress.evaluations = int(evaluations(network, jnp.asarray(starts[0])))
+    times = []
     for i, first in enumerate(starts, start=1):
-        clock = time.perf_counter()
+        clock, cpu = time.perf_counter(), time.process_time()
         network, state, loss = step(network, state, jnp.asarray(first))
         loss.block_until_ready()
-        times.append(time.perf_counter() - clock)
-        if progress.step(i, times[-1], lambda network=network: test(network)):
+        times.append((time.perf_counter() - clock, time.process_time() - cpu))
+        if progress.step(i, times[-1][1], lambda network=network: test(network)):
             break
     return np.asarray(times), compile_s, progress
 
@@ -141,6 +154,7 @@ def run_torchdiffeq(ts, ys, starts, weights, every, target, threads):
                     layer.bias.copy_(torch.from_numpy(bias))
 
         def forward(self, t, y):
+            self.calls += 1
             return self.net(y**3)
 
     def get_batch(first):
@@ -151,6 +165,7 @@ def run_torchdiffeq(ts, ys, starts, weights, every, target, threads):
         return batch_y0, batch_t, batch_y
 
     func = ODEFunc()
+    func.calls = 0
     optimizer = torch.optim.RMSprop(func.parameters(), lr=1e-3)
 
     def test():
@@ -160,15 +175,18 @@ def run_torchdiffeq(ts, ys, starts, weights, every, target, threads):
 
     times, progress = [], Progress(every, target)
     for i, first in enumerate(starts, start=1):
-        clock = time.perf_counter()
+        func.calls = 0
+        clock, cpu = time.perf_counter(), time.process_time()
         optimizer.zero_grad()
         batch_y0, batch_t, batch_y = get_batch(first)
         pred_y = odeint(func, batch_y0, batch_t, rtol=RTOL, atol=ATOL, method="dopri5")
         loss = torch.mean(torch.abs(pred_y - batch_y))
         loss.backward()
         optimizer.step()
-        times.append(time.perf_counter() - clock)
-        if progress.step(i, times[-1], test):
+        times.append((time.perf_counter() - clock, time.process_time() - cpu))
+        if i == 1:  # forward solve of the first batch, every window at once (batched state)
+            progress.evaluations = func.calls * BATCH
+        if progress.step(i, times[-1][1], test):
             break
     return np.asarray(times), 0.0, progress
 
@@ -200,34 +218,43 @@ def main():
         f"spiral neural ODE, at most {args.iterations} iterations, target test loss {args.target}"
     )
     print(
-        f"{'':24}{'ms/iter':>9}{'ratio':>8}{'compile s':>11}{'iters to target':>17}"
-        f"{'s to target':>13}{'ratio':>8}{'final loss':>12}"
+        f"{'':24}{'CPU ms/it':>10}{'ratio':>9}{'wall ms/it':>11}{'ratio':>9}{'compile s':>10}"
+        f"{'its to target':>14}{'CPU s to target':>16}{'ratio':>8}{'final loss':>11}"
+        f"{'RHS evals':>10}"
     )
     table = []
     for name, times, compile_s, progress in rows:
-        median = float(np.median(times))
-        ratio = f"{np.median(reference[1]) / median:.1f}x" if reference is not None else "-"
+        wall, cpu = np.median(times[:, 0]), np.median(times[:, 1])
+        ratios = ["-", "-"]
+        if reference is not None:
+            ratios = [f"{np.median(reference[1][:, k]) / v:.1f}x" for k, v in ((1, cpu), (0, wall))]
         to_target = progress.seconds_to_target
         reference_s = None if reference is None else reference[3].seconds_to_target
         ratio_s = f"{reference_s / to_target:.1f}x" if reference_s and to_target else "-"
         seconds = "-" if to_target is None else f"{to_target:.1f}"
         print(
-            f"{name:24}{1e3 * median:>9.2f}{ratio:>8}{compile_s:>11.1f}"
-            f"{str(progress.reached):>17}{seconds:>13}{ratio_s:>8}{progress.history[-1][1]:>12.4f}"
+            f"{name:24}{1e3 * cpu:>10.2f}{ratios[0]:>9}{1e3 * wall:>11.2f}{ratios[1]:>9}"
+            f"{compile_s:>10.1f}{str(progress.reached):>14}{seconds:>16}{ratio_s:>8}"
+            f"{progress.history[-1][1]:>11.4f}{progress.evaluations:>10}"
         )
         table.append(
             {
                 "name": name,
-                "ms_per_iteration": 1e3 * median,
+                "cpu_ms_per_iteration": 1e3 * cpu,
+                "wall_ms_per_iteration": 1e3 * wall,
                 "compile_s": compile_s,
                 "iterations": len(times),
                 "iterations_to_target": progress.reached,
-                "seconds_to_target": to_target,
+                "cpu_seconds_to_target": to_target,
                 "history": progress.history,
+                "rhs_evaluations_first_batch": progress.evaluations,
             }
         )
     print(
-        "ratio: torchdiffeq's time (per iteration; to the target) / this one's (higher is faster)"
+        "ratio: torchdiffeq's time (per iteration; to the target) / this one's (higher is faster); "
+        "CPU: process CPU time (all threads; the machine is shared, so wall times are inflated); "
+        "RHS evals: right-hand-side evaluations of the first batch's forward solves, summed over "
+        "its windows (torchdiffeq solves the batch as one state: its calls times the batch)"
     )
     if args.out is not None:
         settings = {k: v for k, v in vars(args).items() if k != "out"}

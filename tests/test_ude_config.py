@@ -29,8 +29,11 @@ def test_equations_call_the_network_output_by_index():
     assert ude.inputs == (0, 1)
 
 
-def test_smoke_config_runs_and_fits_to_the_noise_level(tmp_path, capsys):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """The shipped config through the runner, once for the module: 150 L-BFGS iterations
+    (no Adam), equations recovered from a degree-2 library, extrapolated to t = 10."""
+    out = tmp_path_factory.mktemp("ude") / "run"
     code = main(
         [
             str(CONFIG),
@@ -39,28 +42,56 @@ def test_smoke_config_runs_and_fits_to_the_noise_level(tmp_path, capsys):
             "--quiet",
             "--no-cache",
             "--set",
-            "fit.max_steps=100",
+            "neural.adam.steps=0",
+            "--set",
+            "neural.lbfgs.steps=150",
+            "--set",
+            "neural.recover.degree=2",
+            "--set",
+            "report.forecast.until=10",
             "--set",
             "report.html=false",
             "--set",
-            "report.forecast=null",  # the extrapolation costs two more compilations
+            "report.dpi=40",
         ]
     )
-    assert code == 1, capsys.readouterr().err  # stopped at max_steps, not converged
-    result = json.loads((out / "result.json").read_text())
-    assert result["num_steps"] == 100
-    # 62 data values: chi-square near 62 is the noise level (40 measured).
-    assert result["statistics"]["chi_square"] < 2 * 62
+    return code, out, json.loads((out / "result.json").read_text()), np.load(out / "arrays.npz")
+
+
+def test_smoke_config_trains_to_the_noise_level(smoke_run):
+    code, out, result, arrays = smoke_run
+    assert code == 0, result["message"]
+    assert result["num_steps"] == 150 and result["method"].startswith("universal ODE")
+    # 62 data values: chi-square near 62 is the noise level (51 measured).
+    assert result["statistics"]["chi_square"] < 1.5 * 62
     assert result["gradient"]["taylor_test"]["passed"]
-    arrays = np.load(out / "arrays.npz")
     states, learned = arrays["states_fit"], arrays["learned_fit"]
     x, y = states.T
     truth = np.stack([-0.9 * x * y, 0.8 * x * y], axis=1)
     assert np.linalg.norm(learned - truth) / np.linalg.norm(truth) < 0.5
     # neural.truth of the config: the true interactions along the fitted trajectory.
     np.testing.assert_allclose(arrays["truth_fit"], truth, rtol=1e-12)
-    assert "extrapolation_ts" not in arrays
-    assert (out / "report.md").exists()
+    assert arrays["loss_history"].shape == (151, 1) and (out / "network.eqx").exists()
+
+
+def test_smoke_config_recovers_the_equation(smoke_run):
+    code, out, result, arrays = smoke_run
+    recovered = result["model"]["ude"]["recovered"]
+    # The refits to the data choose exactly x*y in both equations.
+    assert recovered["exact_terms"], recovered["terms"]
+    terms = recovered["terms"]
+    beta, gamma = -terms["nn(x, y)[0]"]["x*y"]["estimate"], terms["nn(x, y)[1]"]["x*y"]["estimate"]
+    assert abs(beta - 0.9) < 0.05 * 0.9 and abs(gamma - 0.8) < 0.05 * 0.8, (beta, gamma)
+    assert 0 < terms["nn(x, y)[1]"]["x*y"]["stderr"] < 0.1
+    # Extrapolated to t = 10 with its band, scored against the true model.
+    extrapolation = recovered["extrapolation"]
+    assert extrapolation["until"] == 10.0 and extrapolation["rel_l2"] < 0.1
+    assert 0 < extrapolation["expected_rel_l2"] < 1 and 0 <= extrapolation["truth_inside_band"]
+    assert arrays["extrapolation_recovered"].shape == (len(arrays["extrapolation_ts"]), 2)
+    assert np.all(np.isfinite(arrays["extrapolation_recovered_sd"]))
+    report = (out / "report.md").read_text()
+    assert "## Recovered terms" in report and "nn1_x_y" in report
+    assert (out / "ude_extrapolation.png").exists()
 
 
 def _bad(tmp_path, change):
@@ -88,6 +119,8 @@ def _bad(tmp_path, change):
         ),
         (lambda d: d["neural"].update(inputs=["x", "z"]), "neural.inputs: 'z' is not a state"),
         (lambda d: d["neural"].update(truth=["x*y"]), "neural.truth: give one expression per"),
+        (lambda d: d["neural"].update(recover={"criterion": "cv"}), "neural.recover.criterion"),
+        (lambda d: d["neural"].update(adam={"steps": -1}), "neural.adam.steps"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_key(tmp_path, capsys, change, message):

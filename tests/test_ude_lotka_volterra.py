@@ -1,5 +1,8 @@
-"""The UDE Lotka–Volterra study (experiments/ude_lotka_volterra.py): a smoke run in the
-default suite, the full study as a slow test."""
+"""The UDE Lotka–Volterra study (experiments/ude_lotka_volterra.py): its data in the default
+suite (the pipeline it runs is the config's, smoke-tested in test_ude_config.py), the full
+study as slow tests."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,14 +10,24 @@ import pytest
 from experiments import ude_lotka_volterra as study
 
 
-def test_smoke_ude_fits_the_data_and_runs_the_pipeline():
-    # The choice of terms by refits to the data (select_terms) is the slow test's.
-    figures = study.run(adam_steps=0, lbfgs_steps=150, degree=2, select=False, verbose=False)
-    # Trained to about the noise level in 150 L-BFGS steps (weighted RMS residual in sigma).
-    assert figures["misfit_rms_sigma"] < 1.5
-    assert figures["interaction_rel_l2"] < 0.5
-    assert set(figures["terms"]) == {"x", "y"}
-    assert all(np.isfinite(v) for v in figures["refit"].values())
+def test_data_are_the_papers_scenario_and_the_configs_file():
+    ts, noisy, sigma = study.make_data(1)
+    np.testing.assert_allclose(ts, 0.1 * np.arange(31), atol=1e-15)
+    clean = study.truth(ts)
+    np.testing.assert_allclose(sigma, 0.05 * clean.mean(axis=0), rtol=1e-15)
+    # Lotka-Volterra's first integral, delta ln x - gamma x + alpha ln y - beta y, is constant.
+    x, y = clean.T
+    p = study.TRUE
+    invariant = p["delta"] * np.log(x) - p["gamma"] * x + p["alpha"] * np.log(y) - p["beta"] * y
+    assert np.ptp(invariant) < 1e-9
+    # The noise is at its stated level (31 draws per state: within 35 %).
+    spread = np.std(noisy - clean, axis=0) / sigma
+    assert np.all(np.abs(spread - 1.0) < 0.35), spread
+    # The shipped data file is this draw (seed 1), so the config reruns the study's seed 1.
+    shipped = np.loadtxt(
+        Path(study.CONFIG).parent / "data" / "ude_lotka_volterra.csv", delimiter=",", skiprows=1
+    )
+    np.testing.assert_allclose(shipped[:, 1:], noisy, rtol=1e-9)
 
 
 @pytest.mark.slow
@@ -25,9 +38,9 @@ def test_full_study_recovers_the_interactions():
     # Measured 0.20 with seed 1; the issue's target of 0.10 is NOT reached (see docs/neural.md).
     assert figures["interaction_rel_l2"] < 0.25
     # The refits to the data choose exactly x*y in both equations (the sparse regression on
-    # the learned term alone keeps many terms); beta, gamma within 5 % (0.13 %, 1.9 %).
+    # the learned term alone keeps many terms); beta, gamma within 5 %.
     assert figures["exact_terms"]
-    assert len(figures["sparse_terms"]["x"]) > 1
+    assert len(figures["sparse_terms"]["nn(x, y)[0]"]) > 1
     assert figures["beta_rel_error"] < 0.05 and figures["gamma_rel_error"] < 0.05
     assert figures["extrapolation_rel_l2_t20"] < 0.1  # 0.055 measured
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import jax
 
 from ..models import ODEModel
-from ..neural import TrueTerms, UdeProblem, ude_from_equations
+from ..neural import Recovery, TrueTerms, UdeProblem, ude_from_equations
 from ..nn import MLP
 from ._build import build_ode_problem
 from ._schema import OdeRunConfig
@@ -106,11 +106,18 @@ def build_ude_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> UdePr
                 f"got {len(spec.truth)}"
             )
         truth = TrueTerms(spec.truth, spec.inputs)
-    forecast = config.report.forecast
+    forecast, recover = config.report.forecast, spec.recover
     return UdeProblem(
         build_ode_problem(config, base_dir, model=model),
         ude,
         network,
         truth=truth,
         until=None if forecast is None else forecast.until,
+        adam_steps=spec.adam.steps,
+        learning_rate=spec.adam.learning_rate,
+        lbfgs_steps=spec.lbfgs.steps,
+        recovery=None
+        if recover is None
+        else Recovery(recover.degree, recover.ridge, recover.criterion, recover.select),
+        scale_covariance=config.fit.scale_covariance,
     )

@@ -306,8 +306,34 @@ class ReportConfig(_Strict):
     forecast: ForecastConfig | None = None
 
 
+class NeuralAdamConfig(_Strict):
+    """The first training phase of a universal ODE: Adam on the whole series."""
+
+    steps: Annotated[int, Field(ge=0)] = 300
+    learning_rate: Positive = 1e-2
+
+
+class NeuralLbfgsConfig(_Strict):
+    """The second training phase of a universal ODE: L-BFGS (optax) on the whole series."""
+
+    steps: Annotated[int, Field(ge=0)] = 500
+
+
+class RecoverConfig(_Strict):
+    """From network to equations: sparse regression of the learned term over polynomials up to
+    `degree` (ridge STLSQ, `criterion` over a threshold sweep), terms chosen by refits to the
+    data when `select`, then the recovered equation refitted as a plain ODE."""
+
+    degree: Annotated[int, Field(ge=1, le=5)] = 3
+    ridge: NonNegative = 1e-2
+    criterion: Literal["aic", "bic"] = "bic"
+    select: bool = True
+
+
 class NeuralConfig(_Strict):
-    """The network of a universal ODE, called as `nn(inputs)[i]` in `model.equations`."""
+    """The network of a universal ODE, called as `nn(inputs)[i]` in `model.equations`, how it
+    is trained (`adam`, then `lbfgs`) and how its learned term is turned into equations
+    (`recover`, `null` to skip)."""
 
     inputs: Annotated[list[str], Field(min_length=1)]
     outputs: Annotated[int, Field(ge=1)]
@@ -318,6 +344,9 @@ class NeuralConfig(_Strict):
     # The true network outputs, expressions of the inputs (synthetic data): the report draws
     # the learned term and the extrapolation against them.
     truth: list[str] | None = None
+    adam: NeuralAdamConfig = NeuralAdamConfig()
+    lbfgs: NeuralLbfgsConfig = NeuralLbfgsConfig()
+    recover: RecoverConfig | None = RecoverConfig()
 
 
 class _RunBase(_Strict):

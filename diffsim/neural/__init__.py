@@ -9,6 +9,9 @@ from ._library import TermLibrary as TermLibrary
 from ._loss import DEFAULT_OPTIONS as DEFAULT_OPTIONS
 from ._loss import predict_windows as predict_windows
 from ._loss import window_loss as window_loss
+from ._recover import Recovered as Recovered
+from ._recover import Recovery as Recovery
+from ._recover import recover_equations as recover_equations
 from ._recovered import coefficient_name as coefficient_name
 from ._recovered import recovered_model as recovered_model
 from ._selection import Selection as Selection
@@ -27,6 +30,7 @@ from ._trajectory_problem import trajectory_problem as trajectory_problem
 from ._ude import TrueTerms as TrueTerms
 from ._ude import UniversalODE as UniversalODE
 from ._ude import physical_uncertainty as physical_uncertainty
+from ._ude_problem import TrainingProgress as TrainingProgress
 from ._ude_problem import UdeProblem as UdeProblem
 from ._windows import Windows as Windows
 from ._windows import all_windows as all_windows

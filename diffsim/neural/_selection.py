@@ -186,8 +186,19 @@ def select_terms(
         r = jnp.where(observed, (solution.ys - jnp.nan_to_num(data)) * weights, 0.0)
         return jnp.where(solution.status == 0, r, jnp.inf).ravel()
 
-    residual_fn = jax.jit(residuals)
-    jacobian_fn = jax.jit(jax.jacfwd(residuals))
+    # One compilation: the Jacobian (forward mode, a few columns) with the residuals.
+    both = jax.jit(jax.jacfwd(lambda c: (residuals(c), residuals(c)), has_aux=True))
+    last = {}
+
+    def evaluate(c):
+        key = np.asarray(c).tobytes()
+        if key not in last:
+            last.clear()
+            last[key] = both(c)
+        return last[key]
+
+    residual_fn = lambda c: evaluate(c)[1]  # noqa: E731
+    jacobian_fn = lambda c: evaluate(c)[0]  # noqa: E731
     tried, fitted = [], {}
 
     def refit(mask, start):

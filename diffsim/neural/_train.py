@@ -60,7 +60,7 @@ def train(
     optimizer: optax.GradientTransformation | None = None,
     key=None,
     stop_below: float = -float("inf"),
-    callback: Callable[[int, str, float], None] | None = None,
+    callback: Callable[[int, str, float, object], None] | None = None,
 ) -> Training:
     """Minimize `loss(params, batch)` over the floating-point leaves of `params`.
 
@@ -81,7 +81,8 @@ def train(
     - `key`: a `jax.random` key for the mini-batches (default `jax.random.key(0)`).
     - `stop_below`: stop as soon as a step's loss is at or below this value (early stopping,
       e.g. at the noise level: the discrepancy principle).
-    - `callback`: called as `callback(step, phase, loss)` after every step.
+    - `callback`: called as `callback(step, phase, loss, params)` after every step (`params`
+      the weights after it).
 
     **Returns:** a `Training`.
 
@@ -126,7 +127,7 @@ def train(
             losses.append(value)
             phases.append("adam")
             if callback is not None:
-                callback(i + 1, "adam", value)
+                callback(i + 1, "adam", value, eqx.combine(dynamic, static))
             if value <= stop_below:
                 break
 
@@ -151,7 +152,7 @@ def train(
             losses.append(float(value))
             phases.append("lbfgs")
             if callback is not None:
-                callback(adam_steps + i + 1, "lbfgs", float(value))
+                callback(adam_steps + i + 1, "lbfgs", float(value), eqx.combine(dynamic, static))
             if value <= stop_below:
                 break
 

@@ -5,6 +5,7 @@ import math
 from ._interval_plots import INTERVAL_PLOTS
 from ._pinn import pinn_sections
 from ._plots import PLOTS
+from ._ude import ude_sections
 
 
 def _number(value, digits: int = 6) -> str:
@@ -261,6 +262,7 @@ def report_sections(report: dict, images: dict[str, str], options) -> list[tuple
     if kinds:
         sections.append(("Confidence intervals", "lines", _interval_notes(report, level)))
     sections += pinn_sections(report)
+    sections += ude_sections(report)
     if report["fields"]:
         sections.append(("Fields", "table", _field_rows(report["fields"])))
         notes = {field["stderr_note"] for field in report["fields"].values()}
