@@ -1,8 +1,10 @@
-"""Every optimizer with every gradient strategy writes the full run folder and report.
+"""Every optimizer with every gradient strategy writes the full run folder and report, for a
+single data set and for a joint fit of two experiments.
 
-A small model (two linear states, one rate and one initial value unknown) and few steps: the
-grid checks that nothing between the fit and the report breaks (issue: Adam/L-BFGS/optax fits
-crashed in the report; Adam with the checkpoint adjoint crashed in the error bars).
+A small model (two linear states, one rate and one initial value unknown), a fixed-step
+solver (cheap to compile) and few steps: the grid checks that nothing between the fit and the
+report breaks (issue: Adam/L-BFGS/optax fits crashed in the report; Adam with the checkpoint
+adjoint crashed in the error bars).
 """
 
 import json
@@ -20,21 +22,36 @@ CONFIG = {
     "initial_state": {"y": {"init": 1.7, "true": 2.0}, "z": 0.0},
     "observations": {"y": {"sigma": 0.04}, "z": {"sigma": 0.04}},
     "data": {"synthetic": {"times": {"start": 0, "stop": 4, "num": 16}, "seed": 7}},
-    "solver": {"rtol": 1e-8, "atol": 1e-10},
+    "solver": {"name": "rk4", "dt": 0.25},
     "fit": {"max_steps": 25, "learning_rate": 0.05},
     "uncertainty": {"profile": False},
     "report": {"points": 40, "dpi": 40},
 }
+# The same model seen in two experiments: k shared, y0 local, z0 known and different.
+JOINT = {
+    **{key: value for key, value in CONFIG.items() if key != "data"},
+    "name": "grid_joint",
+    "local": ["y0"],
+    "experiments": [
+        {"name": "a", "data": CONFIG["data"]},
+        {
+            "name": "b",
+            "initial_state": {"z": 0.5},
+            "data": {"synthetic": {**CONFIG["data"]["synthetic"], "seed": 8}},
+        },
+    ],
+}
 METHODS = ["levenberg_marquardt", "gauss_newton", "lbfgs", "adam", "optax.adabelief"]
 ADJOINTS = ["auto", "direct", "checkpoint", "forward", "backsolve"]
-# Each method and each adjoint at least once (the reported crashes included); the full grid
-# is marked slow.
+# Each method and each adjoint at least once, and the joint problem once (the reported
+# crashes included); the full grid, for both problems, is marked slow.
 FAST = [
-    ("levenberg_marquardt", "direct"),
-    ("gauss_newton", "backsolve"),
-    ("lbfgs", "auto"),
-    ("adam", "checkpoint"),
-    ("optax.adabelief", "forward"),
+    ("levenberg_marquardt", "direct", CONFIG),
+    ("gauss_newton", "backsolve", CONFIG),
+    ("lbfgs", "auto", CONFIG),
+    ("adam", "checkpoint", CONFIG),
+    ("optax.adabelief", "forward", CONFIG),
+    ("lbfgs", "direct", JOINT),
 ]
 FILES = [
     "config.yaml",
@@ -52,9 +69,9 @@ FILES = [
 ]
 
 
-def _run(tmp_path, method, adjoint, *extra):
+def _run(tmp_path, method, adjoint, config, *extra):
     path = tmp_path / "grid.yaml"
-    path.write_text(yaml.safe_dump(CONFIG))
+    path.write_text(yaml.safe_dump(config))
     out = tmp_path / "run"
     code = main(
         [
@@ -73,10 +90,12 @@ def _run(tmp_path, method, adjoint, *extra):
     return code, out
 
 
-def _check_run_folder(code, out, method):
+def _check_run_folder(code, out, method, config):
     for name in FILES:
         assert (out / name).is_file(), name
     result = json.loads((out / "result.json").read_text())
+    names = ["k", "y0[a]", "y0[b]"] if config is JOINT else ["k", "y0"]
+    assert [n for n, p in result["parameters"].items() if not p["fixed"]] == names
     assert code == (0 if result["success"] else 1)
     assert result["method"] == method
     stderr = [p["stderr"] for p in result["parameters"].values() if not p["fixed"]]
@@ -92,22 +111,26 @@ def _check_run_folder(code, out, method):
     return result
 
 
-@pytest.mark.parametrize(("method", "adjoint"), FAST)
-def test_method_and_adjoint_write_the_full_report(tmp_path, method, adjoint):
+@pytest.mark.parametrize(
+    ("method", "adjoint", "config"), FAST, ids=[f"{m}-{a}-{c['name']}" for m, a, c in FAST]
+)
+def test_method_and_adjoint_write_the_full_report(tmp_path, method, adjoint, config):
     # profiles refit through the adjoint too: once through a reverse-only one
-    extra = ["--set", "uncertainty.profile=true"] if adjoint == "checkpoint" else []
-    code, out = _run(tmp_path, method, adjoint, *extra)
-    result = _check_run_folder(code, out, method)
-    assert bool(result["profiles"]) == (adjoint == "checkpoint")
+    profile = (method, adjoint) == ("adam", "checkpoint")
+    extra = ["--set", "uncertainty.profile=true"] if profile else []
+    code, out = _run(tmp_path, method, adjoint, config, *extra)
+    result = _check_run_folder(code, out, method, config)
+    assert bool(result["profiles"]) == profile
     if adjoint != "auto":
         assert result["gradient"]["adjoint"] == adjoint
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("config", [CONFIG, JOINT], ids=["single", "joint"])
 @pytest.mark.parametrize("adjoint", ADJOINTS)
 @pytest.mark.parametrize("method", METHODS)
-def test_full_grid_writes_the_full_report(tmp_path, method, adjoint):
-    _check_run_folder(*_run(tmp_path, method, adjoint), method)
+def test_full_grid_writes_the_full_report(tmp_path, method, adjoint, config):
+    _check_run_folder(*_run(tmp_path, method, adjoint, config), method, config)
 
 
 def test_sigma_zero_is_refused_in_one_line(tmp_path, capsys):
