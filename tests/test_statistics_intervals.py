@@ -22,7 +22,8 @@ Q95 = scipy.stats.chi2.ppf(0.95, 1)
 
 
 def _problem(config):
-    return build_problem(validate_config(config))
+    """The problem of `config`, by default with fixed rk4 steps (quick to compile)."""
+    return build_problem(validate_config({"solver": {"name": "rk4", "dt": 0.05}, **config}))
 
 
 def _fit(problem):
@@ -37,17 +38,23 @@ def _fit(problem):
     return result, uncertainty
 
 
-def test_profile_of_a_linear_model_is_the_linearized_interval_and_bootstrap_agrees():
+@pytest.fixture(scope="module")
+def linear():
+    """An observable linear in its parameters, a + b t (the state y = exp(-t) unobserved)."""
     problem = _problem(
         {
-            "model": {"equations": {"y": "0 * y"}},
+            "model": {"equations": {"y": "-y"}},
             "parameters": {"a": {"init": 0.5, "true": 1.0}, "b": {"init": 0.1, "true": 0.3}},
-            "initial_state": {"y": 0.0},
+            "initial_state": {"y": 1.0},
             "observations": {"obs": {"expression": "a + b * t", "sigma": 0.1}},
             "data": {"synthetic": {"times": {"start": 0, "stop": 3, "num": 20}, "seed": 2}},
         }
     )
-    result, uncertainty = _fit(problem)
+    return problem, *_fit(problem)
+
+
+def test_profile_of_a_linear_model_is_the_linearized_interval_and_bootstrap_agrees(linear):
+    problem, result, uncertainty = linear
     intervals = confidence_intervals(problem, result, uncertainty, bootstrap_samples=400)
     half = scipy.stats.norm.ppf(0.975) * uncertainty.stderr
     for i, name in enumerate(problem.space.names):
@@ -74,15 +81,20 @@ def _decay():
             "initial_state": {"y": {"init": 1.0, "true": 1.2}},
             "observations": {"y": {"sigma": 0.08}},
             "data": {"synthetic": {"times": {"start": 0, "stop": 2, "num": 6}, "seed": 4}},
-            "solver": {"rtol": 1e-11, "atol": 1e-13},
+            "solver": {"name": "rk4", "dt": 0.01},
         }
     )
 
 
-def test_profile_matches_the_exact_profile_and_is_asymmetric():
-    """With k fixed the best A is linear least squares, so the profile of k is exact."""
+@pytest.fixture(scope="module")
+def decay():
     problem = _decay()
-    result, uncertainty = _fit(problem)
+    return problem, *_fit(problem)
+
+
+def test_profile_matches_the_exact_profile_and_is_asymmetric(decay):
+    """With k fixed the best A is linear least squares, so the profile of k is exact."""
+    problem, result, uncertainty = decay
     ts, ys = problem.data.ts, problem.data.values[:, 0]
     w = 1 / problem.sigma[:, 0] ** 2
 
@@ -127,18 +139,9 @@ def test_non_identifiable_parameter_has_an_open_profile():
         assert max(found[name]["rise"]) < 1e-6
 
 
-def test_forecast_band_is_the_delta_method():
+def test_forecast_band_is_the_delta_method(linear):
     """a + b t: the band's variance is [1, t] C [1, t]^T exactly, beyond the data too."""
-    problem = _problem(
-        {
-            "model": {"equations": {"y": "-y"}},
-            "parameters": {"a": {"init": 0.5, "true": 1.0}, "b": {"init": 0.1, "true": 0.3}},
-            "initial_state": {"y": 1.0},
-            "observations": {"obs": {"expression": "a + b * t", "sigma": 0.1}},
-            "data": {"synthetic": {"times": {"start": 0, "stop": 3, "num": 20}, "seed": 2}},
-        }
-    )
-    result, uncertainty = _fit(problem)
+    problem, result, uncertainty = linear
     arrays = problem.forecast_arrays(result.x, uncertainty.covariance, 6.0, points=31)
     ts = arrays["forecast_ts"]
     design = np.stack([np.ones_like(ts), ts], axis=1)
@@ -149,9 +152,8 @@ def test_forecast_band_is_the_delta_method():
     assert ts[-1] == 6.0
 
 
-def test_bootstrap_of_a_failed_refit_is_left_out():
-    problem = _decay()
-    result, _ = _fit(problem)
+def test_bootstrap_of_a_failed_refit_is_left_out(decay):
+    problem, result, _ = decay
     boot = bootstrap(problem, result.z, result.residuals, samples=64, seed=1)
     assert boot["converged"] == 64 and boot["estimates"].shape == (64, 2)
     assert np.all(np.asarray(boot["lower"]) < result.x) and np.all(result.x < boot["upper"])
@@ -164,7 +166,7 @@ CONFIG = {
     "initial_state": {"y": {"init": 1.0, "true": 1.2}},
     "observations": {"y": {"sigma": 0.08}},
     "data": {"synthetic": {"times": {"start": 0, "stop": 2, "num": 12}, "seed": 4}},
-    "solver": {"rtol": 1e-10, "atol": 1e-12},
+    "solver": {"name": "rk4", "dt": 0.05},  # fixed steps: quick to compile
     "fit": {"ftol": 1e-12, "xtol": 1e-12},
     "uncertainty": {"bootstrap": 50},
     "report": {"taylor_test": False, "points": 40, "dpi": 40, "forecast": {"until": 4.0}},
