@@ -6,8 +6,10 @@ forward-mode Jacobian); the starts are spread ~10 % around the config's start
 
 1. `--sizes`: fits per second vs batch size with `fit` (a multistart: one step of every
    start per host round trip; median of `--repeats` runs after a compiling run);
-2. `--sweep-sizes`: the same fits as a sweep batch (`fit_members`: each fit's whole loop on
-   the device, chunks of `CHUNK` members), one timed run after a compiling run of 1 % of it;
+2. `--sweep-sizes`: the same fits as a sweep batch (`fit_members`: the fits' loops on the
+   device in segments of `SEGMENT` steps, chunks of `CHUNK` members, narrowed to the running
+   fits as `fit` does; `--narrow-from 1000000000` turns narrowing off), one timed run after a
+   compiling run of 1 % of it;
 3. `--scipy N`: `least_squares` on `solve_ivp` (experiments/bench_fit.py) for N of the same
    starts, one after another; the time per fit is extrapolated to the batch sizes;
 4. `--devices`: strong scaling of one multistart of `--starts` starts on 1, 2, 4 forced CPU
@@ -209,9 +211,19 @@ def main() -> None:
         "--memory-fits", type=int, nargs="*", default=[], help="batch sizes of fits (memory)"
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--narrow-from",
+        type=int,
+        default=None,
+        help="narrow batches of at least this many running fits (default: the library's)",
+    )
     parser.add_argument("--max-steps", type=int, default=50)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.narrow_from is not None:
+        from diffsim.inverse import _fit
+
+        _fit.NARROW_FROM = args.narrow_from
     if args.child is not None:  # one measurement, in a process of its own
         kind, size = args.child[0], int(args.child[1])
         if kind == "fit":
