@@ -116,6 +116,7 @@ def build_ude_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> UdePr
         adam_steps=spec.adam.steps,
         learning_rate=spec.adam.learning_rate,
         lbfgs_steps=spec.lbfgs.steps,
+        stop_below=spec.stop_below,
         recovery=None
         if recover is None
         else Recovery(recover.degree, recover.ridge, recover.criterion, recover.select),

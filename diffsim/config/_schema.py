@@ -346,6 +346,9 @@ class NeuralConfig(_Strict):
     truth: list[str] | None = None
     adam: NeuralAdamConfig = NeuralAdamConfig()
     lbfgs: NeuralLbfgsConfig = NeuralLbfgsConfig()
+    # Stop training once chi-square per data value falls to this (1: the noise level, the
+    # discrepancy principle); null: run every step.
+    stop_below: Positive | None = None
     recover: RecoverConfig | None = RecoverConfig()
 
 

@@ -83,7 +83,8 @@ class UdeProblem(TrainedProblem):
     - `truth`: the true network outputs as a function of its inputs, when known (synthetic
       data), e.g. `TrueTerms`; the report compares the learned term with it.
     - `until`: the report extrapolates the fitted UDE (and the truth) up to this time.
-    - `adam_steps`, `learning_rate`, `lbfgs_steps`: the training of `train`.
+    - `adam_steps`, `learning_rate`, `lbfgs_steps`: the training of `train`; it stops once
+      chi-square per data value falls to `stop_below` (when given; 1 is the noise level).
     - `recovery`: how `train` turns the learned term into equations (`None`: it does not).
     - `scale_covariance`: scale error bars by the reduced chi-square (unknown noise level).
     - `recovered`: after `train`, the recovered equation (`Recovered`) or why there is none.
@@ -120,6 +121,7 @@ class UdeProblem(TrainedProblem):
     adam_steps: int = eqx.field(static=True)
     learning_rate: float = eqx.field(static=True)
     lbfgs_steps: int = eqx.field(static=True)
+    stop_below: float | None = eqx.field(static=True)
     recovery: Recovery | None
     scale_covariance: bool = eqx.field(static=True)
     recovered: Recovered | str | None
@@ -137,6 +139,7 @@ class UdeProblem(TrainedProblem):
         adam_steps: int = 300,
         learning_rate: float = 1e-2,
         lbfgs_steps: int = 500,
+        stop_below: float | None = None,
         recovery: Recovery | None = None,
         scale_covariance: bool = True,
     ):
@@ -148,6 +151,7 @@ class UdeProblem(TrainedProblem):
             lbfgs_steps,
         )
         self.recovery, self.scale_covariance = recovery, scale_covariance
+        self.stop_below = stop_below
         self.recovered, self.training, self.trained_x = None, None, None
         flat = np.asarray(self._flatten(network))
         weights = tuple(
@@ -241,6 +245,7 @@ class UdeProblem(TrainedProblem):
             adam_steps=self.adam_steps,
             learning_rate=self.learning_rate,
             lbfgs_steps=self.lbfgs_steps,
+            stop_below=-np.inf if self.stop_below is None else self.stop_below,
             callback=record,
         )
         x = np.asarray(to_values(training.params))
@@ -278,6 +283,7 @@ class UdeProblem(TrainedProblem):
         summary = {
             "adam": {"steps": adam, "learning_rate": self.learning_rate},
             "lbfgs": {"steps": lbfgs},
+            "stop_below": self.stop_below,
             "loss": "chi-square per data value over the whole series",
             "compile_s": training.compile_seconds,
             "train_s": training.train_seconds,

@@ -90,7 +90,9 @@ def ude_sections(report: dict) -> list[tuple]:
     lines = [
         f"**Training:** {ude['weights']} network weights; Adam {t['adam']['steps']} steps "
         f"(learning rate {t['adam']['learning_rate']:g}), then {t['lbfgs']['steps']} L-BFGS "
-        f"iterations on the {t['loss']}; RMS residual {t['misfit_rms_sigma']:.3g} sigma.",
+        f"iterations on the {t['loss']}"
+        + (f" (stop at {t['stop_below']:g} per value)" if t.get("stop_below") else "")
+        + f"; RMS residual {t['misfit_rms_sigma']:.3g} sigma.",
         f"**Time:** compilation {t['compile_s']:.1f} s, training {t['train_s']:.1f} s, "
         f"recovering equations {t['recover_s']:.1f} s (wall clock); the network is saved in "
         "`network.eqx`.",
