@@ -39,9 +39,23 @@ PREEQ = DATA / "preequilibration" / "problem.yaml"
 
 @pytest.fixture(scope="module")
 def boehm():
-    """Boehm's problem and its jitted log-likelihood on PEtab scales (compiled once)."""
+    """Boehm's problem and ONE compiled program shared by this module's Boehm tests:
+    `derivatives(s, v)` = (log L, its forward-mode derivative along `v`, its reverse-mode
+    gradient) at PEtab-scaled `s`, from one linearization and its transpose."""
     problem = petab.load(BOEHM)
-    return problem, eqx.filter_jit(problem.log_likelihood_scaled)
+    llh = problem.log_likelihood_scaled
+
+    def derivatives(s, v):
+        value, linear = jax.linearize(llh, s)
+        (gradient,) = jax.linear_transpose(linear, s)(jnp.ones_like(value))
+        return value, linear(v), gradient
+
+    return problem, jax.jit(derivatives)
+
+
+def _log_likelihood(derivatives, size):
+    """log L alone, through `derivatives` (no second compilation)."""
+    return lambda s: derivatives(s, jnp.zeros(size))[0]
 
 
 @pytest.mark.parametrize(
@@ -55,24 +69,36 @@ def boehm():
     ],
 )
 def test_log_likelihood_matches_amici_reference(name, boehm):
-    problem, f = boehm if name in BOEHM.name else (petab.load(DATA / name / f"{name}.yaml"), None)
-    f = f or eqx.filter_jit(problem.log_likelihood_scaled)
+    if name in BOEHM.name:
+        problem, derivatives = boehm
+        f = _log_likelihood(derivatives, problem.space.size)
+    else:
+        problem = petab.load(DATA / name / f"{name}.yaml")
+        f = eqx.filter_jit(problem.log_likelihood_scaled)
     value = float(f(problem.nominal_scaled()))
     assert math.isclose(value, REFERENCE[name], rel_tol=1e-3, abs_tol=1e-3), value
     assert int(problem.status(problem.x_from_scaled(problem.nominal_scaled()))) == 0
 
 
 def test_gradient_taylor_and_forward_vs_reverse(boehm):
-    """At a point away from the optimum (where the gradient is large): reverse mode passes
-    the Taylor test, a 1 % error in it fails, and forward mode agrees with it."""
-    problem, f = boehm
+    """At a point away from the optimum (where the gradient is large): the reverse-mode
+    gradient passes the Taylor test (finite differences along v), a 1 % error in it fails,
+    and forward mode agrees with it. (The three come from one compiled program; a gradient
+    strategy through the solver is chosen by the solver, see test_gradients.py.)"""
+    problem, derivatives = boehm
     v = jnp.asarray(np.random.default_rng(0).standard_normal(problem.space.size))
     s = problem.nominal_scaled() + 0.1 * v
-    llh = problem.log_likelihood_scaled
-    both = jax.jit(lambda s: (jax.grad(llh)(s), jax.jvp(llh, (s,), (v,))[1]))  # one compile
-    reverse, directional = both(s)
+    _, directional, reverse = derivatives(s, v)
     assert reverse.dtype == jnp.float64 and jnp.linalg.norm(reverse) > 10
     np.testing.assert_allclose(directional, reverse @ v, rtol=1e-8)
+    values = {}  # both Taylor tests evaluate log L at the same points: once
+
+    def f(x):
+        key = np.asarray(x).tobytes()
+        if key not in values:
+            values[key] = derivatives(x, v)[0]
+        return values[key]
+
     steps = 1e-2 * 0.5 ** np.arange(8)
     result = taylor_test_flat(f, s, reverse, v, steps=steps)
     assert result.passed, result.table()
@@ -83,7 +109,8 @@ def test_gradient_taylor_and_forward_vs_reverse(boehm):
 def test_fit_residuals_give_minus_two_log_likelihood(boehm):
     """chi-square of the least-squares form = -2 log L + a constant (noise levels estimated:
     the constant does not depend on the parameters)."""
-    problem, f = boehm
+    problem, derivatives = boehm
+    f = _log_likelihood(derivatives, problem.space.size)
     z0 = problem.space.to_internal(problem.space.initial_values())
     z = jnp.stack([z0, z0 + 0.01 * jnp.arange(z0.size)])
     chi = jax.jit(jax.vmap(problem.chi_square))(z)
