@@ -2,11 +2,13 @@
 its log-likelihood at the nominal parameters matches AMICI's reference, and how fast one
 simulation and one gradient are.
 
-    python experiments/petab_collection.py COLLECTION_DIR [NAMES...] [--timeout S]
+    python experiments/petab_collection.py COLLECTION_DIR [NAMES...] [--timeout S] [--llh-only]
 
 `COLLECTION_DIR` is the `Benchmark-Models` folder of Benchmark-Models-PEtab. Each problem
 runs in its own process (a time limit each); compile times are reported separately from
-the median of 5 calls after compilation. Results go to experiments/results/petab_collection.json
+the median of 5 calls after compilation (`--llh-only`: the log-likelihood check alone, no
+gradient). A problem that runs out of time is reported with the phase it was in (loading,
+compiling, ...). Results go to experiments/results/petab_collection.json
 and a Markdown table is printed.
 """
 
@@ -42,7 +44,12 @@ REFERENCE = {
 RESULTS = Path(__file__).parent / "results" / "petab_collection.json"
 
 
-def measure(folder: Path, name: str) -> dict:
+def _phase(text: str) -> None:
+    """Say on stderr what the child is doing (the parent names it if time runs out)."""
+    print(f"phase: {text}", file=sys.stderr, flush=True)
+
+
+def measure(folder: Path, name: str, llh_only: bool = False) -> dict:
     """Load, evaluate and differentiate one problem (run in a child process)."""
     import equinox as eqx
     import jax
@@ -54,6 +61,7 @@ def measure(folder: Path, name: str) -> dict:
 
     out = {"name": name}
     start = time.perf_counter()
+    _phase("loading the problem (SBML -> SymPy -> JAX)")
     try:
         problem = petab.load(folder / name / f"{name}.yaml")
     except petab.PetabError as error:
@@ -64,11 +72,12 @@ def measure(folder: Path, name: str) -> dict:
     scaled = problem.nominal_scaled()
     reverse = problem.with_options(adjoint="direct")
     out["grad_mode"] = "reverse (direct)"
-    for key, function in (
-        ("sim", eqx.filter_jit(problem.log_likelihood_scaled)),
+    functions = [("sim", eqx.filter_jit(problem.log_likelihood_scaled))]
+    if not llh_only:
         # reverse mode through the stored steps: one backward sweep for the scalar log L
-        ("grad", jax.jit(jax.value_and_grad(reverse.log_likelihood_scaled))),
-    ):
+        functions.append(("grad", jax.jit(jax.value_and_grad(reverse.log_likelihood_scaled))))
+    for key, function in functions:
+        _phase(f"compiling and running {key} (loaded in {out['load_s']:.0f} s)")
         start = time.perf_counter()
         value = jax.block_until_ready(function(scaled))
         out[f"{key}_compile_s"] = time.perf_counter() - start
@@ -82,6 +91,7 @@ def measure(folder: Path, name: str) -> dict:
             out["llh"] = float(value)
         else:
             out["grad_finite"] = bool(np.all(np.isfinite(value[1])))
+    _phase("solver status")
     out["status"] = int(problem.status(problem.x_from_scaled(scaled)))
     return out
 
@@ -101,12 +111,15 @@ def table(rows: list[dict]) -> str:
             continue
         llh = r["llh"]
         match = abs(llh - ref) <= 1e-3 + 1e-3 * abs(ref)
-        budget = "" if t_sim is None else f"{r['sim_s'] / t_sim:.2g}x / {r['grad_s'] / t_fwd:.2g}x"
+        grad = "grad_s" in r
+        budget = "" if t_sim is None else f"{r['sim_s'] / t_sim:.2g}x"
+        budget += f" / {r['grad_s'] / t_fwd:.2g}x" if grad and t_fwd is not None else ""
         lines.append(
             f"| {r['name']} | {r['states']}/{r['estimated']}/{r['measurements']} | {llh:.4f} | "
             f"{ref:.4f} | {'yes' if match else 'NO'} | "
             f"{r['sim_s']:.3g} ({r['sim_compile_s']:.0f}) | "
-            f"{r['grad_s']:.3g} ({r['grad_compile_s']:.0f}) | {budget} |"
+            + (f"{r['grad_s']:.3g} ({r['grad_compile_s']:.0f}) | " if grad else "| ")
+            + f"{budget} |"
         )
     return "\n".join(lines)
 
@@ -116,15 +129,17 @@ def main() -> None:
     parser.add_argument("collection", type=Path)
     parser.add_argument("names", nargs="*", default=list(REFERENCE))
     parser.add_argument("--timeout", type=float, default=1200)
+    parser.add_argument("--llh-only", action="store_true", help="skip the gradient")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.collection, args.names[0])))
+        print(json.dumps(measure(args.collection, args.names[0], args.llh_only)))
         return
     rows = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     rows = [r for r in rows if r["name"] not in args.names]
     for name in args.names:
         command = [sys.executable, __file__, str(args.collection), name, "--child"]
+        command += ["--llh-only"] if args.llh_only else []
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
             last = done.stdout.strip().splitlines()[-1:] or [""]
@@ -136,8 +151,12 @@ def main() -> None:
                     "error": (done.stderr.strip().splitlines() or ["no output"])[-1][:120],
                 }
             )
-        except subprocess.TimeoutExpired:
-            row = {"name": name, "error": f"not finished in {args.timeout:.0f} s"}
+        except subprocess.TimeoutExpired as stopped:
+            text = stopped.stderr or b""
+            text = text.decode() if isinstance(text, bytes) else text
+            phases = [line[7:] for line in text.splitlines() if line.startswith("phase: ")]
+            where = f" while {phases[-1]}" if phases else ""
+            row = {"name": name, "error": f"not finished in {args.timeout:.0f} s{where}"}
         rows.append(row)
         print(json.dumps(row), flush=True)
         RESULTS.parent.mkdir(exist_ok=True)

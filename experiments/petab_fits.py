@@ -3,16 +3,18 @@ optimizers. Does the best start reach AMICI's reference log-likelihood (within 0
 fraction of starts does, and how long does one converged start take?
 
     nice -n 10 python experiments/petab_fits.py COLLECTION_DIR [NAMES...] \
-        [--starts 50] [--chunk 10] [--budget S] [--max-steps 200] [--solver-max-steps N]
+        [--starts 50] [--budget S] [--max-steps 200] [--x-scale 1.0] [--solver-max-steps N]
 
-Each problem runs in its own process. Its starts are fitted in chunks (`fit` batches a
-chunk with `vmap`, compiled once and reused by the next chunks); a problem stops taking new
-chunks when the next one would not finish inside `--budget` seconds (and is killed at
-budget + 300 s), so a slow problem reports the starts it finished. The starts are the 50
-Latin-hypercube points on the parameters' PEtab scales (the nominal point excluded), the
-optimizer is diffsim's Levenberg-Marquardt. Per start, log L = log L(best) - (chi2 - chi2_best)/2
-(chi-square is -2 log L plus a constant, noise-level terms included). Results go to
-experiments/results/petab_fits.json; a Markdown table is printed.
+Each problem runs in its own process. The starts are the 50 Latin-hypercube points on the
+parameters' PEtab scales (the nominal point excluded), fitted one after the other by the
+bounded method `trust_region_reflective` (scipy's trust-region reflective least squares on
+diffsim's residuals and compiled Jacobian, the bounds a box on the PEtab scale); the
+residual and Jacobian functions are compiled once per problem. A problem stops taking new
+starts when the next one would not finish inside `--budget` seconds (and is killed at
+budget + 300 s), so a slow problem reports the starts it finished. Each start's log L is
+PEtab's log-likelihood at its estimate; a start has converged when it is within 0.1 of the
+reference. Time per converged start = (compile + fit CPU time of all starts) / converged
+starts. Results go to experiments/results/petab_fits.json; a Markdown table is printed.
 """
 
 import argparse
@@ -37,7 +39,7 @@ WITHIN = 0.1  # a start has converged when its log L is within this of the refer
 
 
 def run_problem(folder: Path, name: str, args, partial: Path) -> dict:
-    """Fit one problem's starts chunk by chunk (in a child process); write progress."""
+    """Fit one problem's starts one by one (in a child process); write progress."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -45,12 +47,12 @@ def run_problem(folder: Path, name: str, args, partial: Path) -> dict:
     import numpy as np
 
     from diffsim import petab
-    from diffsim.inverse import fit
+    from diffsim.inverse import fit, with_box_bounds
 
     started = time.perf_counter()
     problem = petab.load(folder / name / f"{name}.yaml")
-    # A start whose solve needs more steps fails fast instead of holding up its batch.
-    problem = problem.with_options(max_steps=args.solver_max_steps)
+    # A start whose solve needs more steps is rejected by the optimizer instead of stalling.
+    problem = with_box_bounds(problem.with_options(max_steps=args.solver_max_steps))
     load_s = time.perf_counter() - started
     starts = petab.latin_hypercube_starts(problem, args.starts + 1, seed=args.seed)[1:]
     out = {"name": name, "load_s": load_s, "estimated": problem.space.size}
@@ -58,43 +60,56 @@ def run_problem(folder: Path, name: str, args, partial: Path) -> dict:
         "solver_max_steps": args.solver_max_steps,
         "starts_planned": len(starts),
         "max_steps": args.max_steps,
-        "method": "levenberg_marquardt",
+        "method": "trust_region_reflective",
+        "x_scale": args.x_scale,
     }
     log_likelihood = eqx.filter_jit(problem.log_likelihood)
-    losses, xs, codes, fit_s, compile_s, steps = [], [], [], 0.0, 0.0, []
-    for first in range(0, len(starts), args.chunk):
-        chunk_time = (fit_s + compile_s) / max(1, len(losses) // args.chunk) if losses else 0
-        if losses and time.perf_counter() - started + chunk_time > args.budget:
-            out["stopped"] = f"budget {args.budget:.0f} s: next chunk would not finish"
+    llh, codes, steps, at_bound, fit_s, cpu_s = [], [], [], [], [], []
+    compile_s = 0.0
+    options = {"x_scale": args.x_scale if args.x_scale == "jac" else float(args.x_scale)}
+    for i, start in enumerate(starts):
+        if fit_s and time.perf_counter() - started + max(fit_s) > args.budget:
+            out["stopped"] = f"budget {args.budget:.0f} s: the next start would not finish"
             break
-        result = fit(problem, starts=starts[first : first + args.chunk], max_steps=args.max_steps)
-        losses += list(np.asarray(result.starts_loss, float))
-        xs += list(np.asarray(result.starts_x))
-        codes += [int(c) for c in np.asarray(result.starts_code)]
-        fit_s += result.fit_seconds
-        compile_s += result.compile_seconds
-        steps.append(result.num_steps)
-        losses_a = np.asarray(losses)
-        best = int(np.nanargmin(np.where(np.isfinite(losses_a), losses_a, np.inf)))
-        if first == 0 or best >= len(losses) - args.chunk:
-            llh_best = float(log_likelihood(xs[best]))
-        llh = llh_best - (losses_a - losses_a[best]) / 2
-        converged = int(np.sum(llh >= REFERENCE[name][0] - WITHIN))
+        cpu = time.process_time()
+        result = fit(
+            problem,
+            "trust_region_reflective",
+            starts=start,
+            max_steps=args.max_steps,
+            options=options,
+        )
+        value = float(log_likelihood(result.x))
+        cpu = time.process_time() - cpu
+        if i == 0:  # the first fit compiles the residuals and the Jacobian
+            compile_s = result.compile_seconds
+        llh.append(value if np.isfinite(value) else None)
+        codes.append(int(result.code))
+        steps.append(int(result.num_steps))
+        at_bound.append(int(np.sum(_near_bound(problem, result.x))))
+        fit_s.append(result.fit_seconds)
+        cpu_s.append(cpu)
+        finite = [v for v in llh if v is not None]
+        best = max(finite) if finite else None
+        reference = REFERENCE[name][0]
+        converged = sum(v is not None and v >= reference - WITHIN for v in llh)
         out |= {
-            "starts_done": len(losses),
-            "best_llh": llh_best,
-            "reference_llh": REFERENCE[name][0],
-            "best_reaches_reference": bool(llh_best >= REFERENCE[name][0] - WITHIN),
+            "starts_done": len(llh),
+            "best_llh": best,
+            "reference_llh": reference,
+            "best_reaches_reference": best is not None and best >= reference - WITHIN,
             "converged": converged,
-            "fraction_converged": converged / len(losses),
-            "fit_s": fit_s,
+            "fraction_converged": converged / len(llh),
+            "fit_s": sum(fit_s),
             "compile_s": compile_s,
-            "s_per_converged_start": (fit_s + compile_s) / converged if converged else None,
-            "steps_per_chunk": steps,
+            "cpu_s": sum(cpu_s),  # compilation included
+            "cpu_s_per_converged_start": sum(cpu_s) / converged if converged else None,
+            "s_per_converged_start": (sum(fit_s) + compile_s) / converged if converged else None,
+            "steps": steps,
             "starts_code": codes,
-            # per start: estimates within 1e-3 of the bound interval (on the PEtab scale)
-            "starts_at_bound": [int(np.sum(_near_bound(problem, x))) for x in xs],
-            "starts_llh": [None if not np.isfinite(v) else float(v) for v in llh],
+            # per start: estimates within 1e-3 of the bound interval of a bound (PEtab scale)
+            "starts_at_bound": at_bound,
+            "starts_llh": llh,
             "wall_s": time.perf_counter() - started,
         }
         partial.write_text(json.dumps(out))
@@ -123,22 +138,25 @@ def _scaled(value, scale):
 def table(rows: list[dict]) -> str:
     lines = [
         "| problem | est. | starts done | best log L | reference | best within 0.1 | "
-        "fraction converged | s per converged start | compile s | note |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "fraction converged | CPU s per converged start | wall s per converged start | "
+        "compile s | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "starts_done" not in r:
             lines.append(
-                f"| {r['name']} | | 0 | | {REFERENCE[r['name']][0]:.3f} | | | | | "
+                f"| {r['name']} | | 0 | | {REFERENCE[r['name']][0]:.3f} | | | | | | "
                 f"{r.get('error', '')} |"
             )
             continue
-        per = r["s_per_converged_start"]
+        per, cpu = r["s_per_converged_start"], r.get("cpu_s_per_converged_start")
+        best = "-" if r["best_llh"] is None else f"{r['best_llh']:.3f}"
         lines.append(
             f"| {r['name']} | {r['estimated']} | {r['starts_done']}/{r['starts_planned']} | "
-            f"{r['best_llh']:.3f} | {r['reference_llh']:.3f} | "
+            f"{best} | {r['reference_llh']:.3f} | "
             f"{'yes' if r['best_reaches_reference'] else 'no'} | "
-            f"{r['converged']}/{r['starts_done']} | {'-' if per is None else f'{per:.3g}'} | "
+            f"{r['converged']}/{r['starts_done']} | {'-' if cpu is None else f'{cpu:.3g}'} | "
+            f"{'-' if per is None else f'{per:.3g}'} | "
             f"{r['compile_s']:.0f} | {r.get('stopped', r.get('error', ''))} |"
         )
     return "\n".join(lines)
@@ -149,10 +167,10 @@ def main() -> None:
     parser.add_argument("collection", type=Path)
     parser.add_argument("names", nargs="*", default=PROBLEMS)
     parser.add_argument("--starts", type=int, default=50)
-    parser.add_argument("--chunk", type=int, default=10)
     parser.add_argument("--budget", type=float, default=900)
     parser.add_argument("--max-steps", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--x-scale", default="1.0", help="scipy's x_scale: a number or jac")
     parser.add_argument("--solver-max-steps", type=int, default=20000)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -166,7 +184,7 @@ def main() -> None:
         partial = Path(f"/tmp/petab_fits_{name}.json")
         partial.unlink(missing_ok=True)
         command = [sys.executable, __file__, str(args.collection), name, "--child"]
-        command += ["--starts", str(args.starts), "--chunk", str(args.chunk)]
+        command += ["--starts", str(args.starts), "--x-scale", args.x_scale]
         command += ["--budget", str(args.budget), "--max-steps", str(args.max_steps)]
         command += ["--seed", str(args.seed), "--solver-max-steps", str(args.solver_max_steps)]
         try:
