@@ -213,3 +213,49 @@ def test_estimated_noise_level_is_the_maximum_likelihood_one(tmp_path):
     )
     assert errors.scale == 1.0
     assert errors.stderr[2] == pytest.approx(sigma_hat / np.sqrt(50), rel=1e-4)
+
+
+HEAT = {
+    "model": {
+        "equation": "heat",
+        "grid": {"cells": 12},
+        "boundary": {"left": {"dirichlet": 0.0}, "right": {"dirichlet": 0.0}},
+        "initial_condition": "sin(pi*x)",
+    },
+    "parameters": {"diffusivity": {"init": 0.3, "true": 0.2, "transform": "log"}},
+    "data": {"synthetic": {"times": [0.1, 0.2], "sensors": {"x": [0.25, 0.5]}, "noise": 0.01}},
+    "solver": {"name": "rk4", "dt": 0.005},
+}
+
+
+def test_prior_of_a_pde_parameter_is_one_more_residual_row():
+    """A PDE run's priors enter as in an ODE run: `(x - mean) / sd` after the data rows."""
+    prior = {"normal": [0.25, 0.01]}
+    config = {
+        **HEAT,
+        "parameters": {"diffusivity": {**HEAT["parameters"]["diffusivity"], "prior": prior}},
+    }
+    problem = build_problem(validate_config(config))
+    plain = build_problem(validate_config(HEAT))
+    assert problem.num_residuals == plain.num_residuals + 1 == 5
+    z = problem.space.to_internal(jnp.asarray([0.22]))
+    residuals = np.asarray(jax.jit(lambda z: problem.residuals(z))(z))
+    np.testing.assert_allclose(
+        residuals[:4], np.asarray(jax.jit(lambda z: plain.residuals(z))(z)), rtol=1e-12
+    )
+    assert residuals[4] == pytest.approx((0.22 - 0.25) / 0.01, rel=1e-10)
+
+
+@pytest.mark.parametrize(
+    "observation, key",
+    [({"likelihood": "poisson"}, "likelihood"), ({"sigma": "estimate"}, "sigma")],
+)
+def test_pde_run_refuses_what_it_cannot_fit_in_one_line(tmp_path, capsys, observation, key):
+    """Non-Gaussian likelihoods and estimated noise levels are for ODE runs: refused, not
+    silently fitted as Gaussian data with a known sigma."""
+    path = tmp_path / "heat.yaml"
+    path.write_text(yaml.safe_dump({**HEAT, "observations": {"u": observation}}))
+    assert main([str(path), "--validate", "--no-cache"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: observations.u.{key}: ") and "ODE runs only" in err
+    assert "\n" not in err, err

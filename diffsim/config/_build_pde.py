@@ -44,7 +44,7 @@ from ..pde import (
     Wave,
     stable_step,
 )
-from ._build import make_parameter, solver_options
+from ._build import make_parameter, priors_of, solver_options
 from ._pde_schema import SIDES, FileInitialCondition, PdeRunConfig
 
 AXES = ("x", "y")
@@ -202,9 +202,16 @@ def build_pde_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> PdePr
     grid = Grid(spec.grid.shape, lower, upper)
     periodic = _periodic(config)
     make, model_parameters, optional, states = _model_factory(config, periodic)
+    _check_gaussian(config)
     entries, coarse_grids = _unknowns(config, grid)
     parameters = tuple(p for p, _ in entries)
     space = parameter_space(parameters, paths=tuple(w for _, w in entries))
+    priors = priors_of(
+        [
+            (config.parameters if p.group is None else config.fields)[p.group or p.name].prior
+            for p in space.parameters
+        ]
+    )
     fixed = {p.name: p.init for p in parameters if p.fixed and p.group is None}
     scalar_names = tuple(config.parameters)
     field_names = tuple(config.fields)
@@ -385,7 +392,24 @@ def build_pde_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> PdePr
             f"{' x '.join(map(str, grid.shape))} cells, {config.solver.name})"
         ),
         source=data.source,
+        priors=priors,
     )
+
+
+def _check_gaussian(config: PdeRunConfig) -> None:
+    """PDE sensor data are Gaussian with a known noise level: refuse the other likelihoods
+    and estimated noise levels (ODE runs have them) instead of ignoring them."""
+    for name, observation in config.observations.items():
+        if observation.likelihood != "gaussian":
+            raise ValueError(
+                f"observations.{name}.likelihood: PDE runs fit Gaussian sensor data; the "
+                f"{observation.likelihood} likelihood is available for ODE runs only"
+            )
+        if observation.sigma == "estimate":
+            raise ValueError(
+                f"observations.{name}.sigma: estimate is available for ODE runs only; give "
+                "the sensors' noise level (sigma, sigma_relative)"
+            )
 
 
 def _initial_from_file(spec: FileInitialCondition, state: str, base_dir):
