@@ -181,6 +181,11 @@ PARAMETER_CASES = [
     ("param-pi", _with("  k: {init", "  pi: {init: 1}\n  k: {init"), ("'pi'", "reserved")),
     ("param-sin", _with("  k: {init", "  sin: {init: 1}\n  k: {init"), ("'sin'", "reserved")),
     ("param-missing", _with("  k: {init", "  kk: {init"), ("unknown symbol 'k'",)),
+    (
+        "param-unused",
+        _with("  k: {init", "  c: {init: 2.0}\n  k: {init"),
+        ("parameters.c", "not used"),
+    ),
     ("y0-not-state", _with("{y: 1.0}", "{y: 1.0, z: 2.0}"), ("initial_state.z", "not a state")),
     ("y0-text", _with("{y: 1.0}", "{y: lots}"), ("initial_state.y", "unknown symbol 'lots'")),
     ("y0-missing", _with("initial_state: {y: 1.0}\n", ""), ("initial_state.y", "no initial")),

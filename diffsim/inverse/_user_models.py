@@ -41,7 +41,8 @@ def model_from_equations(
     **Arguments:**
     - `equations`: `{state: "expression"}`, in state-vector order; expressions may use states,
       `parameters`, `t`, numbers, `pi`, `e` and whitelisted functions (see `parse_expression`).
-    - `parameters`: the parameter names the expressions may use.
+    - `parameters`: the parameter names the expressions may use; the model's `parameters` are
+      those the expressions read (an unused name is not a parameter of the model).
     - `name`: the model name.
     - `where`: key path prefix for error messages.
 
@@ -84,10 +85,11 @@ def model_from_equations(
         return jnp.stack([jnp.broadcast_to(e(env), ()) for e in expressions])
 
     description = "; ".join(f"{state}' = {text}" for state, text in equations.items())
+    read = {symbol for e in expressions for symbol in e.symbols}
     return ODEModel(
         name=name,
         states=states,
-        parameters=tuple(parameters),
+        parameters=tuple(p for p in parameters if p in read),
         vector_field=vector_field,
         description=description,
     )
