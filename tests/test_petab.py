@@ -397,3 +397,16 @@ def test_command_line_fit(tmp_path, capsys):
         assert heading in report, heading
     for name in ("report.md", "waterfall.png", "observables.png", "fitted_parameters.tsv"):
         assert (out / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_command_line_fit_of_petab_file_is_bounded(tmp_path, capsys):
+    """A PEtab file fitted as is uses the bounded method (one start, the nominal point) and
+    stays at the reference optimum, whose k_exp_hetero lies on its lower bound (1e-5)."""
+    out = tmp_path / "fit"
+    assert main([str(BOEHM), "--out", str(out)]) == 0, capsys.readouterr()
+    result = json.loads((out / "result.json").read_text())
+    assert result["method"] == "trust_region_reflective"
+    assert result["log_likelihood"] > REFERENCE["Boehm_JProteomeRes2014"] - 0.1
+    estimate = result["parameters"]["k_exp_hetero"]["estimate"]
+    assert 1e-5 <= estimate < 1.01e-5  # feasible: the bounds are kept, not approached
