@@ -195,7 +195,8 @@ def recover_equations(
     # The terms: refits to the data need every state observed from t0 with a known start.
     direct = tuple(base.data.names) == ude.states and not prepend
     note = ""
-    if recovery.select and direct:
+    selected = recovery.select and direct
+    if selected:
         equation = lambda t, y, u: ude.equation(t, y, physical, lambda _: u)  # noqa: E731
         selection = select_terms(
             sparse,
@@ -253,15 +254,24 @@ def recover_equations(
         options=base.options.replace(adjoint="auto"),
         noise=base.noise,
     )
-    refit = fit(problem)
-    uncertainty = estimate_uncertainty(
-        problem,
-        refit.z,
-        jacobian=refit.jacobian,
-        residuals=refit.residuals,
-        scale_covariance=scale_covariance,
-    )
-    x, stderr = np.asarray(refit.x), np.asarray(uncertainty.stderr)
+    if selected and base.space.size == 0:
+        # The selection refitted exactly these coefficients to the data as an ODE (the
+        # physical parameters held as here): its optimum is the refit.
+        x = np.asarray(space.initial_values())
+        z = space.to_internal(jnp.asarray(x))
+        uncertainty = estimate_uncertainty(problem, z, scale_covariance=scale_covariance)
+        chi_square, message = selection.chi_square, "refitted while the terms were chosen"
+    else:
+        refit = fit(problem)
+        uncertainty = estimate_uncertainty(
+            problem,
+            refit.z,
+            jacobian=refit.jacobian,
+            residuals=refit.residuals,
+            scale_covariance=scale_covariance,
+        )
+        x, chi_square, message = np.asarray(refit.x), refit.chi_square, refit.message
+    stderr = np.asarray(uncertainty.stderr)
     estimate = dict(zip(problem.space.names, zip(x, stderr, strict=True), strict=True))
 
     true_model = None
@@ -285,9 +295,9 @@ def recover_equations(
             n: {"estimate": float(estimate[n][0]), "stderr": float(estimate[n][1])}
             for n in base.space.names
         },
-        "chi_square": float(refit.chi_square),
+        "chi_square": float(chi_square),
         "num_points": int(np.isfinite(base.data.values).sum()),
-        "fit_message": refit.message,
+        "fit_message": message,
         "covariance_scale": float(uncertainty.scale),
     }
     if true_model is not None:

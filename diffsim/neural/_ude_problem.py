@@ -46,7 +46,7 @@ class TrainingProgress:
     from diffsim import neural
 
     p = neural.TrainingProgress(50, "adam", 61.5, {"alpha": 1.3}, 2.0)
-    assert p.line() == "adam      50  chi-square 6.150e+01  alpha=1.3"
+    assert p.line() == "adam     50  chi-square 6.150e+01  alpha=1.3"
     assert p.record()["chi_square"] == 61.5
     ```
     """
