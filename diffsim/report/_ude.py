@@ -64,11 +64,13 @@ def draw_ude(summary: dict, arrays: dict, save, figure) -> None:
             low, high = np.nanmin(reference), np.nanmax(reference)
             margin = 0.25 * (high - low)
             ax.set_ylim(low - margin, high + margin)
-        title = "extrapolation (data end at the gray line)"
+        title = "data end at the gray line"
         if truth is not None and np.all(np.isfinite(fit)) and np.all(np.isfinite(truth)):
             beyond = ts > float(arrays["ts"][-1])
             error = _relative_l2(fit[beyond], truth[beyond])
-            title += f": rel. L2 error {error:.3g} beyond the data"
+            title += f"; rel. L2 error beyond: {error:.3g} (UDE)"
+            if recovered is not None and np.all(np.isfinite(recovered)):
+                title += f", {_relative_l2(recovered[beyond], truth[beyond]):.3g} (recovered)"
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("t")
         ax.legend(fontsize=8)
