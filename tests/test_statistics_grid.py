@@ -41,13 +41,21 @@ JOINT = {
         },
     ],
 }
-METHODS = ["levenberg_marquardt", "gauss_newton", "lbfgs", "adam", "optax.adabelief"]
+METHODS = [
+    "levenberg_marquardt",
+    "gauss_newton",
+    "trust_region_reflective",
+    "lbfgs",
+    "adam",
+    "optax.adabelief",
+]
 ADJOINTS = ["auto", "direct", "checkpoint", "forward", "backsolve"]
 # Each method and each adjoint at least once, and the joint problem once (the reported
 # crashes included); the full grid, for both problems, is marked slow.
 FAST = [
     ("levenberg_marquardt", "direct", CONFIG),
     ("gauss_newton", "backsolve", CONFIG),
+    ("trust_region_reflective", "auto", CONFIG),
     ("lbfgs", "auto", CONFIG),
     ("adam", "checkpoint", CONFIG),
     ("optax.adabelief", "forward", CONFIG),
