@@ -16,6 +16,9 @@ from ._problem import AbstractProblem
 from ._sensors import SensorOperator, _linear_weights
 from ._uncertainty import curve_sd
 
+MAX_FORECAST_TIMES = 101
+"""The most output times of a PDE forecast (its memory grows with times x grid x unknowns)."""
+
 
 class FieldLayout(eqx.Module):
     """Where a spatial unknown sits in the unknowns' vector, and how it reaches the solver grid.
@@ -251,7 +254,8 @@ class PdeProblem(AbstractProblem):
         band comes from the parameters' `covariance` (the delta method, as
         `OdeProblem.forecast_arrays`); new observations scatter by the sensor's noise level
         as well (the median `sigma` of its data). The fields at `until` (observed states or
-        not) get the same confidence band.
+        not) get the same confidence band. At most `MAX_FORECAST_TIMES` times are drawn: the
+        band's derivatives hold the whole solution once per unknown.
 
         **Returns:** `forecast_ts` `(F,)`; `forecast_fit`, `forecast_sd`, `forecast_noise_sd`
         `(F, K)` for the `K` sensors; `forecast_log_noise` `(K,)` (all false: Gaussian);
@@ -262,6 +266,7 @@ class PdeProblem(AbstractProblem):
         keys = np.column_stack([self.variables, self.coordinates])
         unique, first, sensor = np.unique(keys, axis=0, return_index=True, return_inverse=True)
         sensor = sensor.reshape(-1)
+        points = min(points, MAX_FORECAST_TIMES)
         fine = np.linspace(self.ts[0], max(float(until), float(self.ts[-1])), points)
         count = len(first)
         operator = SensorOperator(
