@@ -109,7 +109,7 @@ def ude_sections(report: dict) -> list[tuple]:
         f"**Library:** {recovered['library']}; {recovered['how']}.",
         "**Sparse regression on the learned term alone:** "
         + "; ".join(
-            f"{target} = " + (" + ".join(f"{c:.4g}*{term}" for term, c in terms.items()) or "0")
+            f"{target} = " + (" ".join(f"{c:+.4g}*{term}" for term, c in terms.items()) or "0")
             for target, terms in recovered["sparse_terms"].items()
         ),
     ]
