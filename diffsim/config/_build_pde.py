@@ -13,6 +13,7 @@ from .._integrate import fixed_step_counts
 from .._solution import status_message
 from ..inverse import (
     DataError,
+    Dataset,
     FieldLayout,
     PdeProblem,
     SensorData,
@@ -24,6 +25,7 @@ from ..inverse import (
     parse_expression,
     sensor_operator,
 )
+from ..inverse._likelihood import LOGNORMAL
 from ..inverse._user_models import check_names, import_function
 from ..pde import (
     Absorbing,
@@ -44,7 +46,16 @@ from ..pde import (
     Wave,
     stable_step,
 )
-from ._build import make_parameter, priors_of, solver_options
+from ._build import (
+    _check_counts,
+    _draw,
+    _error_model,
+    _estimated,
+    _estimated_noise,
+    make_parameter,
+    priors_of,
+    solver_options,
+)
 from ._pde_schema import SIDES, FileInitialCondition, PdeRunConfig
 
 AXES = ("x", "y")
@@ -202,7 +213,6 @@ def build_pde_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> PdePr
     grid = Grid(spec.grid.shape, lower, upper)
     periodic = _periodic(config)
     make, model_parameters, optional, states = _model_factory(config, periodic)
-    _check_gaussian(config)
     entries, coarse_grids = _unknowns(config, grid)
     parameters = tuple(p for p, _ in entries)
     space = parameter_space(parameters, paths=tuple(w for _, w in entries))
@@ -357,21 +367,25 @@ def build_pde_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> PdePr
 
     sensors = sample_on(grid)
     observed = np.asarray(data.values, float)
+    columns = np.asarray([_column(config, v) for v in data.variables], int)
+    table = _error_model(config, (len(observed), len(config.observations)))
+    errors = None if table is None else table.per_value(columns)
     if config.data.synthetic is not None:
         fine = grid.refine(config.data.synthetic.refine)
-        observed, sigma = _synthesize(
+        clean, observed, sigma = _synthesize(
             config, space, fixed, fine, assemble_on(fine), sample_on(fine), options, ts, state_index
         )
+        if errors is not None:
+            observed, sigma = _synthetic_draw(config, errors, columns, clean, observed, sigma)
     elif data.sigma is not None:
         sigma = np.asarray(data.sigma)
     else:
         sigma = np.ones_like(observed)
         for name, obs in config.observations.items():
             mask = data.variables == name
-            both_unset = obs.sigma is None and obs.sigma_relative == 0
-            sigma[mask] = observation_sigma(
-                observed[mask], 1.0 if both_unset else (obs.sigma or 0.0), obs.sigma_relative
-            )
+            sigma[mask] = observation_sigma(observed[mask], _given_sigma(obs), obs.sigma_relative)
+    if table is not None:
+        space, errors, sigma = _likelihoods(config, entries, space, table, columns, observed, sigma)
     return PdeProblem(
         space=space,
         options=options,
@@ -393,23 +407,57 @@ def build_pde_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> PdePr
         ),
         source=data.source,
         priors=priors,
+        errors=errors,
     )
 
 
-def _check_gaussian(config: PdeRunConfig) -> None:
-    """PDE sensor data are Gaussian with a known noise level: refuse the other likelihoods
-    and estimated noise levels (ODE runs have them) instead of ignoring them."""
-    for name, observation in config.observations.items():
-        if observation.likelihood != "gaussian":
-            raise ValueError(
-                f"observations.{name}.likelihood: PDE runs fit Gaussian sensor data; the "
-                f"{observation.likelihood} likelihood is available for ODE runs only"
-            )
-        if observation.sigma == "estimate":
-            raise ValueError(
-                f"observations.{name}.sigma: estimate is available for ODE runs only; give "
-                "the sensors' noise level (sigma, sigma_relative)"
-            )
+def _column(config: PdeRunConfig, variable: str) -> int:
+    """The observation (column of the ODE-style data table) a sensor value belongs to."""
+    names = list(config.observations)
+    return names.index(variable) if variable in names else -1
+
+
+def _given_sigma(observation) -> float:
+    """An observation's absolute noise level (1 when none is given or it is estimated)."""
+    unset = observation.sigma is None and observation.sigma_relative == 0
+    return 1.0 if unset or observation.sigma == "estimate" else (observation.sigma or 0.0)
+
+
+def _synthetic_draw(config, errors, columns, clean, gaussian, sigma):
+    """`(observed, sigma)`: synthetic values drawn from each value's likelihood (Gaussian
+    ones kept); a log-normal value's noise level is its observation's `sigma` (of
+    `log value`), `data.synthetic.noise` where it is estimated."""
+    spec = config.data.synthetic
+    observations = list(config.observations.values())
+    given = np.asarray([_given_sigma(o) for o in observations])[np.maximum(columns, 0)]
+    estimated = np.asarray([o.sigma == "estimate" for o in observations])[np.maximum(columns, 0)]
+    lognormal = errors.kinds == LOGNORMAL
+    sigma = np.where(lognormal, given, sigma)
+    if spec.noise == 0:
+        return gaussian, sigma
+    drawn_sd = np.where(lognormal & estimated, spec.noise, sigma)
+    return _draw(errors, clean, drawn_sd, gaussian, spec.seed), sigma
+
+
+def _likelihoods(config, entries, space, table, columns, observed, sigma):
+    """`(space, errors, sigma)` for non-Gaussian likelihoods or estimated noise: the ODE
+    runs' code applied to the sensor values laid out as a table, one column per observation
+    (NaN elsewhere); estimated noise levels and dispersions are appended to the unknowns."""
+    rows = np.arange(len(observed))
+    own = columns >= 0
+    wide = np.full(table.kinds.shape, np.nan)
+    wide[rows[own], columns[own]] = observed[own]
+    data = Dataset(
+        ts=rows.astype(float), values=wide, names=tuple(config.observations), source="sensors"
+    )
+    if any(_estimated(o) for o in config.observations.values()):
+        parameters = tuple(p for p, _ in entries)
+        space, table = _estimated_noise(config, parameters, entries, data, table)
+    wide_sigma = np.ones_like(wide)
+    wide_sigma[rows[own], columns[own]] = sigma[own]
+    wide_sigma = _check_counts(config, data, table, wide_sigma)
+    sigma = np.where(own, wide_sigma[rows, np.maximum(columns, 0)], sigma)
+    return space, table.per_value(columns), sigma
 
 
 def _initial_from_file(spec: FileInitialCondition, state: str, base_dir):
@@ -565,7 +613,8 @@ def _sensor_layout(config: PdeRunConfig, grid: Grid, states) -> SensorData:
 
 
 def _synthesize(config, space, fixed, fine, assemble, sampler, options, ts, state_index):
-    """Simulate the truth on a grid `refine` times finer, sample it and add noise."""
+    """Simulate the truth on a grid `refine` times finer, sample it and add Gaussian noise:
+    `(clean, noisy, sigma)`."""
     spec = config.data.synthetic
     missing = [p for p in space.parameters if p.true is None]
     if missing:
@@ -608,4 +657,4 @@ def _synthesize(config, space, fixed, fine, assemble, sampler, options, ts, stat
         scale = float(np.max(np.abs(clean[mask]))) or 1.0
         sigma[mask] = (spec.noise if spec.noise > 0 else 1e-3) * scale
     observed = add_noise(clean, sigma, seed=spec.seed) if spec.noise > 0 else clean
-    return observed, sigma
+    return clean, observed, sigma

@@ -175,7 +175,8 @@ class AxisPoints(_Strict):
 
 class PdeSyntheticData(_Strict):
     """Data simulated at the true values on a grid `refine` times finer (with a finer step),
-    sampled at every sensor and time, plus noise of standard deviation `noise · max|u|`."""
+    sampled at every sensor and time, plus noise of standard deviation `noise · max|u|`
+    (per state; a state with another `likelihood` is drawn from it instead)."""
 
     times: TimeGrid | list[float]
     sensors: dict[str, AxisPoints | list[float]]

@@ -207,6 +207,39 @@ class ErrorModel(eqx.Module):
         )
         return float(np.sum(np.where(present, terms, 0.0)))
 
+    def per_value(self, columns: np.ndarray) -> "ErrorModel":
+        """The error model of a flat list of values, value `i` being entry `(i, columns[i])`
+        of this model's `(N, M)` table (`columns[i] = -1`: Gaussian with its `sigma`). For
+        data in long form (PDE sensors): the table puts each value in its observable's
+        column, so that models built per column apply."""
+        rows = np.arange(len(columns))
+        picked = np.maximum(columns, 0)
+        own = np.asarray(columns) >= 0
+        take = lambda a, other: None if a is None else np.where(own, a[rows, picked], other)
+        return eqx.tree_at(
+            lambda e: (e.kinds, e.dispersion, e.sigma_index, e.dispersion_index),
+            self,
+            (
+                take(np.asarray(self.kinds), GAUSSIAN),
+                take(np.asarray(self.dispersion), 1.0),
+                take(self.sigma_index, -1),
+                take(self.dispersion_index, -1),
+            ),
+            is_leaf=lambda leaf: leaf is None,
+        )
+
+    def repeated(self, index: np.ndarray, shape: tuple[int, ...]) -> "ErrorModel":
+        """The likelihoods of new values of shape `shape` (forecasts), whose last axis
+        follows the values `index` of the flat data (no noise rows: these stay with the
+        data)."""
+        take = lambda a: None if a is None else np.broadcast_to(np.asarray(a)[index], shape)
+        return ErrorModel(
+            kinds=take(self.kinds),
+            dispersion=take(self.dispersion),
+            sigma_index=take(self.sigma_index),
+            dispersion_index=take(self.dispersion_index),
+        )
+
     def names(self) -> list[str]:
         """The likelihoods in use, by name."""
         return [KINDS[i] for i in sorted(set(np.asarray(self.kinds).reshape(-1).tolist()))]

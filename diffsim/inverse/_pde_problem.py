@@ -10,6 +10,7 @@ from jaxtyping import Array, ArrayLike
 
 from .._solution import Solution
 from ..pde import Grid
+from ._likelihood import LOGNORMAL
 from ._options import SolverOptions
 from ._parameters import ParameterSpace
 from ._problem import AbstractProblem
@@ -253,12 +254,14 @@ class PdeProblem(AbstractProblem):
         A sensor is one position and observed state of the data. Its curve's confidence
         band comes from the parameters' `covariance` (the delta method, as
         `OdeProblem.forecast_arrays`); new observations scatter by the sensor's noise level
-        as well (the median `sigma` of its data). The fields at `until` (observed states or
+        as well (its likelihood's at the curve's value; Gaussian: the median `sigma` of its
+        data, or the estimated level). The fields at `until` (observed states or
         not) get the same confidence band. At most `MAX_FORECAST_TIMES` times are drawn: the
         band's derivatives hold the whole solution once per unknown.
 
         **Returns:** `forecast_ts` `(F,)`; `forecast_fit`, `forecast_sd`, `forecast_noise_sd`
-        `(F, K)` for the `K` sensors; `forecast_log_noise` `(K,)` (all false: Gaussian);
+        `(F, K)` for the `K` sensors; `forecast_log_noise` `(K,)` (log-normal sensors:
+        their noise is of `log y`);
         `forecast_sensor` `(N,)`, the sensor of each data value; `forecast_sensor_state`
         `(K,)` and `forecast_sensor_coordinates` `(K, ndim)`; `forecast_field`,
         `forecast_field_sd` `(num_states, *grid)` at `until`; `forecast_level`, `data_end`.
@@ -293,13 +296,14 @@ class PdeProblem(AbstractProblem):
         model, _, _ = self.assemble(*self.values(x))
         grid_shape = (len(self.state_names), *model.grid.shape)
         split = points * count
-        noise = np.array([np.median(self.sigma[sensor == k]) for k in range(count)])
+        forecast_fit = nan(both[:split].reshape(points, count))
+        noise_sd, log_noise = self._sensor_noise(x, forecast_fit, first, sensor)
         return {
             "forecast_ts": fine,
-            "forecast_fit": nan(both[:split].reshape(points, count)),
+            "forecast_fit": forecast_fit,
             "forecast_sd": nan(both_sd[:split].reshape(points, count)),
-            "forecast_noise_sd": np.broadcast_to(noise, (points, count)).copy(),
-            "forecast_log_noise": np.zeros(count, bool),
+            "forecast_noise_sd": noise_sd,
+            "forecast_log_noise": log_noise,
             "forecast_sensor": sensor,
             "forecast_sensor_state": unique[:, 0].astype(int),
             "forecast_sensor_coordinates": unique[:, 1:],
@@ -308,3 +312,16 @@ class PdeProblem(AbstractProblem):
             "forecast_level": np.asarray(level),
             "data_end": np.asarray(float(self.ts[-1])),
         }
+
+    def _sensor_noise(self, x, mean: np.ndarray, first, sensor) -> tuple[np.ndarray, np.ndarray]:
+        """The noise standard deviation of new observations at the model values `mean`
+        `(F, K)` of the `K` sensors (`first`: a data value of each, `sensor`: the sensor
+        of each value), and which sensors are log-normal (their noise is of `log y`)."""
+        count = len(first)
+        sigma = np.array([np.median(self.sigma[sensor == k]) for k in range(count)])
+        sigma = np.broadcast_to(sigma, mean.shape)
+        if self.errors is None:
+            return sigma.copy(), np.zeros(count, bool)
+        errors = self.errors.repeated(first, mean.shape)
+        noise_sd = np.asarray(errors.observation_sd(mean, sigma, x))
+        return noise_sd, np.asarray(self.errors.kinds)[first] == LOGNORMAL
