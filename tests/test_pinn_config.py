@@ -20,6 +20,7 @@ CONFIG = Path("configs/burgers_identification_pinn.yaml")
 TINY = [
     "pinn.network.width=8",
     "pinn.network.depth=2",
+    "pinn.network.dtype=float64",  # one compile serves Adam and L-BFGS
     "pinn.adam.steps=40",
     "pinn.lbfgs.steps=20",
     "pinn.log_every=10",

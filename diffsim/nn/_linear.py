@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
+from ._jet import Jet
+
 INITIALIZATIONS = {
     "glorot": jax.nn.initializers.glorot_normal,
     "he": jax.nn.initializers.he_normal,
@@ -76,6 +78,10 @@ class AbstractLinear(eqx.Module):
 
     def __call__(self, x: Array) -> Array:
         return self.weight_matrix() @ x + self.bias
+
+    def jet(self, x: Jet) -> Jet:
+        """The layer on a batch's `Jet` (one matrix product per part)."""
+        return x.linear(self.weight_matrix(), self.bias)
 
 
 class Linear(AbstractLinear):

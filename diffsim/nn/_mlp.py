@@ -1,5 +1,7 @@
 """Multilayer perceptrons: the plain MLP and the "modified MLP" of Wang, Teng & Perdikaris."""
 
+import abc
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -7,6 +9,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from ._activation import activation as get_activation
 from ._embedding import AbstractEmbedding
+from ._jet import Jet
 from ._linear import AbstractLinear, FactorizedLinear, Linear, check_initialization
 
 
@@ -37,13 +40,46 @@ def _layers(sizes, init, factorization, dtype, key) -> tuple[AbstractLinear, ...
     return tuple(layers)
 
 
-class _Network(eqx.Module):
-    """What the two MLPs share: embedding, output shape and the input dtype cast."""
+class AbstractNetwork(eqx.Module):
+    """A network of `diffsim.nn`: one input vector (`__call__`) or a batch's `Jet` (`jet`).
+
+    `jet` pushes the value and derivatives of a batch of inputs through the layers, which
+    is how a PINN gets the derivatives of its residual at every collocation point in one
+    pass.
+
+    What the networks share: an optional embedding, the output shape, the dtype (that of
+    the weights; inputs are cast to it).
+
+    **Example:** the jet of a network equals its value and nested `jax.jvp`s at each point.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from diffsim import nn
+
+    net = nn.MLP(2, "scalar", 8, 2, dtype="float64", key=jax.random.key(0))
+    points = jnp.array([[0.1, 0.2], [0.3, -0.5]])
+    jet = net.jet(nn.Jet.of_points(points, jnp.eye(2), m=1))  # d/dx0, d²/dx0², d/dx1
+    e = jnp.array([1.0, 0.0])
+    d1 = lambda p: jax.jvp(net, (p,), (e,))[1]
+    second = jax.vmap(lambda p: jax.jvp(d1, (p,), (e,))[1])(points)
+    assert isinstance(net, nn.AbstractNetwork) and jnp.allclose(jet.value, jax.vmap(net)(points))
+    assert jnp.allclose(jet.second[0], second)
+    ```
+    """
 
     layers: eqx.AbstractVar[tuple[AbstractLinear, ...]]
     embedding: eqx.AbstractVar[AbstractEmbedding | None]
     out_size: eqx.AbstractVar[int | str]
     activation: eqx.AbstractVar[str]
+
+    @abc.abstractmethod
+    def __call__(self, x: Array) -> Array:
+        """The network at one input vector `x`."""
+
+    @abc.abstractmethod
+    def jet(self, x: Jet) -> Jet:
+        """The network's jet at a batch of inputs given by their jet `x` (`(n, in_size)`)."""
 
     @property
     def dtype(self):
@@ -55,11 +91,17 @@ class _Network(eqx.Module):
         x = jnp.asarray(x, self.dtype)
         return x if self.embedding is None else self.embedding(x)
 
-    def output(self, y: Array) -> Array:
-        return y[0] if self.out_size == "scalar" else y
+    def features_jet(self, x: Jet) -> Jet:
+        x = jax.tree_util.tree_map(lambda a: jnp.asarray(a, self.dtype), x)
+        return x if self.embedding is None else x.apply(self.embedding)
+
+    def output(self, y):
+        if self.out_size != "scalar":
+            return y
+        return y.part(0) if isinstance(y, Jet) else y[0]
 
 
-class MLP(_Network):
+class MLP(AbstractNetwork):
     """A fully connected network `in_size → width × depth → out_size`, in `dtype`.
 
     It maps one input vector (use `jax.vmap` for batches).
@@ -124,8 +166,15 @@ class MLP(_Network):
             y = sigma(layer(y))
         return self.output(self.layers[-1](y))
 
+    def jet(self, x: Jet) -> Jet:
+        sigma = get_activation(self.activation)
+        y = self.features_jet(x)
+        for layer in self.layers[:-1]:
+            y = layer.jet(y).elementwise(sigma)
+        return self.output(self.layers[-1].jet(y))
 
-class ModifiedMLP(_Network):
+
+class ModifiedMLP(AbstractNetwork):
     """The "modified MLP" of Wang, Teng & Perdikaris (2021): an MLP gated by two encoders.
 
     Two encoders `U = σ(W_u x)`, `V = σ(W_v x)` gate every hidden layer,
@@ -188,3 +237,12 @@ class ModifiedMLP(_Network):
             z = sigma(layer(y))
             y = (1 - z) * u + z * v
         return self.output(self.layers[-1](y))
+
+    def jet(self, x: Jet) -> Jet:
+        sigma = get_activation(self.activation)
+        y = self.features_jet(x)
+        u, v = (encoder.jet(y).elementwise(sigma) for encoder in self.encoders)
+        for layer in self.layers[:-1]:
+            z = layer.jet(y).elementwise(sigma)
+            y = u + z * (v - u)  # (1 - z) u + z v
+        return self.output(self.layers[-1].jet(y))

@@ -5,7 +5,9 @@ from collections.abc import Callable
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array
 
+from ..nn import AbstractNetwork, Jet
 from ..pde._boundary import Dirichlet, Periodic
 
 HARD_CONSTRAINTS = ("initial", "boundary")
@@ -52,11 +54,16 @@ class Ansatz(eqx.Module):
     hard: tuple[str, ...] = eqx.field(static=True)
     dirichlet: tuple
 
+    def _scaling(self, dtype):
+        """`(s, c)` with `s z + c` mapping the box onto `[-1, 1]` per axis."""
+        lo, hi = np.asarray(self.lower), np.asarray(self.upper)
+        return (2 / (hi - lo)).astype(dtype), (-1 - 2 * lo / (hi - lo)).astype(dtype)
+
     def scaled(self, t, x):
         """The network's input: `(t, x)` mapped onto `[-1, 1]` per axis."""
         z = jnp.concatenate([jnp.reshape(t, (1,)), x])
-        lo, hi = np.asarray(self.lower), np.asarray(self.upper)
-        return (2 * (z - lo.astype(z.dtype)) / (hi - lo).astype(z.dtype)) - 1
+        scale, shift = self._scaling(z.dtype)
+        return z * scale + shift
 
     def _distance(self, x):
         """Product over Dirichlet axes of `(x - lo)(hi - x) / (L/2)²`: 0 on those ends, 1 mid."""
@@ -76,16 +83,42 @@ class Ansatz(eqx.Module):
                 return (1 - s) * ends[0] + s * ends[1]
         return 0.0
 
+    def _offset(self, t, x):
+        """`A(t, x)`: the initial condition, else the boundary values, else 0."""
+        if "initial" in self.hard:
+            return self.initial(x)
+        if "boundary" in self.hard:
+            return self._boundary_values(x)
+        return jnp.zeros((), x.dtype)
+
+    def _factor(self, t, x):
+        """`B(t, x)`: zero where a hard condition holds, a smooth positive factor elsewhere."""
+        b = self._distance(x) if "boundary" in self.hard else jnp.ones((), x.dtype)
+        if "initial" in self.hard:
+            b = b * (t - self.lower[0]) / (self.upper[0] - self.lower[0])
+        return b
+
     def __call__(self, network, t, x):
         raw = network(self.scaled(t, x))
-        if "boundary" in self.hard:
-            raw = self._distance(x) * raw
-        if "initial" in self.hard:
-            tau = (t - self.lower[0]) / (self.upper[0] - self.lower[0])
-            return self.initial(x) + tau * raw
-        if "boundary" in self.hard:
-            return self._boundary_values(x) + raw
-        return raw
+        if not self.hard:
+            return raw
+        return self._offset(t, x) + self._factor(t, x) * raw
+
+    def jet(self, network: AbstractNetwork, points: Array, second: int) -> Jet:
+        """The `Jet` of `u` at `points` `(n, 1 + ndim)` along the point's axes
+        `(x_1, …, x_ndim, t)`, with second derivatives along the first `second` of them:
+        the network's jet (Taylor mode, one pass over the batch), those of `A` and `B`
+        point by point (forward mode: no network inside them)."""
+        ndim = points.shape[1] - 1
+        axes = [*range(1, ndim + 1), 0]
+        p = Jet.of_points(points, np.eye(ndim + 1)[axes], second)
+        scale, shift = self._scaling(points.dtype)
+        raw = network.jet(p * scale + shift)
+        if not self.hard:
+            return raw
+        offset = p.apply(lambda q: self._offset(q[0], q[1:]))
+        factor = p.apply(lambda q: self._factor(q[0], q[1:]))
+        return offset + (factor if raw.value.ndim == 1 else factor.expand()) * raw
 
 
 def dirichlet_ends(bcs) -> tuple:

@@ -10,6 +10,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ..inverse._transforms import AbstractTransform, make_transform
+from ..nn import AbstractNetwork
 from ..pde._boundary import Dirichlet, Neumann, Periodic
 from ..pde._local import AbstractLocalPDE
 from ._ansatz import HARD_CONSTRAINTS, Ansatz, dirichlet_ends
@@ -298,20 +299,51 @@ class PINNProblem(eqx.Module):
 
     # ---------------------------------------------------------------- loss terms
     def residuals(self, trainable: Trainable, tx: Array) -> Array:
-        """PDE residuals at the points `tx` (`(n, 1 + ndim)`): `(n,)` or `(n, components)`."""
-        fn, params = self.field(trainable), self.parameters(trainable)
-        return jax.vmap(lambda p: self.model.residual(fn, p[0], p[1:], params))(tx)
+        """PDE residuals at the points `tx` (`(n, 1 + ndim)`): `(n,)` or `(n, components)`.
+
+        For a `diffsim.nn` network the derivatives come from one Taylor-mode pass over the
+        batch (`Ansatz.jet`); the model's residual then differentiates, at each point, the
+        quadratic `u + u_t δt + Σ_i (∂_i u δx_i + ½ ∂_i²u δx_i²)`, whose derivatives there are
+        the network's own: exact, as with nested `jax.jvp` of the network (the path for any
+        other network), and with the sliced gradient of `pinn.train` 3 times cheaper on
+        Raissi's Burgers set-up (`experiments/pinn_step.py`). The operators a model's
+        equation may use (`AbstractOperators`) need no mixed or third derivatives.
+        """
+        params = self.parameters(trainable)
+        if not isinstance(trainable.network, AbstractNetwork):
+            fn = self.field(trainable)
+            return jax.vmap(lambda p: self.model.residual(fn, p[0], p[1:], params))(tx)
+        jet = self.ansatz.jet(trainable.network, tx, self.ndim)
+
+        def at(p, value, first, second):
+            t0, x0 = p[0], p[1:]
+
+            def local(t, x):
+                dx = x - x0
+                u = value + first[-1] * (t - t0)
+                for i in range(self.ndim):
+                    u = u + (first[i] + second[i] * dx[i] / 2) * dx[i]
+                return u
+
+            return self.model.residual(local, t0, x0, params)
+
+        return jax.vmap(at, in_axes=(0, 0, 1, 1))(tx, jet.value, jet.first, jet.second)
 
     def loss_terms(self, trainable: Trainable, tx: Array, points: Points, causal=None) -> dict:
         """The unweighted loss terms: `residual` (mean squared PDE residual at the collocation
         points `tx`, causally weighted by `causal` if given), and those of `initial`,
         `boundary` and `data` that apply (mean squared misfits; hard constraints have none)."""
-        r = self.residuals(trainable, tx)
-        squared = r**2 if r.ndim == 1 else jnp.sum(r**2, axis=1)
+        squared = squared_norms(self.residuals(trainable, tx))
         if causal is None:
-            out = {"residual": jnp.mean(squared)}
+            residual = jnp.mean(squared)
         else:
-            out = {"residual": causal.loss(squared, tx[:, 0], *self.t_span)[0]}
+            residual = causal.loss(squared, tx[:, 0], *self.t_span)[0]
+        return {"residual": residual, **self.condition_terms(trainable, points)}
+
+    def condition_terms(self, trainable: Trainable, points: Points) -> dict:
+        """The loss terms other than the residual: `initial`, `boundary`, `data`, those
+        that apply."""
+        out = {}
         for name, value in (
             ("initial", self.initial_loss(trainable, points)),
             ("boundary", self.boundary_loss(trainable, points)),
@@ -346,6 +378,11 @@ class PINNProblem(eqx.Module):
             return None
         d = self.data
         return jnp.mean((d.predicted(self.field(trainable)) - d.u) ** 2)
+
+
+def squared_norms(residuals: Array) -> Array:
+    """`|r_i|²` per point of residuals `(n,)` or `(n, components)`."""
+    return residuals**2 if residuals.ndim == 1 else jnp.sum(residuals**2, axis=1)
 
 
 def _boundary_misfit(fn, bc, axis, side, upper_end):

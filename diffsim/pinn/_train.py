@@ -25,7 +25,7 @@ from jax.flatten_util import ravel_pytree
 
 from ..inverse._sharding import shard_points
 from ._checkpoint import save
-from ._problem import PINNProblem, Trainable
+from ._problem import PINNProblem, Trainable, squared_norms
 from ._sampling import Collocation
 from ._weighting import Causal, Fixed, GradNorm
 
@@ -103,6 +103,7 @@ class Trained:
 
 
 _CTRL_C = "Interrupted by the user (Ctrl-C)"
+_CHUNK = 256  # collocation points per slice of the residual term's gradient (see _Evaluator)
 
 
 def _cast(tree, dtype):
@@ -323,24 +324,71 @@ def train(
 
 class _Evaluator(eqx.Module):
     """The weighted loss, its terms and its gradient in the flat trainable vector, compiled
-    once: Adam and L-BFGS (in the same dtype) share the compiled function."""
+    once: Adam and L-BFGS (in the same dtype) share the compiled function.
+
+    The residual term `Σ_i c_i |r_i|²` (`c_i = 1/n`, or the causal weights) and its gradient
+    are summed over slices of `_CHUNK` collocation points, each slice's forward and backward
+    pass in one go, so that a slice's intermediate arrays (every layer's value and
+    derivatives) stay small enough for the CPU's caches; one pass over Raissi's 10 000 points
+    took 3.8 times as long (43 against 167 ms CPU in float64, `experiments/pinn_step.py`).
+    The gradient is the same up to the order of summation.
+    """
 
     problem: PINNProblem
     static: Trainable
     unravel: Callable
     causal: Causal | None
 
-    def terms(self, flat, tx, points):
-        tr = eqx.combine(self.unravel(flat), self.static)
-        return self.problem.loss_terms(tr, tx, points, self.causal)
+    def trainable(self, flat):
+        return eqx.combine(self.unravel(flat), self.static)
 
-    def total(self, flat, tx, points, weights):
-        values = self.terms(flat, tx, points)
-        return sum(weights.get(k, 1.0) * v for k, v in values.items()), values
+    def terms(self, flat, tx, points):
+        return self.problem.loss_terms(self.trainable(flat), tx, points, self.causal)
+
+    def coefficients(self, flat, tx):
+        """`c_i` with the residual term `= Σ_i c_i |r_i|²` (not differentiated)."""
+        n = tx.shape[0]
+        if self.causal is None:
+            return jnp.full((n,), 1 / n, tx.dtype)
+        squared = squared_norms(self.problem.residuals(self.trainable(flat), tx))
+        t0, t1 = self.problem.t_span
+        return jax.grad(lambda s: self.causal.loss(s, tx[:, 0], t0, t1)[0])(squared)
+
+    def residual_term(self, flat, tx):
+        """The residual term and its gradient, slice by slice."""
+        c = self.coefficients(flat, tx)
+        n = tx.shape[0]
+        size = min(_CHUNK, n)
+        count = -(-n // size)
+        pad = count * size - n  # padded points have c = 0
+        tx = jnp.concatenate([tx, jnp.broadcast_to(tx[-1:], (pad, tx.shape[1]))])
+        c = jnp.concatenate([c, jnp.zeros((pad,), c.dtype)])
+
+        def piece(f, points, weights):
+            r = self.problem.residuals(self.trainable(f), points)
+            return jnp.sum(weights * squared_norms(r))
+
+        def add(total, inputs):
+            value, grad = jax.value_and_grad(piece)(flat, *inputs)
+            return (total[0] + value, total[1] + grad), None
+
+        start = (jnp.zeros((), flat.dtype), jnp.zeros_like(flat))
+        # slice j holds points j, j + count, ...: with the points laid over several devices
+        # (shard_points), every slice has its share on each of them
+        slices = (tx.reshape(size, count, -1).swapaxes(0, 1), c.reshape(size, count).T)
+        return jax.lax.scan(add, start, slices)[0]
 
     @eqx.filter_jit
     def __call__(self, flat, tx, points, weights):
-        return jax.value_and_grad(self.total, has_aux=True)(flat, tx, points, weights)
+        def conditions(f):
+            values = self.problem.condition_terms(self.trainable(f), points)
+            total = sum((weights.get(k, 1.0) * v for k, v in values.items()), 0.0)
+            return jnp.asarray(total, flat.dtype), values
+
+        (total, values), grad = jax.value_and_grad(conditions, has_aux=True)(flat)
+        residual, residual_grad = self.residual_term(flat, tx)
+        w = weights.get("residual", 1.0)
+        return (total + w * residual, {"residual": residual, **values}), grad + w * residual_grad
 
 
 def _lbfgs(evaluate, theta, args, max_iterations, on_log, on_iteration, log_every):
