@@ -244,18 +244,3 @@ def test_prior_of_a_pde_parameter_is_one_more_residual_row():
         residuals[:4], np.asarray(jax.jit(lambda z: plain.residuals(z))(z)), rtol=1e-12
     )
     assert residuals[4] == pytest.approx((0.22 - 0.25) / 0.01, rel=1e-10)
-
-
-@pytest.mark.parametrize(
-    "observation, key",
-    [({"likelihood": "poisson"}, "likelihood"), ({"sigma": "estimate"}, "sigma")],
-)
-def test_pde_run_refuses_what_it_cannot_fit_in_one_line(tmp_path, capsys, observation, key):
-    """Non-Gaussian likelihoods and estimated noise levels are for ODE runs: refused, not
-    silently fitted as Gaussian data with a known sigma."""
-    path = tmp_path / "heat.yaml"
-    path.write_text(yaml.safe_dump({**HEAT, "observations": {"u": observation}}))
-    assert main([str(path), "--validate", "--no-cache"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: observations.u.{key}: ") and "ODE runs only" in err
-    assert "\n" not in err, err

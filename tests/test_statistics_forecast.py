@@ -90,3 +90,32 @@ def test_forecast_of_a_pinn_run_is_refused_in_one_line(capsys):
     assert main([str(path), "--validate", "--no-cache", "--set", "report.forecast.until=1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: report.forecast: ") and "\n" not in err, err
+
+
+@pytest.mark.parametrize("observed", [1, 4, 5])
+def test_forecast_figures_for_any_panel_count(observed):
+    """A forecast of 4 or 5 observations leaves hidden cells in its 3-column grid (drawing
+    it raised in zip(strict=True) for PDE runs with 4 sensors)."""
+    from diffsim.report._interval_plots import draw_forecast
+
+    ts, future = np.linspace(0.0, 1.0, 5), np.linspace(0.0, 2.0, 9)
+    curves = np.outer(np.exp(-future), np.arange(1, observed + 1))
+    arrays = {
+        "forecast_level": 0.95,
+        "ts": ts,
+        "data": np.outer(np.exp(-ts), np.arange(1, observed + 1)),
+        "forecast_ts": future,
+        "forecast_fit": curves,
+        "forecast_sd": 0.01 * curves,
+        "forecast_noise_sd": np.full_like(curves, 0.02),
+        "forecast_log_noise": np.zeros(observed, bool),
+        "states_fit": curves,
+        "data_end": 1.0,
+    }
+    names = [f"y{j}" for j in range(observed)]
+    summary = {"data": {"observations": names}, "model": {"states": names}}
+    saved = {}
+    draw_forecast(summary, arrays, lambda figure, stem: saved.setdefault(stem, figure))
+    assert sorted(saved) == ["forecast", "states"]
+    drawn = [ax for ax in saved["forecast"].axes if ax.get_visible()]
+    assert [ax.get_title() for ax in drawn] == names

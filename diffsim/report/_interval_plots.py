@@ -106,7 +106,9 @@ def draw_forecast(summary: dict, arrays: dict, save) -> None:
     panels = _forecast_panels(summary, arrays)
     shown = np.unique(np.linspace(0, len(panels) - 1, min(len(panels), MAX_PANELS)).astype(int))
     figure, axes = _grid(len(shown))
-    for ax, (title, prefix, j, data_ts, data) in zip(axes, [panels[i] for i in shown], strict=True):
+    for ax, (title, prefix, j, data_ts, data) in zip(
+        axes, [panels[i] for i in shown], strict=False
+    ):
         ts, fit, sd = (
             arrays[prefix + key] for key in ("forecast_ts", "forecast_fit", "forecast_sd")
         )
