@@ -330,7 +330,7 @@ class _Evaluator(eqx.Module):
     are summed over slices of `_CHUNK` collocation points, each slice's forward and backward
     pass in one go, so that a slice's intermediate arrays (every layer's value and
     derivatives) stay small enough for the CPU's caches; one pass over Raissi's 10 000 points
-    took 3.8 times as long (43 against 167 ms CPU in float64, `experiments/pinn_step.py`).
+    took 3.7 times as long (46 against 168 ms CPU in float64, `experiments/pinn_step.py`).
     The gradient is the same up to the order of summation.
     """
 
