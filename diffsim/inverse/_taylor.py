@@ -155,3 +155,22 @@ def _rate(steps, remainder, floor) -> float:
     if np.sum(keep) < 2:
         return float("nan")
     return float(np.polyfit(np.log(steps[keep]), np.log(remainder[keep]), 1)[0])
+
+
+def taylor_summary(f, x, g, *, what: str = "") -> dict:
+    """`taylor_test_flat` of `f` at `x` along a fixed random direction, as the plain dict that
+    result.json and the report hold (`rate0`, `rate1`, `passed`, `reason`, `table`).
+
+    The direction (key 0) is scaled to the length of `x` (at least 1), so the steps are
+    relative to the point; `what` is appended to the reason, e.g. "(training loss, 87 unknowns)".
+    """
+    v = jax.random.normal(jax.random.key(0), x.shape, x.dtype)
+    v = v * (jnp.maximum(1.0, jnp.linalg.norm(x)) / jnp.linalg.norm(v))
+    check = taylor_test_flat(f, x, g, v)
+    return {
+        "rate0": float(check.rate0),
+        "rate1": float(check.rate1),
+        "passed": bool(check.passed),
+        "reason": check.reason + (f" {what}" if what else ""),
+        "table": check.table(),
+    }

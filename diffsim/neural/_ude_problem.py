@@ -28,9 +28,9 @@ from ..inverse import (
     TrainedProblem,
     Uncertainty,
     estimate_uncertainty,
-    taylor_test_flat,
     unavailable_uncertainty,
 )
+from ..inverse._taylor import taylor_summary
 from ._recover import Recovered, Recovery, recover_equations
 from ._train import train
 from ._ude import UniversalODE
@@ -349,16 +349,7 @@ class UdeProblem(TrainedProblem):
         value_and_grad = jax.jit(jax.value_and_grad(lambda z: trainee.chi_square(z)))
         loss = lambda z: value_and_grad(z)[0]  # noqa: E731  (one compilation for both)
         gradient = value_and_grad(z0)[1]
-        v = jax.random.normal(jax.random.key(0), z0.shape, z0.dtype)
-        v = v * (jnp.maximum(1.0, jnp.linalg.norm(z0)) / jnp.linalg.norm(v))
-        check = taylor_test_flat(loss, z0, gradient, v)
-        return {
-            "rate0": float(check.rate0),
-            "rate1": float(check.rate1),
-            "passed": bool(check.passed),
-            "reason": check.reason + f" (training loss, {z0.size} unknowns)",
-            "table": check.table(),
-        }
+        return taylor_summary(loss, z0, gradient, what=f"(training loss, {z0.size} unknowns)")
 
     def uncertainty(self, *, scale_covariance: bool = True) -> Uncertainty:
         """Error bars of the physical parameters with the trained network held fixed

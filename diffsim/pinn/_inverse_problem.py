@@ -25,9 +25,9 @@ from ..inverse import (
     PdeProblem,
     TrainedProblem,
     Uncertainty,
-    taylor_test_flat,
     unavailable_uncertainty,
 )
+from ..inverse._taylor import taylor_summary
 from ._problem import Observations, PINNProblem, Trainable
 from ._sampling import Collocation
 from ._train import Progress, Trained, train
@@ -253,16 +253,7 @@ class PinnInverseProblem(TrainedProblem):
             return sum(self.pinn.loss_terms(unravel(theta), tx, points).values())
 
         gradient = jax.jit(jax.grad(loss))(flat)
-        v = jax.random.normal(jax.random.key(0), flat.shape, flat.dtype)
-        v = v * (jnp.maximum(1.0, jnp.linalg.norm(flat)) / jnp.linalg.norm(v))
-        check = taylor_test_flat(loss, flat, gradient, v)
-        return {
-            "rate0": float(check.rate0),
-            "rate1": float(check.rate1),
-            "passed": bool(check.passed),
-            "reason": check.reason + f" (training loss, {flat.size} variables)",
-            "table": check.table(),
-        }
+        return taylor_summary(loss, flat, gradient, what=f"(training loss, {flat.size} variables)")
 
     def uncertainty(self, *, scale_covariance: bool = True) -> Uncertainty:
         """Covariance of the coefficients (see `UNCERTAINTY_METHOD`), scaled by the reduced

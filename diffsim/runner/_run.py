@@ -24,12 +24,12 @@ from ..inverse import (
     make_method,
     make_result,
     multistart_points,
-    taylor_test_flat,
     unavailable_uncertainty,
     with_box_bounds,
 )
 from ..inverse._fit import BOUNDED_METHODS
 from ..inverse._methods import FAILED_START
+from ..inverse._taylor import taylor_summary
 from ..report import write_report
 from ._environment import environment_info
 from ._progress import Progress
@@ -119,16 +119,7 @@ def _taylor_check(problem: AbstractProblem, result: FitResult) -> dict:
     if not (np.isfinite(start_loss) and np.all(np.isfinite(result.initial_gradient))):
         return {"skipped": "the model cannot be simulated at the start point"}
     z0 = jax.numpy.asarray(problem.space.to_internal(result.starts_x0[0]))
-    v = jax.random.normal(jax.random.key(0), z0.shape, z0.dtype)
-    v = v * (jax.numpy.maximum(1.0, jax.numpy.linalg.norm(z0)) / jax.numpy.linalg.norm(v))
-    check = taylor_test_flat(problem.chi_square, z0, result.initial_gradient, v)
-    return {
-        "rate0": float(check.rate0),
-        "rate1": float(check.rate1),
-        "passed": bool(check.passed),
-        "reason": check.reason,
-        "table": check.table(),
-    }
+    return taylor_summary(problem.chi_square, z0, result.initial_gradient)
 
 
 def _write_interrupted_before_fit(folder: RunFolder, config: RunConfig, started: float) -> dict:
