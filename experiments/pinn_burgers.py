@@ -23,13 +23,19 @@ compilation included.
 `--checkpoint PATH` saves the forward network every 500 steps (PATH with `.seedN` appended);
 `evaluate` reads such a checkpoint (float64) and prints its error: a long run can be watched.
 `--resample-every K` draws a fresh collocation set every K Adam steps (0: Raissi's one set;
-L-BFGS always runs on the last set).
+L-BFGS always runs on the last set). `--trace K` (forward) prints the error against Cole–Hopf
+every K steps during training (from a checkpoint written every K steps; the error printed at
+step s is that of the checkpoint written K steps earlier). Each seed's row gives the Adam
+steps and L-BFGS iterations done, wall and process CPU seconds and the load average.
 """
 
 import argparse
 import json
+import os
 import pathlib
+import resource
 import sys
+import tempfile
 import time
 
 import jax
@@ -71,8 +77,14 @@ def network(seed, dtype="float32"):
     return nn.MLP(2, "scalar", 20, 8, "tanh", dtype=dtype, key=jax.random.PRNGKey(seed))
 
 
-def train(problem, collocation, seed, adam, lbfgs, learning_rate, quiet, checkpoint=None):
-    """Raissi's network: Adam in float32, then L-BFGS in float64."""
+def train(
+    problem, collocation, seed, adam, lbfgs, learning_rate, quiet, checkpoint=None, every=500
+):
+    """Raissi's network: Adam in float32, then L-BFGS in float64; with `quiet` a callable,
+    it is the progress callback (and progress is logged every `every` steps)."""
+    callback = (
+        quiet if callable(quiet) else None if quiet else lambda p: print(p.line(), flush=True)
+    )
     return pinn.train(
         problem,
         network(seed),
@@ -82,10 +94,10 @@ def train(problem, collocation, seed, adam, lbfgs, learning_rate, quiet, checkpo
         learning_rate=learning_rate,
         lbfgs_steps=lbfgs,
         lbfgs_float64=True,
-        callback=None if quiet else lambda p: print(p.line(), flush=True),
-        log_every=max(1, (adam + lbfgs) // 10),
+        callback=callback,
+        log_every=every if callable(quiet) else max(1, (adam + lbfgs) // 10),
         checkpoint=checkpoint,
-        checkpoint_every=500,
+        checkpoint_every=every,
     )
 
 
@@ -103,14 +115,37 @@ def forward_problem(hard=()):
 
 
 def forward(
-    seed, n_collocation, adam, lbfgs, learning_rate=1e-3, quiet=False, checkpoint=None, resample=0
+    seed,
+    n_collocation,
+    adam,
+    lbfgs,
+    learning_rate=1e-3,
+    quiet=False,
+    checkpoint=None,
+    resample=0,
+    trace=0,
 ):
-    """Train the forward PINN; returns (relative L2 error, trained)."""
+    """Train the forward PINN; returns (relative L2 error, trained, trace). `trace > 0`:
+    the error of the checkpoint written every `trace` steps, as (step, loss, error) rows
+    (step: the step at which the checkpoint was read, `trace` after it was written)."""
     problem = forward_problem()
     collocation = pinn.Collocation(n_collocation, resample_every=resample)
-    trained = train(problem, collocation, seed, adam, lbfgs, learning_rate, quiet, checkpoint)
     u_ref, tx = reference()
-    return relative_error(problem, trained.trainable, u_ref, tx), trained
+    rows = []
+    if trace:
+        checkpoint = checkpoint or pathlib.Path(tempfile.mkdtemp()) / "forward.eqx"
+
+        def watch(p):
+            error = evaluate(checkpoint) if checkpoint.exists() else float("nan")
+            rows.append((p.step, p.loss, error))
+            if not quiet:
+                print(f"{p.line()}  rel L2 {error:.3e} (checkpoint {trace} steps back)", flush=True)
+
+        quiet = watch
+    trained = train(
+        problem, collocation, seed, adam, lbfgs, learning_rate, quiet, checkpoint, trace or 500
+    )
+    return relative_error(problem, trained.trainable, u_ref, tx), trained, rows
 
 
 def evaluate(checkpoint):
@@ -173,6 +208,7 @@ def main(argv=None):
     parser.add_argument("--json", type=pathlib.Path, default=None)
     parser.add_argument("--resample-every", type=int, default=0)
     parser.add_argument("--checkpoint", type=pathlib.Path, default=None)
+    parser.add_argument("--trace", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.task == "evaluate":
@@ -180,11 +216,11 @@ def main(argv=None):
         return
     rows, figures = [], {}
     for seed in args.seeds:
-        start = time.perf_counter()
+        start, cpu, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
         if args.task == "forward":
             path = args.checkpoint
             path = None if path is None else path.with_name(f"{path.name}.seed{seed}")
-            error, trained = forward(
+            error, trained, trace = forward(
                 seed,
                 args.collocation,
                 args.adam,
@@ -193,8 +229,10 @@ def main(argv=None):
                 args.quiet,
                 path,
                 args.resample_every,
+                args.trace,
             )
             summary = f"rel L2 {error:.3e}"
+            figures = {"seed": seed, "rel_l2": error, "trace": trace}
         else:
             (e1, e2), trained, problem = identify(
                 args.noise, seed, args.adam, args.lbfgs, args.learning_rate, args.quiet
@@ -216,11 +254,16 @@ def main(argv=None):
                 f"  stderr {se['advection']['stderr']:.2e} / {se['viscosity']['stderr']:.2e} "
                 f"({time.perf_counter() - start - train_wall:.0f} s)"
             )
-        wall = time.perf_counter() - start
-        figures.update(train_s=train_wall, total_s=wall, status=trained.status)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        load = (load, os.getloadavg()[0])
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (KiB on Linux)
+        figures.update(train_s=train_wall, total_s=wall, cpu_s=cpu, load=load, peak_mib=peak)
+        figures.update(steps=trained.steps, status=trained.status)
         rows.append(
-            f"seed {seed}  {summary}  adam {trained.seconds['adam']:.0f} s  "
-            f"lbfgs {trained.seconds['lbfgs']:.0f} s  total {wall:.0f} s  ({trained.status})"
+            f"seed {seed}  {summary}  adam {trained.steps['adam']} steps "
+            f"{trained.seconds['adam']:.0f} s  lbfgs {trained.steps['lbfgs']} iterations "
+            f"{trained.seconds['lbfgs']:.0f} s  total {wall:.0f} s wall, {cpu:.0f} s CPU  "
+            f"load {load[0]:.1f} -> {load[1]:.1f}  peak {peak:.0f} MiB  ({trained.status})"
         )
         print(rows[-1], flush=True)
     print(
