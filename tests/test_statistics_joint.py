@@ -1,7 +1,6 @@
 """Joint fits (`experiments:`): several data sets of one model, shared and local unknowns."""
 
 import json
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -254,15 +253,3 @@ def test_joint_forecast_bands_are_each_experiments_delta_method(joint):
         expected = np.sqrt(np.einsum("fp,pq,fq->f", gradient, covariance, gradient))
         np.testing.assert_allclose(arrays[f"e{e}_forecast_sd"][:, 0], expected, rtol=1e-5)
     np.testing.assert_allclose(arrays["e0_forecast_noise_sd"], 0.05)
-
-
-def test_joint_fit_of_a_pde_is_refused_in_one_line(tmp_path, capsys):
-    """PDE runs fit one data set: `experiments:` says so instead of 'unknown key'."""
-    path = Path(__file__).resolve().parent.parent / "configs" / "pde_heat_diffusivity.yaml"
-    config = yaml.safe_load(path.read_text())
-    config["experiments"] = [{"name": "a", "data": config.pop("data")}]
-    (tmp_path / "pde.yaml").write_text(yaml.safe_dump(config))
-    assert main([str(tmp_path / "pde.yaml"), "--validate", "--no-cache"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: experiments: joint fits of several data sets are supported")
-    assert "\n" not in err, err

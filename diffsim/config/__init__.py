@@ -30,7 +30,7 @@ from ._schema import OdeRunConfig as OdeRunConfig
 def build_problem(config, base_dir: str | Path = ".") -> AbstractProblem:
     """The problem a validated config describes, with its data loaded or simulated.
 
-    An `OdeProblem`, a `JointProblem` (with `experiments`), a `PdeProblem`, a UDE's
+    An `OdeProblem`, a `JointProblem` (with `experiments`, ODE or PDE), a `PdeProblem`, a UDE's
     `UdeProblem`, or with `model.solve_with: pinn` a
     `PinnInverseProblem`. Relative data paths are relative to `base_dir`.
 
@@ -58,9 +58,9 @@ def build_problem(config, base_dir: str | Path = ".") -> AbstractProblem:
     """
     if isinstance(config, PdeRunConfig) and config.model.solve_with == "pinn":
         return build_pinn_problem(config, base_dir)
-    if isinstance(config, PdeRunConfig):
+    if isinstance(config, PdeRunConfig) and config.experiments is None:
         return build_pde_problem(config, base_dir)
-    if uses_network(config):
+    if isinstance(config, OdeRunConfig) and uses_network(config):
         return build_ude_problem(config, base_dir)
     if config.experiments is not None:
         return build_joint_problem(config, base_dir)

@@ -1,10 +1,12 @@
-"""Turn an ODE run config with `experiments:` into one `JointProblem`.
+"""Turn a run config with `experiments:` (ODE or PDE on a grid) into one `JointProblem`.
 
-Each experiment becomes an `OdeProblem` built like a single-data-set run, from the shared
-config with the experiment's data, parameters and initial states. Every quantity that is
-estimated, or that some experiment sets, is an entry of the experiments' parameter vectors;
-per experiment an entry is a shared unknown, a local unknown (`name[experiment]`: listed
-in `local`, or a mapping in the experiment) or a known value.
+Each experiment becomes an `OdeProblem` or `PdeProblem` built like a single-data-set run,
+from the shared config with the experiment's data, parameters and initial values (ODE:
+initial states; PDE: initial condition and boundary). Every quantity that is estimated, or
+that some experiment sets, is an entry of the experiments' parameter vectors; per experiment
+an entry is a shared unknown, a local unknown (`name[experiment]`: listed in `local`, or a
+mapping in the experiment) or a known value. What differs between ODE and PDE runs is kept
+in one small adapter per kind (`_OdeKind`, `_PdeKind`).
 """
 
 from pathlib import Path
@@ -12,9 +14,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from ..inverse import DataError, ErrorModel, OdeProblem, parameter_space
+from ..inverse import DataError, ErrorModel, parameter_space
 from ..inverse._joint_problem import JointProblem
-from ..models import ODEModel
 from ._build import (
     build_model,
     build_ode_problem,
@@ -22,7 +23,9 @@ from ._build import (
     make_parameter,
     priors_of,
 )
-from ._schema import ExperimentConfig, ObservationConfig, OdeRunConfig, ParameterConfig
+from ._build_pde import build_pde_problem
+from ._pde_schema import PdeRunConfig
+from ._schema import ExperimentBase, ObservationConfig, OdeRunConfig, ParameterConfig
 
 
 def local_name(name: str, experiment: str) -> str:
@@ -30,25 +33,23 @@ def local_name(name: str, experiment: str) -> str:
     return f"{name}[{experiment}]"
 
 
-def _entries(config: OdeRunConfig, model: ODEModel, base) -> list[tuple[str, str]]:
+def _entries(config, kind) -> list[tuple[str, str]]:
     """`(section, key)` of every quantity estimated or set per experiment, in the order of
     the shared config's parameters (`section`: `parameters` or `initial_state`)."""
-    auxiliary = [n for n in config.parameters if n not in model.parameters]
-    known = [*model.parameters, *auxiliary]
-    entries = [_section_key(p.name, where) for p, where in base if not p.fixed]
+    entries = [_section_key(p.name, where) for p, where in kind.base if not p.fixed]
     for i, experiment in enumerate(config.experiments):
         for name in experiment.parameters:
-            if name not in known:
+            if name not in kind.known:
                 raise ValueError(
                     f"experiments.{i}.parameters.{name}: not a parameter of the config "
-                    f"(parameters: {', '.join(known)})"
+                    f"(parameters: {', '.join(kind.known) or 'none'})"
                 )
             entries.append(("parameters", name))
-        for state, spec in experiment.initial_state.items():
-            if state not in model.states:
+        for state, spec in kind.initial_states(experiment).items():
+            if state not in kind.states:
                 raise ValueError(
                     f"experiments.{i}.initial_state.{state}: not a state of the model "
-                    f"(states: {', '.join(model.states)})"
+                    f"(states: {', '.join(kind.states)})"
                 )
             if not isinstance(spec, str):
                 entries.append(("initial_state", state))
@@ -62,18 +63,6 @@ def _section_key(name: str, where: str) -> tuple[str, str]:
 
 def _unknown_name(section: str, key: str) -> str:
     return key if section == "parameters" else f"{key}0"
-
-
-def _base_value(config: OdeRunConfig, model: ODEModel, section: str, key: str):
-    """The shared config's spec of an entry: a `ParameterConfig`, a number, an expression
-    string, or the model's default."""
-    if section == "parameters":
-        spec = config.parameters.get(key)
-        return model.default_parameters.get(key) if spec is None else spec
-    spec = config.initial_state.get(key)
-    if spec is None and model.default_initial_state:
-        return float(model.default_initial_state[model.states.index(key)])
-    return spec
 
 
 def _number(spec) -> float | None:
@@ -91,7 +80,7 @@ def _check_local(config: OdeRunConfig, free: list[str]) -> None:
             )
 
 
-def _observations(config: OdeRunConfig, experiment: ExperimentConfig, index: int) -> dict:
+def _observations(config, experiment: ExperimentBase, index: int) -> dict:
     """The observations of one experiment: the shared ones, with this experiment's noise
     levels where it gives them."""
     observations = dict(config.observations)
@@ -119,41 +108,146 @@ def _observations(config: OdeRunConfig, experiment: ExperimentConfig, index: int
     return observations
 
 
-def _experiment_config(
-    config: OdeRunConfig, experiment: ExperimentConfig, index: int, specs
-) -> OdeRunConfig:
-    """The single-data-set config of one experiment: every entry a free parameter starting
-    at its value in this experiment (so that experiments of one structure share one
-    compiled solve), expressions and the rest as configured."""
-    parameters = dict(config.parameters)
-    initial_state = {**config.initial_state, **experiment.initial_state}
+class _OdeKind:
+    """How an ODE config's experiments are built: model parameters and unknown initial
+    states, each experiment an `OdeProblem`."""
+
+    def __init__(self, config: OdeRunConfig):
+        self.config = config
+        self.model = build_model(config)
+        self.base = collect_parameters(config, self.model)
+        auxiliary = [n for n in config.parameters if n not in self.model.parameters]
+        self.known = [*self.model.parameters, *auxiliary]
+        self.states = self.model.states
+
+    @staticmethod
+    def initial_states(experiment) -> dict:
+        return experiment.initial_state
+
+    def base_value(self, section: str, key: str):
+        """The shared config's spec of an entry: a `ParameterConfig`, a number, an
+        expression string, or the model's default."""
+        config, model = self.config, self.model
+        if section == "parameters":
+            spec = config.parameters.get(key)
+            return model.default_parameters.get(key) if spec is None else spec
+        spec = config.initial_state.get(key)
+        if spec is None and model.default_initial_state:
+            return float(model.default_initial_state[model.states.index(key)])
+        return spec
+
+    def experiment_config(self, experiment, index: int, specs) -> OdeRunConfig:
+        """The single-data-set config of one experiment: every entry a free parameter
+        starting at its value in this experiment (so that experiments of one structure share
+        one compiled solve), expressions and the rest as configured."""
+        config = self.config
+        parameters, initial_state = _entry_specs(config, specs)
+        initial_state = {**config.initial_state, **experiment.initial_state, **initial_state}
+        return config.model_copy(
+            update={
+                "parameters": parameters,
+                "initial_state": initial_state,
+                **_single_data_set(config, experiment, index),
+            }
+        )
+
+    def build(self, config: OdeRunConfig, base_dir):
+        return build_ode_problem(config, base_dir, model=self.model)
+
+    @staticmethod
+    def group_key(problem, config: OdeRunConfig) -> tuple:
+        """Experiments of one key share a compiled, vmapped solve: the same parameter
+        entries, initial-state expressions, start time and data times."""
+        expressions = tuple(
+            sorted((k, v) for k, v in config.initial_state.items() if isinstance(v, str))
+        )
+        return (problem.space.names, expressions, problem.t0, problem.data.ts.tobytes())
+
+
+class _PdeKind:
+    """How a PDE config's experiments are built: scalar parameters (the initial condition
+    and boundary per experiment come with its model), each experiment a `PdeProblem`."""
+
+    states = ()
+
+    def __init__(self, config: PdeRunConfig):
+        self.config = config
+        self.base = [
+            (make_parameter(name, spec, None, f"parameters.{name}"), f"parameters.{name}")
+            for name, spec in config.parameters.items()
+        ]
+        self.known = list(config.parameters)
+
+    @staticmethod
+    def initial_states(experiment) -> dict:
+        return {}
+
+    def base_value(self, section: str, key: str):
+        return self.config.parameters.get(key)
+
+    def experiment_config(self, experiment, index: int, specs) -> PdeRunConfig:
+        """The single-data-set config of one experiment: every entry a free parameter
+        starting at its value in this experiment, the experiment's model."""
+        config = self.config
+        parameters, _ = _entry_specs(config, specs)
+        return config.model_copy(
+            update={
+                "model": config.experiment_model(index),
+                "parameters": parameters,
+                **_single_data_set(config, experiment, index),
+            }
+        )
+
+    def build(self, config: PdeRunConfig, base_dir):
+        return build_pde_problem(config, base_dir)
+
+    @staticmethod
+    def group_key(problem, config: PdeRunConfig) -> tuple:
+        """Experiments of one key share a compiled, vmapped solve: the same parameter
+        entries and known values, model (initial condition, boundary), step, output times
+        and sensors."""
+        arrays = (problem.ts, problem.coordinates, problem.times, problem.variables)
+        return (
+            problem.space.names,
+            tuple(sorted(problem.fixed.items())),
+            config.model.model_dump_json(),
+            problem.options.dt,
+            *(np.asarray(a).tobytes() for a in arrays),
+        )
+
+
+def _entry_specs(config, specs) -> tuple[dict, dict]:
+    """`(parameters, initial states)` of an experiment's config: the shared ones with every
+    entry a free parameter `{init, true}` (its starting or known value in the experiment)."""
+    parameters, initial_state = dict(config.parameters), {}
     for (section, key), (init, true) in specs.items():
         spec = ParameterConfig(init=init, true=true)
-        if section == "parameters":
-            parameters[key] = spec
-        else:
-            initial_state[key] = spec
-    return config.model_copy(
-        update={
-            "parameters": parameters,
-            "initial_state": initial_state,
-            "observations": _observations(config, experiment, index),
-            "data": experiment.data,
-            "experiments": None,
-            "local": [],
-        }
-    )
+        (parameters if section == "parameters" else initial_state)[key] = spec
+    return parameters, initial_state
 
 
-def _build_experiment(config: OdeRunConfig, index: int, base_dir, model) -> OdeProblem:
+def _single_data_set(config, experiment, index: int) -> dict:
+    """The keys that make an experiment a run of its own: its observations and data."""
+    return {
+        "observations": _observations(config, experiment, index),
+        "data": experiment.data,
+        "experiments": None,
+        "local": [],
+    }
+
+
+def _build_experiment(kind, config, index: int, base_dir):
+    """Experiment `index`'s problem; its errors name its keys (`experiments.<index>.data`,
+    and in a PDE run its `initial_condition` and `boundary`)."""
     try:
-        return build_ode_problem(config, base_dir, model=model)
+        return kind.build(config, base_dir)
     except DataError:
         raise
     except ValueError as error:
         text = str(error)
-        if text.startswith("data"):
-            text = f"experiments.{index}.{text}"
+        for key in ("data", "model.initial_condition", "model.boundary"):
+            if text.startswith(key):
+                text = f"experiments.{index}.{text.removeprefix('model.')}"
         raise ValueError(text) from None
 
 
@@ -185,22 +279,17 @@ def _merged_errors(problems, take) -> ErrorModel | None:
     )
 
 
-def _groups(problems: list[OdeProblem], configs: list[OdeRunConfig]) -> tuple:
-    """Experiments that one compiled, vmapped solve can serve: the same parameter entries,
-    initial-state expressions, start time and data times."""
-    keys = []
-    for problem, config in zip(problems, configs, strict=True):
-        expressions = tuple(
-            sorted((k, v) for k, v in config.initial_state.items() if isinstance(v, str))
-        )
-        keys.append((problem.space.names, expressions, problem.t0, problem.data.ts.tobytes()))
+def _groups(kind, problems, configs) -> tuple:
+    """Experiments that one compiled, vmapped solve can serve (`kind.group_key` equal)."""
     groups: dict = {}
-    for e, key in enumerate(keys):
-        groups.setdefault(key, []).append(e)
+    for e, (problem, config) in enumerate(zip(problems, configs, strict=True)):
+        groups.setdefault(kind.group_key(problem, config), []).append(e)
     return tuple(tuple(g) for g in groups.values())
 
 
-def build_joint_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> JointProblem:
+def build_joint_problem(
+    config: OdeRunConfig | PdeRunConfig, base_dir: str | Path = "."
+) -> JointProblem:
     """Build the `JointProblem` of a config with `experiments`.
 
     Each experiment's data are loaded or simulated.
@@ -229,11 +318,11 @@ def build_joint_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> Joi
     assert problem.names == ("a", "b") and problem.space.names == ("k", "y0[a]", "y0[b]")
     ```
     """
-    model = build_model(config)
-    base = collect_parameters(config, model)
+    kind = _PdeKind(config) if isinstance(config, PdeRunConfig) else _OdeKind(config)
+    base = kind.base
     free = [p.name for p, _ in base if not p.fixed]
     _check_local(config, free)
-    entries = _entries(config, model, base)
+    entries = _entries(config, kind)
     shared_parameters = {p.name: (p, where) for p, where in base if not p.fixed}
 
     joint, joint_specs = [], []  # the joint free parameters and their priors' specs
@@ -250,7 +339,7 @@ def build_joint_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> Joi
             overridden = all(_override(e, section, key) is not None for e in config.experiments)
             if not overridden:
                 parameter, where = shared_parameters[name]
-                add(parameter, where, _prior(_base_value(config, model, section, key)))
+                add(parameter, where, _prior(kind.base_value(section, key)))
 
     configs, problems, sources = [], [], []
     for i, experiment in enumerate(config.experiments):
@@ -258,7 +347,7 @@ def build_joint_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> Joi
         for section, key in entries:
             name = _unknown_name(section, key)
             override = _override(experiment, section, key)
-            base_spec = _base_value(config, model, section, key)
+            base_spec = kind.base_value(section, key)
             where = f"experiments.{i}.{section}.{key}"
             if isinstance(override, str) or (override is None and isinstance(base_spec, str)):
                 continue  # an expression in this experiment
@@ -280,7 +369,7 @@ def build_joint_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> Joi
                 specs[(section, key)] = (value, value)
                 source[name] = value
                 continue
-            default = _number(_base_value(config, model, section, key)) if local else None
+            default = _number(base_spec) if local else None
             parameter = make_parameter(
                 local_name(name, experiment.name) if local else name, spec, default, where
             )
@@ -288,9 +377,9 @@ def build_joint_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> Joi
                 add(parameter, where, spec.prior)
             specs[(section, key)] = (parameter.init, spec.true)
             source[name] = parameter.name
-        derived = _experiment_config(config, experiment, i, specs)
+        derived = kind.experiment_config(experiment, i, specs)
         configs.append(derived)
-        problems.append(_build_experiment(derived, i, base_dir, model))
+        problems.append(_build_experiment(kind, derived, i, base_dir))
         sources.append(source)
 
     noise = [p for p in problems[0].space.parameters if p.name not in sources[0]]
@@ -324,15 +413,17 @@ def build_joint_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> Joi
         names=tuple(e.name for e in config.experiments),
         take=tuple(take),
         inputs=tuple(inputs),
-        groups=_groups(problems, configs),
+        groups=_groups(kind, problems, configs),
         fixed=fixed,
         errors=_merged_errors(problems, take),
         priors=priors_of(joint_specs),
     )
 
 
-def _override(experiment: ExperimentConfig, section: str, key: str):
-    return (experiment.parameters if section == "parameters" else experiment.initial_state).get(key)
+def _override(experiment: ExperimentBase, section: str, key: str):
+    if section == "parameters":
+        return experiment.parameters.get(key)
+    return experiment.initial_state.get(key)
 
 
 def _prior(spec):

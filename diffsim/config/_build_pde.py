@@ -208,6 +208,8 @@ def build_pde_problem(config: PdeRunConfig, base_dir: str | Path = ".") -> PdePr
     assert problem.observed.shape == (6,) and problem.state_names == ("u",)
     ```
     """
+    if config.experiments is not None:
+        raise ValueError("experiments: a joint fit is built by build_problem (a JointProblem)")
     spec = config.model
     lower, upper = spec.grid.box()
     grid = Grid(spec.grid.shape, lower, upper)

@@ -65,7 +65,8 @@ def fitted_config(config: RunConfig, summary: dict) -> str:
 def _fitted_experiment(config, experiment, estimates: dict):
     """An experiment with its local unknowns (`name[experiment]`) starting at their
     estimates, as a mapping in its `parameters` or `initial_state`."""
-    parameters, states = dict(experiment.parameters), dict(experiment.initial_state)
+    parameters = dict(experiment.parameters)
+    states = dict(getattr(experiment, "initial_state", {}))  # PDE experiments have none
     suffix = f"[{experiment.name}]"
     for name, value in estimates.items():
         if not name.endswith(suffix):
@@ -80,4 +81,5 @@ def _fitted_experiment(config, experiment, estimates: dict):
             top = config.parameters if section is parameters else config.initial_state
             spec = top[key]
         section[key] = spec.model_copy(update={"init": value})
-    return experiment.model_copy(update={"parameters": parameters, "initial_state": states})
+    update = {"parameters": parameters} | ({"initial_state": states} if states else {})
+    return experiment.model_copy(update=update)

@@ -3,10 +3,11 @@ expressions, spatial unknowns and sensor data."""
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..nn import ACTIVATIONS, INITIALIZATIONS
 from ._schema import (
+    ExperimentBase,
     FitConfig,
     NonNegative,
     ObservationConfig,
@@ -19,7 +20,7 @@ from ._schema import (
     _RunBase,
     _Strict,
 )
-from ._sweep import SweepConfig
+from ._sweep import EnsembleConfig, SweepConfig
 
 EQUATIONS = (
     "heat",
@@ -96,6 +97,17 @@ class FileInitialCondition(_Strict):
     column: str | None = None
 
 
+def _file_initial_condition(value):
+    """A mapping with `file` (and `column`) is one initial condition read from a file (not
+    one per state)."""
+    if isinstance(value, dict) and "file" in value and set(value) <= {"file", "column"}:
+        return FileInitialCondition(**value)
+    return value
+
+
+InitialCondition = Number | FileInitialCondition | dict[str, Number | FileInitialCondition]
+
+
 class PdeModelConfig(_Strict):
     """A PDE on a grid: the equation, discretization, boundary and initial conditions and the
     model's coefficients (numbers or expressions of x, y and the unknowns)."""
@@ -104,7 +116,7 @@ class PdeModelConfig(_Strict):
     grid: GridConfig
     discretization: Literal["finite_volume", "spectral"] = "finite_volume"
     boundary: BoundaryConfig | dict[str, BoundaryConfig] = BoundaryConfig(type="periodic")
-    initial_condition: Number | FileInitialCondition | dict[str, Number | FileInitialCondition]
+    initial_condition: InitialCondition
     coefficients: dict[str, Number | list[Number]] = {}
     states: list[str] | None = None
     interpolation: Literal["linear", "spectral"] | None = None
@@ -113,9 +125,7 @@ class PdeModelConfig(_Strict):
     @field_validator("initial_condition", mode="before")
     @classmethod
     def _file(cls, value):
-        if isinstance(value, dict) and "file" in value and set(value) <= {"file", "column"}:
-            return FileInitialCondition(**value)
-        return value
+        return _file_initial_condition(value)
 
     @field_validator("equation")
     @classmethod
@@ -203,6 +213,22 @@ class PdeDataConfig(_Strict):
         if (self.synthetic is None) == (self.file is None):
             raise ValueError("give exactly one of 'synthetic' or 'file'")
         return self
+
+
+class PdeExperimentConfig(ExperimentBase):
+    """One data set of a PDE joint fit (`experiments:`): its sensor `data`, and what differs
+    from the shared config: `parameters` and noise levels (see `ExperimentBase`), the
+    `initial_condition` and the `boundary` (each replacing the model's; expressions may use
+    the scalar unknowns, a local one included). The grid, equation and solver are shared."""
+
+    data: PdeDataConfig
+    initial_condition: InitialCondition | None = None
+    boundary: BoundaryConfig | dict[str, BoundaryConfig] | None = None
+
+    @field_validator("initial_condition", mode="before")
+    @classmethod
+    def _file(cls, value):
+        return _file_initial_condition(value)
 
 
 Count = Annotated[int, Field(ge=1)]
@@ -353,20 +379,52 @@ class PdeRunConfig(_RunBase):
     model: PdeModelConfig
     fields: dict[str, FieldConfig] = {}
     observations: dict[str, ObservationConfig] = {}
-    experiments: list | None = None  # refused below, with the reason
-    data: PdeDataConfig
+    experiments: list[PdeExperimentConfig] | None = None
+    data: PdeDataConfig | None = None
     solver: SolverConfig = SolverConfig(name="rk4")
     fit: FitConfig = FitConfig(max_steps=50)
     pinn: PinnConfig | None = None
     sweep: SweepConfig | None = None
+    ensemble: EnsembleConfig | None = None
 
-    @field_validator("experiments")
-    @classmethod
-    def _one_data_set(cls, value):
-        raise ValueError(
-            "joint fits of several data sets are supported for ODE models only; a PDE run "
-            "fits one data set (give it as 'data')"
-        )
+    def experiment_model(self, index: int) -> PdeModelConfig:
+        """The model of experiment `index`: the shared one with the experiment's initial
+        condition and boundary in place of its own."""
+        experiment = self.experiments[index]
+        update = {
+            key: getattr(experiment, key)
+            for key in ("initial_condition", "boundary")
+            if getattr(experiment, key) is not None
+        }
+        if not update:
+            return self.model
+        try:
+            return PdeModelConfig.model_validate({**self.model.model_dump(), **update})
+        except ValidationError as error:
+            first = error.errors()[0]  # the model's checks name the key in their message
+            where = ".".join(str(part) for part in first["loc"])
+            reason = first["msg"].removeprefix("Value error, ")
+            text = f"{where}: {reason}" if where else reason
+            raise ValueError(f"experiments.{index}.{text}") from None
+
+    @model_validator(mode="after")
+    def _joint_fits(self):
+        """Experiments share the grid model's scalar unknowns (fields and PINNs refused)."""
+        if self.experiments is None:
+            return self
+        if self.model.solve_with == "pinn":
+            raise ValueError(
+                "experiments: joint fits are solved on the grid; model.solve_with: pinn trains "
+                "one network on one data set"
+            )
+        if self.fields:
+            raise ValueError(
+                f"fields.{next(iter(self.fields))}: a joint fit (experiments) estimates scalar "
+                "parameters only; give the field as one data set's fit"
+            )
+        for index in range(len(self.experiments)):
+            self.experiment_model(index)
+        return self
 
     @model_validator(mode="after")
     def _pinn_section(self):

@@ -371,6 +371,58 @@ class _RunBase(_Strict):
             raise ValueError("a run name cannot be '.' or '..' (it names a folder under runs/)")
         return value
 
+    local: list[str] = []
+
+    @field_validator("experiments", mode="before", check_fields=False)
+    @classmethod
+    def _named(cls, value):
+        """Experiments without a `name` are named `exp1`, `exp2`, ... (their position);
+        synthetic data without a `seed` get seed `i` (experiment `i` counted from 0), so that
+        experiments draw different noise."""
+        if not isinstance(value, list):
+            return value
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                item = {"name": f"exp{i + 1}", **item}
+                synthetic = (item.get("data") or {}).get("synthetic")
+                if isinstance(synthetic, dict) and "seed" not in synthetic:
+                    data = {**item["data"], "synthetic": {**synthetic, "seed": i}}
+                    item = {**item, "data": data}
+            out.append(item)
+        return out
+
+    @model_validator(mode="after")
+    def _data_or_experiments(self):
+        """`data`, or `experiments` (each with its own data, uniquely named) and `local`."""
+        if self.experiments is None:
+            if self.data is None:
+                raise ValueError("data: required key is missing")
+            if self.local:
+                raise ValueError("local: local parameters need 'experiments' (several data sets)")
+            return self
+        if not self.experiments:
+            raise ValueError("experiments: the list is empty (give at least one data set)")
+        if self.data is not None:
+            raise ValueError(
+                "data: a joint fit reads each experiment's own data (experiments[i].data); "
+                "leave the top-level data out"
+            )
+        names = [e.name for e in self.experiments]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"experiments.{i}.name: {name!r} names two experiments")
+        for i, name in enumerate(self.local):
+            if name in self.local[:i]:
+                raise ValueError(f"local: {name!r} is listed twice")
+        return self
+
+    def data_sections(self) -> list[tuple[str, object]]:
+        """`(key path, data section)` of every data set: `data`, or each experiment's."""
+        if self.experiments is None:
+            return [("data", self.data)]
+        return [(f"experiments.{i}.data", e.data) for i, e in enumerate(self.experiments)]
+
     @model_validator(mode="after")
     def _forecast_supported(self):
         # PDE runs solved by a network (model.solve_with: pinn) have no solver to run on
@@ -391,18 +443,14 @@ class ExperimentObservationConfig(_Strict):
     sigma_relative: NonNegative | None = None
 
 
-class ExperimentConfig(_Strict):
-    """One data set of a joint fit (`experiments:`): its data, and what differs from the
-    shared config. In `parameters` and `initial_state` a number is a known value in this
-    experiment, a mapping (`{init: ...}`) an unknown estimated for this experiment alone
-    (reported as `name[experiment]`); a string initial state is an expression. In
-    `observations` the noise level of an observable may differ per experiment; the solver
-    is shared."""
+class ExperimentBase(_Strict):
+    """What an experiment of a joint fit has, whatever its model kind: a name, its
+    `parameters` (a number: a known value in this experiment; a mapping `{init: ...}`: an
+    unknown estimated for this experiment alone, reported as `name[experiment]`) and its
+    noise levels (`observations`); the solver is shared."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)] | None = None
-    data: DataConfig
     parameters: dict[str, ParameterConfig] = {}
-    initial_state: dict[str, float | str | ParameterConfig] = {}
     observations: dict[str, ExperimentObservationConfig] = {}
     solver: dict | None = None  # refused below, with the reason
 
@@ -413,6 +461,15 @@ class ExperimentConfig(_Strict):
             "the experiments share the top-level solver (one compiled solve serves them all); "
             "set it at the top level"
         )
+
+
+class ExperimentConfig(ExperimentBase):
+    """One data set of an ODE joint fit (`experiments:`): its data, and what differs from
+    the shared config (see `ExperimentBase`). In `initial_state` a number is a known value,
+    a mapping an unknown of this experiment alone, a string an expression."""
+
+    data: DataConfig
+    initial_state: dict[str, float | str | ParameterConfig] = {}
 
 
 class OdeRunConfig(_RunBase):
@@ -442,60 +499,14 @@ class OdeRunConfig(_RunBase):
     observations: dict[str, ObservationConfig]
     data: DataConfig | None = None
     experiments: list[ExperimentConfig] | None = None
-    local: list[str] = []
     solver: SolverConfig = SolverConfig()
     neural: NeuralConfig | None = None
 
-    @field_validator("experiments", mode="before")
-    @classmethod
-    def _named(cls, value):
-        """Experiments without a `name` are named `exp1`, `exp2`, ... (their position);
-        synthetic data without a `seed` get seed `i` (experiment `i` counted from 0), so that
-        experiments draw different noise."""
-        if not isinstance(value, list):
-            return value
-        out = []
-        for i, item in enumerate(value):
-            if isinstance(item, dict):
-                item = {"name": f"exp{i + 1}", **item}
-                synthetic = (item.get("data") or {}).get("synthetic")
-                if isinstance(synthetic, dict) and "seed" not in synthetic:
-                    data = {**item["data"], "synthetic": {**synthetic, "seed": i}}
-                    item = {**item, "data": data}
-            out.append(item)
-        return out
-
     @model_validator(mode="after")
-    def _data_or_experiments(self):
-        if self.experiments is None:
-            if self.data is None:
-                raise ValueError("data: required key is missing")
-            if self.local:
-                raise ValueError("local: local parameters need 'experiments' (several data sets)")
-            return self
-        if not self.experiments:
-            raise ValueError("experiments: the list is empty (give at least one data set)")
-        if self.data is not None:
-            raise ValueError(
-                "data: a joint fit reads each experiment's own data (experiments[i].data); "
-                "leave the top-level data out"
-            )
-        names = [e.name for e in self.experiments]
-        for i, name in enumerate(names):
-            if name in names[:i]:
-                raise ValueError(f"experiments.{i}.name: {name!r} names two experiments")
-        for i, name in enumerate(self.local):
-            if name in self.local[:i]:
-                raise ValueError(f"local: {name!r} is listed twice")
-        if self.neural is not None:
+    def _joint_without_network(self):
+        if self.experiments is not None and self.neural is not None:
             raise ValueError("experiments: joint fits of universal ODEs (neural) are not supported")
         return self
-
-    def data_sections(self) -> list[tuple[str, DataConfig]]:
-        """`(key path, data section)` of every data set: `data`, or each experiment's."""
-        if self.experiments is None:
-            return [("data", self.data)]
-        return [(f"experiments.{i}.data", e.data) for i, e in enumerate(self.experiments)]
 
     sweep: "SweepConfig | None" = None
     ensemble: "EnsembleConfig | None" = None

@@ -1,11 +1,12 @@
-"""`JointProblem`: several experiments of one ODE model fitted as one problem.
+"""`JointProblem`: several experiments of one model (ODE, or PDE on a grid) fitted as one
+problem.
 
-Each experiment is an `OdeProblem` of its own (its data, initial state, known inputs);
-the joint unknowns are shared by all experiments or local to one. The residual vector is
-the experiments' residuals one after another, so `fit`, the uncertainty, profiles, the
-bootstrap and the report treat a joint fit like any other problem. Experiments with the
-same data times and the same structure (they differ only in numbers) are solved as one
-`vmap`ped batch.
+Each experiment is an `OdeProblem` or `PdeProblem` of its own (its data, initial values,
+known inputs); the joint unknowns are shared by all experiments or local to one. The
+residual vector is the experiments' residuals one after another, so `fit`, the uncertainty,
+profiles, the bootstrap and the report treat a joint fit like any other problem. Experiments
+with the same data times and the same structure (they differ only in numbers) are solved as
+one `vmap`ped batch.
 """
 
 import equinox as eqx
@@ -15,7 +16,6 @@ import numpy as np
 from jaxtyping import Array, ArrayLike
 
 from .._solution import Solution
-from ._ode_problem import OdeProblem
 from ._options import SolverOptions
 from ._parameters import ParameterSpace
 from ._problem import AbstractProblem
@@ -29,8 +29,9 @@ class JointProblem(AbstractProblem):
 
     **Fields:**
     - `space`: the joint free parameters (shared ones, then each experiment's local ones).
-    - `experiments`: one `OdeProblem` per experiment (its `space` names the entries of
-      `x_e`; its data, noise levels and likelihood are that experiment's).
+    - `experiments`: one `OdeProblem` (or `PdeProblem`) per experiment, all of one kind
+      (its `space` names the entries of `x_e`; its data, noise levels and likelihood are
+      that experiment's).
     - `names`: the experiments' names.
     - `take`: per experiment, the joint index of each entry of `x_e` (`-1`: a known input).
     - `inputs`: per experiment, the values of the entries that are not estimated.
@@ -67,7 +68,7 @@ class JointProblem(AbstractProblem):
     """
 
     space: ParameterSpace
-    experiments: tuple[OdeProblem, ...]
+    experiments: tuple[AbstractProblem, ...]
     names: tuple[str, ...] = eqx.field(static=True)
     take: tuple[np.ndarray, ...]
     inputs: tuple[np.ndarray, ...]
@@ -129,38 +130,29 @@ class JointProblem(AbstractProblem):
 
     def describe(self) -> dict:
         first = self.experiments[0].describe()
+        sources = [e.describe()["data"]["source"] for e in self.experiments]
         return {
-            "kind": "ode",
+            "kind": first["kind"],
             "model": first["model"],
             "data": {
-                "source": ", ".join(e.data.source for e in self.experiments),
+                "source": ", ".join(sources),
                 "observations": first["data"]["observations"],
                 "experiments": [
-                    {"name": name, "source": e.data.source, "num_points": e.num_points}
-                    for name, e in zip(self.names, self.experiments, strict=True)
+                    {"name": name, "source": source, "num_points": e.num_points}
+                    for name, source, e in zip(self.names, sources, self.experiments, strict=True)
                 ],
             },
         }
 
-    def report_arrays(self, x_fit, x_start, *, points: int = 400) -> dict[str, np.ndarray]:
-        """The stacked data and noise levels (`data`, `sigma`, `experiment_rows`), and per
-        experiment `k` its data times and model curves (`e{k}_ts`, `e{k}_fine_ts`,
-        `e{k}_curve_start`, `e{k}_curve_fit`; NaN where a solve fails)."""
+    def report_arrays(self, x_fit, x_start) -> dict[str, np.ndarray]:
+        """The stacked data and noise levels (`data`, `sigma`, `experiment_rows`), and each
+        experiment's own report arrays (its problem's `report_arrays`: data times or
+        sensors, model curves or solution, ...) with keys `e{k}_...`."""
         starts, fits = self.experiment_values(x_start), self.experiment_values(x_fit)
         arrays = {"data": self.observed, "sigma": self.sigma, "experiment_rows": self.rows}
-        for group in self.groups:
-            problem = self.experiments[group[0]]
-            fine = np.linspace(problem.t0, float(problem.data.ts[-1]), points)
-            both = jnp.stack([v for e in group for v in (starts[e], fits[e])])
-            values, status = jax.jit(jax.vmap(lambda x, p=problem, f=fine: p.predict_at(x, f)))(
-                both
-            )
-            values = np.where(np.asarray(status)[:, None, None] == 0, np.asarray(values), np.nan)
-            for k, e in enumerate(group):
-                arrays[f"e{e}_ts"] = np.asarray(self.experiments[e].data.ts)
-                arrays[f"e{e}_fine_ts"] = fine
-                arrays[f"e{e}_curve_start"] = values[2 * k]
-                arrays[f"e{e}_curve_fit"] = values[2 * k + 1]
+        for k, problem in enumerate(self.experiments):
+            own = problem.report_arrays(fits[k], starts[k])
+            arrays |= {f"e{k}_{key}": value for key, value in own.items()}
         return arrays
 
     def forecast_arrays(

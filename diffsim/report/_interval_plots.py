@@ -67,19 +67,15 @@ def _forecast_panels(summary: dict, arrays: dict) -> list[tuple]:
     (PDE: a position and an observed state)."""
     names = summary["data"]["observations"]
     if "forecast_sensor" in arrays:
-        states = summary["model"]["states"]
-        panels = []
-        for k, (state, point) in enumerate(
-            zip(arrays["forecast_sensor_state"], arrays["forecast_sensor_coordinates"], strict=True)
-        ):
-            mask = arrays["forecast_sensor"] == k
-            where = ", ".join(f"{v:.3g}" for v in point)
-            place = f"x = {where}" if len(point) == 1 else f"(x, y) = ({where})"
-            title = f"{states[int(state)]} at {place}"
-            panels.append((title, "", k, arrays["times"][mask], arrays["data"][mask]))
-        return panels
+        return _sensor_panels(summary, arrays, "", "")
     if "forecast_ts" in arrays:
         return [(n, "", j, arrays["ts"], arrays["data"][:, j]) for j, n in enumerate(names)]
+    if "e0_forecast_sensor" in arrays:  # a joint PDE fit
+        return [
+            panel
+            for k, e in enumerate(summary["data"]["experiments"])
+            for panel in _sensor_panels(summary, arrays, f"e{k}_", f"{e['name']}: ")
+        ]
     rows = arrays["experiment_rows"]
     return [
         (
@@ -92,6 +88,35 @@ def _forecast_panels(summary: dict, arrays: dict) -> list[tuple]:
         for k, e in enumerate(summary["data"]["experiments"])
         for j, n in enumerate(names)
     ]
+
+
+def _sensor_panels(summary: dict, arrays: dict, prefix: str, label: str) -> list[tuple]:
+    """The forecast panels of a PDE data set's sensors (keys `prefix...`, titles `label...`)."""
+    states = summary["model"]["states"]
+    panels = []
+    for k, (state, point) in enumerate(
+        zip(
+            arrays[prefix + "forecast_sensor_state"],
+            arrays[prefix + "forecast_sensor_coordinates"],
+            strict=True,
+        )
+    ):
+        mask = arrays[prefix + "forecast_sensor"] == k
+        where = ", ".join(f"{v:.3g}" for v in point)
+        place = f"x = {where}" if len(point) == 1 else f"(x, y) = ({where})"
+        title = f"{label}{states[int(state)]} at {place}"
+        panels.append(
+            (title, prefix, k, arrays[prefix + "times"][mask], arrays[prefix + "data"][mask])
+        )
+    return panels
+
+
+def _runs(summary: dict) -> list[tuple[str, str]]:
+    """`(title prefix, key prefix)` of each data set: one, or each experiment of a joint fit."""
+    experiments = summary["data"].get("experiments")
+    if experiments is None:
+        return [("", "")]
+    return [(f"{e['name']}: ", f"e{k}_") for k, e in enumerate(experiments)]
 
 
 def draw_forecast(summary: dict, arrays: dict, save) -> None:
@@ -146,7 +171,7 @@ def draw_forecast(summary: dict, arrays: dict, save) -> None:
         figure.suptitle(f"{len(shown)} of {len(panels)} sensors")
     axes[0].legend(fontsize=8)
     save(figure, "forecast")
-    if "forecast_field" in arrays:
+    if "forecast_field" in arrays or "e0_forecast_field" in arrays:
         _draw_fields(summary, arrays, multiple, save)
     else:
         _draw_states(summary, arrays, save)
@@ -155,12 +180,7 @@ def draw_forecast(summary: dict, arrays: dict, save) -> None:
 def _draw_states(summary: dict, arrays: dict, save) -> None:
     """Every state over time, per experiment in a joint fit."""
     states = summary["model"]["states"]
-    experiments = summary["data"].get("experiments")
-    runs = (
-        [("", "")]
-        if experiments is None
-        else [(f"{e['name']}: ", f"e{k}_") for k, e in enumerate(experiments)]
-    )
+    runs = _runs(summary)
     figure, axes = _grid(len(runs) * len(states))
     panels = [(title, prefix, j) for title, prefix in runs for j in range(len(states))]
     for ax, (title, prefix, j) in zip(axes, panels, strict=False):
@@ -172,25 +192,23 @@ def _draw_states(summary: dict, arrays: dict, save) -> None:
 
 
 def _draw_fields(summary: dict, arrays: dict, multiple: float, save) -> None:
-    """Every state's field at the forecast's end (1D: with its confidence band)."""
+    """Every state's field at the forecast's end (1D: with its confidence band), per
+    experiment in a joint fit."""
     states = summary["model"]["states"]
-    field, sd = arrays["forecast_field"], arrays["forecast_field_sd"]
-    until = float(arrays["forecast_ts"][-1])
-    figure, axes = _grid(len(states))
-    for j, (ax, name) in enumerate(zip(axes, states, strict=False)):
-        if field.ndim == 2:
-            x = arrays["grid_axis0"]
-            ax.plot(x, field[j], color="tab:blue", lw=1.2)
-            if np.all(np.isfinite(sd[j])):
-                ax.fill_between(
-                    x, field[j] - multiple * sd[j], field[j] + multiple * sd[j], alpha=0.3
-                )
-            ax.set_xlabel("x")
+    panels = [(title, prefix, j) for title, prefix in _runs(summary) for j in range(len(states))]
+    figure, axes = _grid(len(panels))
+    for ax, (title, prefix, j) in zip(axes, panels, strict=False):
+        field, sd = arrays[prefix + "forecast_field"][j], arrays[prefix + "forecast_field_sd"][j]
+        until = float(arrays[prefix + "forecast_ts"][-1])
+        x = arrays[prefix + "grid_axis0"]
+        if field.ndim == 1:
+            ax.plot(x, field, color="tab:blue", lw=1.2)
+            if np.all(np.isfinite(sd)):
+                ax.fill_between(x, field - multiple * sd, field + multiple * sd, alpha=0.3)
         else:
-            x, y = arrays["grid_axis0"], arrays["grid_axis1"]
-            image = ax.pcolormesh(x, y, field[j].T, shading="nearest")
+            image = ax.pcolormesh(x, arrays[prefix + "grid_axis1"], field.T, shading="nearest")
             ax.figure.colorbar(image, ax=ax)
-            ax.set_xlabel("x")
             ax.set_ylabel("y")
-        ax.set_title(f"{name} at t = {until:.4g}", fontsize=9)
+        ax.set_xlabel("x")
+        ax.set_title(f"{title}{states[j]} at t = {until:.4g}", fontsize=9)
     save(figure, "states")

@@ -146,15 +146,37 @@ def _experiment_series(summary, arrays, save):
         save(figure, kind)
 
 
+def _experiment_arrays(arrays: dict, k: int) -> dict:
+    """Experiment `k`'s arrays of a joint fit (keys `e{k}_...`, without the prefix), with
+    its rows of the normalized residuals."""
+    prefix, rows = f"e{k}_", arrays["experiment_rows"]
+    own = {key.removeprefix(prefix): v for key, v in arrays.items() if key.startswith(prefix)}
+    own["normalized_residuals"] = arrays["normalized_residuals"][rows[k] : rows[k + 1]]
+    return own
+
+
 def _space_time(summary, arrays, save):
-    """1D: the fitted solution as a map over (x, t) with the sensors on it, and data against
-    fit; 2D: data against fit only. Residuals at the sensors over (x, t)."""
+    """One row per data set (each experiment of a joint fit): 1D: the fitted solution as a
+    map over (x, t) with the sensors on it, and data against fit; 2D: data against fit
+    only. Residuals at the sensors over (x, t)."""
+    experiments = summary["data"].get("experiments")
+    runs = (
+        [("", arrays)]
+        if experiments is None
+        else [(f"{e['name']}: ", _experiment_arrays(arrays, k)) for k, e in enumerate(experiments)]
+    )
+    figure = _figure(13.5, 3.8 * len(runs))
+    rows = figure.subplots(len(runs), 3, squeeze=False)
+    for axes, (label, own) in zip(rows, runs, strict=True):
+        _space_time_row(figure, axes, summary, own, label)
+    save(figure, "space_time")
+
+
+def _space_time_row(figure, axes, summary, arrays, label):
     times, coords = arrays["times"], arrays["coordinates"]
     data, fit = arrays["data"], arrays["prediction_fit"]
     residuals = arrays["normalized_residuals"]
     one_d = coords.shape[1] == 1
-    figure = _figure(13.5, 3.8)
-    axes = figure.subplots(1, 3)
     if one_d and "solution_fit" in arrays and np.all(np.isfinite(arrays["solution_fit"])):
         image = axes[0].pcolormesh(
             arrays["output_ts"],
@@ -177,19 +199,21 @@ def _space_time(summary, arrays, save):
         figure.colorbar(image, ax=axes[0])
         axes[0].set_xlabel("t")
         axes[0].set_ylabel("x")
-        axes[0].set_title(f"fit {summary['model']['states'][0]}(x, t); data at the sensors (dots)")
+        axes[0].set_title(
+            f"{label}fit {summary['model']['states'][0]}(x, t); data at the sensors (dots)"
+        )
     else:
         scatter = axes[0].scatter(times, coords[:, 0], c=data, s=6, cmap="RdBu_r")
         figure.colorbar(scatter, ax=axes[0])
         axes[0].set_xlabel("t")
         axes[0].set_ylabel("x")
-        axes[0].set_title("data at the sensors")
+        axes[0].set_title(f"{label}data at the sensors")
     axes[1].plot(data, fit, ".", ms=2)
     low, high = np.nanmin(data), np.nanmax(data)
     axes[1].plot([low, high], [low, high], "k-", lw=0.8)
     axes[1].set_xlabel("data")
     axes[1].set_ylabel("fit")
-    axes[1].set_title("fit against data at the sensors")
+    axes[1].set_title(f"{label}fit against data at the sensors")
     spread = 3 * float(np.sqrt(np.nanmean(residuals**2))) or 1.0
     scatter = axes[2].scatter(
         times, coords[:, 0], c=residuals, s=6, cmap="RdBu_r", vmin=-spread, vmax=spread
@@ -197,8 +221,7 @@ def _space_time(summary, arrays, save):
     figure.colorbar(scatter, ax=axes[2])
     axes[2].set_xlabel("t")
     axes[2].set_ylabel("x")
-    axes[2].set_title("(fit - data) / sigma at the sensors")
-    save(figure, "space_time")
+    axes[2].set_title(f"{label}(fit - data) / sigma at the sensors")
 
 
 def _fields(summary, arrays, save):

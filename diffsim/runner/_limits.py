@@ -117,13 +117,16 @@ def _num_times(spec) -> int:
 
 def _free_unknowns(config: RunConfig) -> int:
     free = [p for p in config.parameters.values() if not p.fixed]
-    if isinstance(config, PdeRunConfig):
-        return len(free) + len(config.fields)
-    states = [s for s in config.initial_state.values() if isinstance(s, ParameterConfig)]
+    pde = isinstance(config, PdeRunConfig)
+    specs = [] if pde else list(config.initial_state.values())
     for experiment in config.experiments or []:  # unknowns local to an experiment
-        specs = [*experiment.parameters.values(), *experiment.initial_state.values()]
-        states += [s for s in specs if isinstance(s, ParameterConfig)]
-    return len(free) + sum(not s.fixed for s in states) + (config.neural is not None)
+        specs += [
+            *experiment.parameters.values(),
+            *getattr(experiment, "initial_state", {}).values(),
+        ]
+    specs = [s for s in specs if isinstance(s, ParameterConfig)]
+    extra = len(config.fields) if pde else (config.neural is not None)
+    return len(free) + sum(not s.fixed for s in specs) + extra
 
 
 _NOTHING_TO_ESTIMATE = (
