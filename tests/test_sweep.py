@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from diffsim.config import ConfigError, build_problem, validate_config
+from diffsim.inverse._sweep import series_of
 from diffsim.run import main
 from diffsim.runner._study import check_study
 
@@ -208,16 +209,24 @@ def test_sections_that_do_not_fit_the_model_name_the_key(settings, message, prob
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-def test_fit_sweep_over_a_fixed_parameter_exits_2_before_writing(tmp_path, capsys):
+def test_fit_sweep_over_a_fixed_parameter_fits_the_unknowns_at_each_value(tmp_path):
+    """`run: fit` over a fixed `y0`: at each value, `k` is fitted; the least-squares `k`
+    is the root of `d chi^2 / dk = -2 sum (y0 e - d) y0 t e / sigma^2`, `e = exp(-k t)`."""
+    from scipy.optimize import brentq
+
     settings = {"parameters": DECAY["parameters"] | {"y0": 2.0}}  # y0 fixed
-    settings["sweep"] = {"run": "fit", "parameters": {"y0": [1.0, 2.0]}}
-    config = tmp_path / "decay.yaml"
-    config.write_text(yaml.safe_dump(DECAY | settings))
-    out = tmp_path / "run"
-    assert main([str(config), "--out", str(out), "--quiet", "--no-cache"]) == 2
-    error = capsys.readouterr().err.strip()
-    assert error.startswith("error: sweep.parameters.y0: run: fit holds swept unknowns")
-    assert "\n" not in error and not out.exists()
+    settings["sweep"] = {"run": "fit", "parameters": {"y0": [1.8, 2.0, 2.2]}}
+    code, result, out = _run(tmp_path, settings, "--set", "report.plots=false")
+    assert code == 0, result["message"]
+    table = _table(out / "sweep.csv")
+    assert list(table) == ["y0", "k", "chi_square", "code", "steps"]
+    problem = build_problem(validate_config(DECAY), tmp_path)
+    ts, data = _data(problem)
+    slope = lambda k, y0: ((y0 * np.exp(-k * ts) - data) * ts * np.exp(-k * ts)).sum()
+    k = [brentq(slope, 0.1, 2.0, args=(y0,), xtol=1e-14) for y0 in (1.8, 2.0, 2.2)]
+    assert np.ptp(k) > 0.05  # the held y0 moves the fit
+    np.testing.assert_allclose(table["k"], k, rtol=1e-8)
+    assert (table["code"] > 0).all()
 
 
 def test_chunks_give_the_unchunked_results(problem, monkeypatch):
@@ -334,72 +343,102 @@ SOURCE = {  # advection-diffusion from a Gaussian source: the field is linear in
             "refine": 1,
         }
     },
+    "solver": {"name": "rk4", "dt": 0.05},  # the same steps on the data's and report's times
     "fit": {"max_steps": 20},
-    "report": {"plots": False},
+    "report": {"plots": False, "points": 31},  # t = 0, 0.1, ..., 3: the data's times among them
 }
-
-
+FIXED = SOURCE | {"parameters": SOURCE["parameters"] | {"location": 3.3}}  # strength unknown
 LOCATIONS = [2.0, 3.3, 5.0]
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    """The source problem, and its predicted sensors at strength 1 for each of `LOCATIONS`."""
+    """The source problem and, at strength 1 for each of `LOCATIONS`, its predicted data and
+    its sensors at the report's times (`PdeProblem.predict_at`, checked against `predict`)."""
     from diffsim.inverse import PdeProblem
 
     problem = build_problem(validate_config(SOURCE), tmp_path_factory.mktemp("source"))
     assert isinstance(problem, PdeProblem)
     x = np.stack([LOCATIONS, np.ones(3)], axis=1)
-    return problem, np.asarray(jax.jit(jax.vmap(lambda x: problem.predict(x)[0]))(x))
+    ts = np.linspace(0.0, 3.0, 31)
+    u1, curves = jax.jit(jax.vmap(lambda x: (problem.predict(x)[0], problem.predict_at(x, ts)[0])))(
+        x
+    )
+    layout = series_of(problem)
+    at_data = curves[:, np.searchsorted(ts, layout.data_ts)[layout.time], layout.series]
+    np.testing.assert_allclose(at_data, u1, rtol=1e-12, atol=1e-14)
+    assert len(layout.names) == 6 and layout.groups == ("u",)
+    return problem, np.asarray(u1), np.asarray(curves), ts
 
 
 @pytest.mark.parametrize("run", ["simulate", "fit"])
 def test_pde_sweep_against_the_linear_field(run, tmp_path, source):
-    """A PDE sweep over `location`: simulated, chi-square and the largest sensor value of
-    `strength * u1` (`u1`: the field of strength 1, predicted by the problem); fitted
-    (`strength` free), the linear least-squares strength `sum(d u1) / sum(u1 u1)`."""
-    problem, u1 = source
-    sweep = {"run": run, "parameters": {"location": LOCATIONS}}
-    config = tmp_path / "source.yaml"
-    config.write_text(yaml.safe_dump(SOURCE | {"sweep": sweep}))
+    """A PDE sweep over the fixed `location`, simulated: chi-square and the largest sensor
+    value of `strength * u1` (`u1`: the field of strength 1, predicted by the problem with
+    `location` unknown); fitted (`strength` free), the linear least-squares strength
+    `sum(d u1) / sum(u1 u1)`. The simulated run has an ensemble of `strength` too: its
+    bands are the order statistics of the draws times `u1` (`u1 >= 0`)."""
+    problem, u1, curves, ts = source
+    settings = {"sweep": {"run": run, "parameters": {"location": LOCATIONS}}}
+    ensemble = {"parameters": {"strength": {"lognormal": [0.0, 0.3]}}, "members": 101, "seed": 3}
+    if run == "simulate":
+        settings["ensemble"] = ensemble
+    path = tmp_path / "source.yaml"
+    path.write_text(yaml.safe_dump(FIXED | settings))
     out = tmp_path / "run"
-    assert main([str(config), "--out", str(out), "--quiet", "--no-cache"]) == 0
+    assert main([str(path), "--out", str(out), "--quiet", "--no-cache"]) == 0
     table = _table(out / "sweep.csv")
     data, sigma = np.asarray(problem.observed), np.asarray(problem.sigma)
     weighted = lambda a, b: (a * b / sigma**2).sum(axis=1)
-    strength = 0.5 if run == "simulate" else weighted(u1, data) / weighted(u1, u1)
+    strength = 0.5 if run == "simulate" else weighted(u1, data) / weighted(u1, u1)  # 0.5: init
     model = np.reshape(strength, (-1, 1)) * u1
     chi_square = (((model - data) / sigma) ** 2).sum(axis=1)
     np.testing.assert_allclose(table["chi_square"], chi_square, rtol=1e-8)
     if run == "fit":
+        assert list(table) == ["location", "strength", "chi_square", "code", "steps"]
         np.testing.assert_allclose(table["strength"], strength, rtol=1e-8)
         assert (table["code"] > 0).all()
-    else:
-        np.testing.assert_allclose(table["u_peak"], model.max(axis=1), rtol=1e-9)  # 10 digits
-        times = np.asarray(problem.times)[np.argmax(model, axis=1)]
-        np.testing.assert_array_equal(table["u_peak_time"], times)
+        return
+    largest = strength * curves.max(axis=2)  # (locations, times): over the sensors
+    np.testing.assert_allclose(table["u_peak"], largest.max(axis=1), rtol=1e-9)
+    np.testing.assert_array_equal(table["u_peak_time"], ts[np.argmax(largest, axis=1)])
+    np.testing.assert_allclose(table["u_final"], largest[:, -1], rtol=1e-9)
+
+    bands = _table(out / "ensemble.csv")
+    draws = validate_config(FIXED | {"ensemble": ensemble}).ensemble.draws()[1][:, 0]
+    draws, at = np.sort(draws), LOCATIONS.index(3.3)
+    assert (curves[at] >= 0).all()
+    names = series_of(problem).names
+    for level, rank in ((0.05, 5), (0.5, 50), (0.95, 95)):
+        for k, name in enumerate(names):
+            expected = draws[rank] * curves[at, :, k]
+            np.testing.assert_allclose(bands[f"{name}_q{level:g}"], expected, rtol=1e-9, atol=1e-15)
+    report = (out / "report.md").read_text()
+    assert f"| t | {names[0]} 5% |" in report
 
 
 @pytest.mark.parametrize(
-    ("sweep", "message"),
+    ("settings", "message"),
     [
-        ({"parameters": {"location": [3.0]}}, "sweep.parameters.location: a PDE sweep varies"),
-        ({"parameters": {"velocity": [1.0]}}, "sweep.parameters.velocity: not a parameter"),
-        ({"parameters": {"strength": [1.0]}, "until": 9.0}, "sweep.until: a PDE sweep"),
+        ({"sweep": {"parameters": {"velocity": [1.0]}}}, "sweep.parameters.velocity: not a"),
+        ({"ensemble": {"parameters": {"u": {"normal": [1, 1]}}}}, "ensemble.parameters.u: not a"),
+        ({"sweep": {"parameters": {"location": [3.0]}, "until": 0.0}}, "sweep.until: must be"),
+        (
+            {"sweep": {"run": "fit", "parameters": {"strength": [1.0]}}},
+            "sweep.run: fit needs an unknown",
+        ),
     ],
 )
-def test_pde_sweep_sections_that_do_not_fit_name_the_key(sweep, message, source_fixed):
-    settings = SOURCE | {"parameters": SOURCE["parameters"] | {"location": 3.3}, "sweep": sweep}
+def test_pde_sections_that_do_not_fit_name_the_key(settings, message, source_fixed):
     with pytest.raises(ValueError) as error:
-        check_study(validate_config(settings), source_fixed)
+        check_study(validate_config(FIXED | settings), source_fixed)
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
 @pytest.fixture(scope="module")
 def source_fixed(tmp_path_factory):
     """The source problem with `location` fixed (only `strength` unknown)."""
-    settings = SOURCE | {"parameters": SOURCE["parameters"] | {"location": 3.3}}
-    return build_problem(validate_config(settings), tmp_path_factory.mktemp("source"))
+    return build_problem(validate_config(FIXED), tmp_path_factory.mktemp("source"))
 
 
 def test_a_sweep_of_a_pinn_is_refused_before_writing(tmp_path, capsys):

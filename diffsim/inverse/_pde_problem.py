@@ -245,6 +245,39 @@ class PdeProblem(AbstractProblem):
             )
         return arrays
 
+    def sensor_series(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The sensors: each distinct observed state and position of the data.
+
+        **Returns:** `keys` `(K, 1 + ndim)` (state index, coordinates; sorted), `first`
+        `(K,)` (a data value of each sensor) and `sensor` `(N,)` (the sensor of each value).
+        """
+        keys = np.column_stack([self.variables, self.coordinates])
+        unique, first, sensor = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        return unique, first, sensor.reshape(-1)
+
+    def _series_operator(self, first: np.ndarray, points: int) -> SensorOperator:
+        """The operator taking the sensors of the data values `first` at each of `points`
+        output times (time-major: `(points * K,)` values)."""
+        return SensorOperator(
+            time_index=np.repeat(np.arange(points), len(first)),
+            state_index=np.tile(np.asarray(self.sensors.state_index)[first], points),
+            indices=tuple(np.tile(np.asarray(i)[first], (points, 1)) for i in self.sensors.indices),
+            weights=tuple(np.tile(np.asarray(w)[first], (points, 1)) for w in self.sensors.weights),
+        )
+
+    def predict_at(self, x: ArrayLike, ts: ArrayLike) -> tuple[Array, Array]:
+        """`(values, status)`: every sensor (`sensor_series`) at the times `ts` (at or after
+        the initial time, concrete), shape `(T, K)`; one solve."""
+        ts = np.asarray(ts, dtype=float)
+        prepend = self.ts[0] < ts[0]
+        grid = np.concatenate([self.ts[:1], ts]) if prepend else ts
+        _, first, _ = self.sensor_series()
+        model, u0, params = self.assemble(*self.values(x))
+        solution = self.options.solve_pde(model, u0, grid, params)
+        values = self._series_operator(first, len(grid))(self.states(solution))
+        values = values.reshape(len(grid), len(first))
+        return (values[1:] if prepend else values), solution.status
+
     def forecast_arrays(
         self, x_fit, covariance, until: float, *, points: int = 100, level: float = 0.95
     ) -> dict[str, np.ndarray]:
@@ -266,18 +299,11 @@ class PdeProblem(AbstractProblem):
         `(K,)` and `forecast_sensor_coordinates` `(K, ndim)`; `forecast_field`,
         `forecast_field_sd` `(num_states, *grid)` at `until`; `forecast_level`, `data_end`.
         """
-        keys = np.column_stack([self.variables, self.coordinates])
-        unique, first, sensor = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-        sensor = sensor.reshape(-1)
+        unique, first, sensor = self.sensor_series()
         points = min(points, MAX_FORECAST_TIMES)
         fine = np.linspace(self.ts[0], max(float(until), float(self.ts[-1])), points)
         count = len(first)
-        operator = SensorOperator(
-            time_index=np.repeat(np.arange(points), count),
-            state_index=np.tile(np.asarray(self.sensors.state_index)[first], points),
-            indices=tuple(np.tile(np.asarray(i)[first], (points, 1)) for i in self.sensors.indices),
-            weights=tuple(np.tile(np.asarray(w)[first], (points, 1)) for w in self.sensors.weights),
-        )
+        operator = self._series_operator(first, points)
 
         def curves(x):
             scalars, fields = self.values(x)

@@ -16,6 +16,9 @@ STUDY_PLOTS = {
 """The figures of a sweep or ensemble run: file stem -> caption."""
 SHOWN_ROWS = 40
 """Rows of the sweep table shown in the report (all of them are in `sweep.csv`)."""
+SHOWN_SERIES = 12
+"""Series of an ensemble drawn and tabulated in the report (all of them are in
+`ensemble.csv`)."""
 
 
 def draw_sweep(summary: dict, arrays: dict, save) -> None:
@@ -52,19 +55,23 @@ def draw_sweep(summary: dict, arrays: dict, save) -> None:
 
 
 def draw_ensemble(summary: dict, arrays: dict, save) -> None:
-    """`ensemble.png`: per observation the median and the band between the outer quantiles
-    over the members, and the data."""
+    """`ensemble.png`: per series (an observation, a PDE's sensor; the first
+    `SHOWN_SERIES`) the median and the band between the outer quantiles over the members,
+    and the data."""
     levels = summary["ensemble"]["quantiles"]
-    names = summary["data"]["observations"]
+    names = summary["ensemble"]["series"][:SHOWN_SERIES]
     ts, bands = arrays["ensemble_ts"], arrays["ensemble_bands"]
     figure, axes = _grid(len(names))
-    for m, (ax, name) in enumerate(zip(axes, names, strict=False)):
+    for k, (ax, name) in enumerate(zip(axes, names, strict=False)):
         ax.fill_between(
-            ts, bands[0, :, m], bands[2, :, m], alpha=0.3, color="tab:blue",
+            ts, bands[0, :, k], bands[2, :, k], alpha=0.3, color="tab:blue",
             label=f"{levels[0]:.0%} to {levels[2]:.0%}",
         )  # fmt: skip
-        ax.plot(ts, bands[1, :, m], color="tab:blue", label=f"{levels[1]:.0%}")
-        ax.plot(arrays["ts"], arrays["data"][:, m], "k.", ms=3, label="data")
+        ax.plot(ts, bands[1, :, k], color="tab:blue", label=f"{levels[1]:.0%}")
+        on = arrays["ensemble_data_series"] == k
+        ax.plot(
+            arrays["ensemble_data_ts"][on], arrays["ensemble_data"][on], "k.", ms=3, label="data"
+        )
         ax.set_title(name)
         ax.set_xlabel("t")
     axes[0].legend(fontsize=8)
@@ -108,16 +115,16 @@ def study_sections(summary: dict, arrays: dict, images: dict[str, str]) -> list[
             f"{ensemble['succeeded']} of {ensemble['members']} members simulated (seed "
             f"{ensemble['seed']}); parameters drawn as "
             + "; ".join(f"{k}: {v}" for k, v in ensemble["distributions"].items())
-            + ". Quantiles over the members at a few times (all times: `ensemble.csv`):",
+            + ". Quantiles over the members at a few times (all times and series: "
+            "`ensemble.csv`):",
         ]
         ts, bands = arrays["ensemble_ts"], arrays["ensemble_bands"]
         picks = np.unique(np.linspace(0, len(ts) - 1, 6).round().astype(int))
-        header = ["t"] + [
-            f"{name} {level:.0%}" for name in summary["data"]["observations"] for level in levels
-        ]
+        names = ensemble["series"][:SHOWN_SERIES]
+        header = ["t"] + [f"{name} {level:.0%}" for name in names for level in levels]
         rows = [
             [_number(ts[i])]
-            + [_number(bands[q, i, m]) for m in range(bands.shape[2]) for q in range(3)]
+            + [_number(bands[q, i, k]) for k in range(len(names)) for q in range(3)]
             for i in picks
         ]
         sections += [("Ensemble", "lines", lines), ("Ensemble quantiles", "table", (header, rows))]

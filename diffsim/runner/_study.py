@@ -1,8 +1,9 @@
 """Sweeps and ensembles of a config (`sweep:`, `ensemble:`): many simulations or fits of the
 configured model, run as batches over every device, written as tables, figures and a report.
 
-A config with either section runs them instead of the single fit. ODE configs have both; a
-PDE on a grid has sweeps over its unknowns (its sensors predicted at the data's times).
+A config with either section runs them instead of the single fit, for an ODE model and a
+PDE on a grid alike: the batch predicts the model's series (`diffsim.inverse._sweep.Series`:
+an ODE's observations, a PDE's sensors) and only the tables and figures differ in names.
 """
 
 import io
@@ -14,7 +15,7 @@ import numpy as np
 from .._solution import status_message
 from ..inverse import OdeProblem, PdeProblem, make_method
 from ..inverse._methods import MESSAGES
-from ..inverse._sweep import fit_members, simulate_members, simulate_unknowns
+from ..inverse._sweep import fit_members, series_of, simulate_members, with_unknowns
 from ..report import write_study_report
 from ._run_folder import RunFolder
 
@@ -29,26 +30,23 @@ def is_study(config) -> bool:
 def check_study(config, problem) -> None:
     """Check the `sweep:` and `ensemble:` sections against the built problem.
 
-    **Raises:** `ValueError` with one line naming the key: a name that is not a parameter
-    of the model, a fit sweep (or any PDE sweep) over a fixed parameter or outside an
-    unknown's bounds, a fit sweep with nothing left to fit, or an end time `until` not after
-    the initial time (or given to a PDE sweep).
+    **Raises:** `ValueError` with one line naming the key: a model other than an ODE
+    without a network or a PDE on a grid, a name that is not a parameter of the model, a fit
+    sweep outside an unknown's bounds or with nothing left to fit, or an end time `until`
+    not after the initial time.
     """
     if not is_study(config):
         return
-    section = "sweep" if config.sweep is not None else "ensemble"
-    if type(problem) is PdeProblem:
-        _check_unknowns(config.sweep, problem, "a PDE sweep")
-        if config.sweep.until is not None:
-            raise ValueError("sweep.until: a PDE sweep predicts the sensors at the data's times")
-        return
-    if type(problem) is not OdeProblem:
+    if type(problem) not in (OdeProblem, PdeProblem):
+        section = "sweep" if config.sweep is not None else "ensemble"
         raise ValueError(
             f"{section}: sweeps and ensembles are for ODE models without a network and "
             "PDEs on a grid (a network is trained, not swept)"
         )
-    known = problem.values(problem.space.initial_values())
-    for key, spec in (("sweep", config.sweep), ("ensemble", config.ensemble)):
+    known = (*problem.space.names, *problem.fixed)
+    t0 = series_of(problem).t0
+    for key in ("sweep", "ensemble"):
+        spec = getattr(config, key, None)
         if spec is None:
             continue
         for name in spec.parameters:
@@ -57,39 +55,22 @@ def check_study(config, problem) -> None:
                     f"{key}.parameters.{name}: not a parameter of the model "
                     f"(parameters: {', '.join(known)})"
                 )
-        if spec.until is not None and not spec.until > problem.t0:
-            raise ValueError(f"{key}.until: must be after the initial time {problem.t0:g}")
+        if spec.until is not None and not spec.until > t0:
+            raise ValueError(f"{key}.until: must be after the initial time {t0:g}")
     if config.sweep is not None and config.sweep.run == "fit":
-        _check_unknowns(config.sweep, problem, "run: fit")
+        _check_fit(config.sweep, problem)
 
 
-def _check_unknowns(sweep, problem, what: str) -> None:
-    """`what` (`run: fit`, a PDE sweep) varies unknowns only, inside their bounds; a fit
-    keeps one unknown to fit."""
-    free = problem.space.names
-    for name in sweep.parameters:
-        if name in free:
-            continue
-        if name not in problem.fixed:
-            raise ValueError(
-                f"sweep.parameters.{name}: not a parameter of the model "
-                f"(unknowns: {', '.join(free)})"
-            )
-        if what == "run: fit":
-            raise ValueError(
-                f"sweep.parameters.{name}: run: fit holds swept unknowns at each value and "
-                f"fits the others, but {name} is not an unknown (sweep it with run: simulate)"
-            )
-        raise ValueError(
-            f"sweep.parameters.{name}: {what} varies unknowns, but {name} is fixed (give "
-            "it an init to make it one)"
-        )
-    if sweep.run == "fit" and set(free) <= set(sweep.parameters):
+def _check_fit(sweep, problem) -> None:
+    """A fit sweep keeps an unknown to fit, and its swept unknowns inside their bounds (a
+    swept fixed parameter has none)."""
+    if set(problem.space.names) <= set(sweep.parameters):
         raise ValueError("sweep.run: fit needs an unknown that is not swept (use run: simulate)")
     names, points = sweep.points()
+    problem = with_unknowns(problem, names)
     z = np.asarray(_starts(problem, names, points))
     for i, name in enumerate(names):
-        bad = ~np.isfinite(z[:, free.index(name)])
+        bad = ~np.isfinite(z[:, problem.space.names.index(name)])
         if bad.any():
             raise ValueError(
                 f"sweep.parameters.{name}: the value {points[bad, i][0]:g} is outside the "
@@ -105,9 +86,12 @@ def _starts(problem, names, points) -> np.ndarray:
     return np.asarray(problem.space.to_internal(x))
 
 
-def _times(config, problem: OdeProblem, until: float | None) -> np.ndarray:
-    end = float(problem.data.ts[-1]) if until is None else until
-    return np.linspace(problem.t0, end, config.report.points)
+def _times(config, problem, until: float | None) -> np.ndarray:
+    """The report's `points` times from the initial time to `until` (default: the last data
+    time)."""
+    layout = series_of(problem)
+    end = float(layout.data_ts[-1]) if until is None else until
+    return np.linspace(layout.t0, end, config.report.points)
 
 
 def _csv(columns: list[str], table: np.ndarray) -> str:
@@ -116,27 +100,13 @@ def _csv(columns: list[str], table: np.ndarray) -> str:
     return out.getvalue()
 
 
-def _simulate(config, problem, names, points) -> tuple[dict, list[str], tuple[str, ...]]:
-    """The simulated points: outputs (`status`, `chi_square` and per observation the
-    summaries), the observations and the summaries' names. An ODE is observed on the
-    report's times; a PDE's sensors at the data's times (`peak_time`: of the largest
-    predicted sensor value of each observed state)."""
-    if type(problem) is PdeProblem:
-        states = np.unique(problem.variables)
-        out = simulate_unknowns(problem, names, points, np.searchsorted(states, problem.variables))
-        out["peak_time"] = np.asarray(problem.times)[out.pop("peak_index")]
-        return out, [problem.state_names[i] for i in states], ("peak", "peak_time")
-    ts = _times(config, problem, config.sweep.until)
-    out = simulate_members(problem, names, points, ts)
-    return out, list(problem.data.names), ("peak", "peak_time", "final")
-
-
 def _run_sweep(config, problem) -> tuple[dict, np.ndarray]:
     """The sweep's summary and table (one row per point)."""
     spec = config.sweep
     names, points = spec.points()
     if spec.run == "simulate":
-        out, observations, kinds = _simulate(config, problem, names, points)
+        out = simulate_members(problem, names, points, _times(config, problem, spec.until))
+        observations, kinds = series_of(problem).groups, ("peak", "peak_time", "final")
         codes, ok = out["status"], out["status"] == 0
         summaries = np.stack([out[k] for k in kinds], axis=-1).reshape(len(points), -1)
         summaries = np.where(ok[:, None], summaries, np.nan)  # a failed solve has no curve
@@ -145,6 +115,7 @@ def _run_sweep(config, problem) -> tuple[dict, np.ndarray]:
         parts = [points, out["chi_square"][:, None], summaries, out["status"][:, None]]
         messages = {int(c): status_message(int(c)) for c in np.unique(codes[~ok])}
     else:
+        problem = with_unknowns(problem, names)  # a swept fixed parameter: held as well
         method, _, _ = make_method(config.fit.method, problem, **_fit_settings(config))
         free = problem.space.names
         mask = np.isin(free, names)
@@ -182,8 +153,9 @@ def _fit_settings(config) -> dict:
     return settings(config)
 
 
-def _run_ensemble(config, problem: OdeProblem) -> tuple[dict, dict, str]:
-    """The ensemble's summary, arrays (times, bands) and CSV of the bands."""
+def _run_ensemble(config, problem) -> tuple[dict, dict, str]:
+    """The ensemble's summary, arrays (times, bands, the data on the series) and CSV of the
+    bands of every series (an ODE's observations, a PDE's sensors)."""
     spec = config.ensemble
     names, draws = spec.draws()
     ts = _times(config, problem, spec.until)
@@ -192,9 +164,9 @@ def _run_ensemble(config, problem: OdeProblem) -> tuple[dict, dict, str]:
     curves = out["curves"][ok]
     shape = (3, len(ts), curves.shape[-1])
     bands = np.quantile(curves, spec.quantiles, axis=0) if len(curves) else np.full(shape, np.nan)
-    observations = list(problem.data.names)
-    columns = ["t"] + [f"{m}_q{level:g}" for m in observations for level in spec.quantiles]
-    flat = np.moveaxis(bands, 0, -1).reshape(len(ts), -1)  # (T, M * 3), levels fastest
+    layout = series_of(problem)
+    columns = ["t"] + [f"{m}_q{level:g}" for m in layout.names for level in spec.quantiles]
+    flat = np.moveaxis(bands, 0, -1).reshape(len(ts), -1)  # (T, K * 3), levels fastest
     summary = {
         "members": spec.members,
         "seed": spec.seed,
@@ -203,9 +175,17 @@ def _run_ensemble(config, problem: OdeProblem) -> tuple[dict, dict, str]:
         "distributions": {
             name: spec.parameters[name].model_dump(exclude_none=True) for name in names
         },
+        "series": list(layout.names),
         "table": "ensemble.csv",
     }
-    arrays = {"ensemble_ts": ts, "ensemble_bands": bands, "ensemble_draws": draws}
+    arrays = {
+        "ensemble_ts": ts,
+        "ensemble_bands": bands,
+        "ensemble_draws": draws,
+        "ensemble_data_ts": layout.data_ts[layout.time],
+        "ensemble_data": np.asarray(problem.observed).reshape(-1),
+        "ensemble_data_series": layout.series,
+    }
     return summary, arrays, _csv(columns, np.concatenate([ts[:, None], flat], axis=1))
 
 
@@ -239,7 +219,7 @@ def run_study(config, problem, folder: RunFolder, *, progress, started: float) -
         verb = "converged" if config.sweep.run == "fit" else "simulated"
         messages.append(f"Sweep: {done} of {size} points {verb}.")
         success &= done == size
-    if getattr(config, "ensemble", None) is not None:  # (ODE configs have ensembles)
+    if config.ensemble is not None:
         progress.message(f"ensemble: {config.ensemble.members} members; compiling...")
         clock = time.perf_counter()
         summary["ensemble"], bands, csv = _run_ensemble(config, problem)
