@@ -41,6 +41,18 @@ class TaylorTest(eqx.Module):
     assert good.passed and abs(good.rate1 - 2) < 0.2
     assert not bad.passed and abs(bad.rate1 - 1) < 0.2 and bad.reason
     ```
+
+    `from_values` gives the verdict from values computed elsewhere (here f = exp along v = 1):
+
+    ```python
+    import numpy as np
+    from diffsim import inverse
+
+    steps, eps = 1e-2 * 0.5 ** np.arange(6), np.finfo(np.float64).eps
+    f0, fh = np.exp(0.3), np.exp(0.3 + steps)
+    assert inverse.TaylorTest.from_values(steps, f0, fh, np.exp(0.3), eps).passed
+    assert not inverse.TaylorTest.from_values(steps, f0, fh, 1.3, eps).passed
+    ```
     """
 
     steps: np.ndarray
@@ -50,6 +62,46 @@ class TaylorTest(eqx.Module):
     rate1: float
     passed: bool = eqx.field(static=True)
     reason: str = eqx.field(static=True)
+
+    @classmethod
+    def from_values(cls, steps, f0, fh, slope, eps) -> "TaylorTest":
+        """The verdict from values already computed: `f0 = f(x)`, `fh[i] = f(x + steps[i] v)`,
+        `slope = <g, v>`, and `eps`, the machine epsilon of the dtype they were computed in.
+        `taylor_test_flat` evaluates `f` and calls it; call it directly when the values come
+        from a program that computes them together with the gradient.
+        """
+        steps, fh = np.asarray(steps, dtype=np.float64), np.asarray(fh, dtype=np.float64)
+        f0, slope = float(f0), float(slope)
+        linear = steps * slope
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf when f is not finite
+            remainder0 = np.abs(fh - f0)
+            remainder1 = np.abs(fh - f0 - linear)
+        if not (np.isfinite(f0) and np.all(np.isfinite(fh)) and np.isfinite(slope)):
+            nan = float("nan")
+            return cls(steps, remainder0, remainder1, nan, nan, False, "f or <g, v> is not finite")
+        floor = _ROUNDOFF_ULPS * eps * np.maximum(np.maximum(abs(f0), np.abs(fh)), np.abs(linear))
+        rate0 = _rate(steps, remainder0, floor)
+        rate1 = _rate(steps, remainder1, floor)
+
+        above = remainder1 > floor
+        tail = _rate(steps[above][-3:], remainder1[above][-3:], 0.0)
+        if np.sum(above) < 2:
+            passed, reason = True, "the corrected remainder is at round-off level"
+        elif rate1 > _PASSING_RATE and tail > _PASSING_RATE:
+            passed, reason = True, f"the corrected remainder shrinks like h^{rate1:.2f}"
+        elif rate1 > _PASSING_RATE:
+            passed, reason = (
+                False,
+                f"the corrected remainder shrinks like h^2 at large steps but like h^{tail:.2f} at "
+                "the smallest: the gradient is slightly wrong (or f is not smooth at that scale)",
+            )
+        else:
+            passed, reason = (
+                False,
+                f"the corrected remainder shrinks like h^{rate1:.2f}, not h^2: "
+                "the gradient is wrong",
+            )
+        return cls(steps, remainder0, remainder1, rate0, rate1, passed, reason)
 
     def table(self) -> str:
         """The remainders per step, the local rates between steps and the verdict."""
@@ -115,38 +167,7 @@ def taylor_test_flat(f, x, g, v, *, steps=None) -> TaylorTest:
     f0 = float(f_flat(x_flat))
     fh = np.array([float(f_flat(x_flat + h * v)) for h in steps])
     slope = float(jnp.vdot(g_flat, v))
-    linear = steps * slope
-    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf when f is not finite
-        remainder0 = np.abs(fh - f0)
-        remainder1 = np.abs(fh - f0 - linear)
-    if not (np.isfinite(f0) and np.all(np.isfinite(fh)) and np.isfinite(slope)):
-        nan = float("nan")
-        return TaylorTest(
-            steps, remainder0, remainder1, nan, nan, False, "f or <g, v> is not finite"
-        )
-    eps = float(jnp.finfo(x_flat.dtype).eps)
-    floor = _ROUNDOFF_ULPS * eps * np.maximum(np.maximum(abs(f0), np.abs(fh)), np.abs(linear))
-    rate0 = _rate(steps, remainder0, floor)
-    rate1 = _rate(steps, remainder1, floor)
-
-    above = remainder1 > floor
-    tail = _rate(steps[above][-3:], remainder1[above][-3:], 0.0)
-    if np.sum(above) < 2:
-        passed, reason = True, "the corrected remainder is at round-off level"
-    elif rate1 > _PASSING_RATE and tail > _PASSING_RATE:
-        passed, reason = True, f"the corrected remainder shrinks like h^{rate1:.2f}"
-    elif rate1 > _PASSING_RATE:
-        passed, reason = (
-            False,
-            f"the corrected remainder shrinks like h^2 at large steps but like h^{tail:.2f} at "
-            "the smallest: the gradient is slightly wrong (or f is not smooth at that scale)",
-        )
-    else:
-        passed, reason = (
-            False,
-            f"the corrected remainder shrinks like h^{rate1:.2f}, not h^2: the gradient is wrong",
-        )
-    return TaylorTest(steps, remainder0, remainder1, rate0, rate1, passed, reason)
+    return TaylorTest.from_values(steps, f0, fh, slope, float(jnp.finfo(x_flat.dtype).eps))
 
 
 def _rate(steps, remainder, floor) -> float:
