@@ -11,7 +11,8 @@ forward-mode Jacobian); the starts are spread ~10 % around the config's start
    fits as `fit` does; `--narrow-from 1000000000` turns narrowing off), one timed run after a
    compiling run of 1 % of it;
 3. `--scipy N`: `least_squares` on `solve_ivp` (experiments/bench_fit.py) for N of the same
-   starts, one after another; the time per fit is extrapolated to the batch sizes;
+   starts, one after another (first); the time per fit is extrapolated to the batch sizes
+   and divided by the batch's time (wall and CPU: the speed-up over a scipy loop);
 4. `--devices`: strong scaling of one multistart of `--starts` starts on 1, 2, 4 forced CPU
    devices (`XLA_FLAGS=--xla_force_host_platform_device_count=N`, one subprocess each) and
    on 2 processes x 2 devices (`jax.distributed` on 127.0.0.1): median time and efficiency
@@ -218,6 +219,7 @@ def main() -> None:
         help="narrow batches of at least this many running fits (default: the library's)",
     )
     parser.add_argument("--max-steps", type=int, default=50)
+    parser.add_argument("--json", help="write the throughput rows (--sizes, --sweep-sizes) here")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.narrow_from is not None:
@@ -238,38 +240,56 @@ def main() -> None:
         return
 
     print(f"machine: {os.cpu_count()} logical cores; load {load()}", flush=True)
-    if args.sizes:
-        print("\n| fits (fit) | compile s | median s | fits/s | converged | load |")
-        print("|---|---|---|---|---|---|")
-    for size in args.sizes:
-        row = fit_times(size, args.repeats, args.max_steps)
-        print(
-            f"| {size} | {row['compile_s']:.1f} | {row['median_s']:.2f} | "
-            f"{size / row['median_s']:.0f} | {row['converged']:.0%} | {row['load']} |",
-            flush=True,
-        )
+    rows = {"machine": {"logical_cores": os.cpu_count(), "load": load()}}
     scipy = scipy_times(args.scipy) if args.scipy else None
     if scipy:
+        rows["scipy"] = scipy
         print(
-            f"\nscipy: {scipy['per_fit_s']:.3f} s per fit ({args.scipy} fits, load {scipy['load']})"
+            f"\nscipy: {scipy['per_fit_s']:.3f} s, {scipy['cpu_per_fit_s']:.3f} CPU s per fit "
+            f"({args.scipy} fits, load {scipy['load']})",
+            flush=True,
+        )
+
+    def versus(size: int, seconds: float, cpu: float) -> str:
+        """The scipy loop's time for `size` fits over the batch's: wall, CPU."""
+        if not scipy:
+            return "-"
+        return (
+            f"{scipy['per_fit_s'] * size / seconds:.0f}, {scipy['cpu_per_fit_s'] * size / cpu:.0f}"
+        )
+
+    if args.sizes:
+        print(
+            "\n| fits (fit) | compile s | median s | CPU s | fits/s | converged | load "
+            "| scipy loop / batch: wall, CPU |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+    for size in args.sizes:
+        row = fit_times(size, args.repeats, args.max_steps)
+        rows.setdefault("fit", []).append(row)
+        print(
+            f"| {size} | {row['compile_s']:.1f} | {row['median_s']:.2f} | {row['cpu_s']:.1f} | "
+            f"{size / row['median_s']:.0f} | {row['converged']:.0%} | {row['load']} | "
+            f"{versus(size, row['median_s'], row['cpu_s'])} |",
+            flush=True,
         )
     if args.sweep_sizes:
         print(
             "\n| fits (sweep batch) | first run s | s | CPU s | fits/s | converged | at best "
-            "| load | scipy loop s, CPU s (extrapolated) |"
+            "| load | scipy loop / batch: wall, CPU |"
         )
         print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sweep_sizes:
         row = sweep_fit_times(size, args.max_steps)
-        loop = "-"
-        if scipy:
-            loop = f"{scipy['per_fit_s'] * size:.0f}, {scipy['cpu_per_fit_s'] * size:.0f}"
+        rows.setdefault("sweep", []).append(row)
         print(
             f"| {size} | {row['first_s']:.1f} | {row['seconds']:.1f} | {row['cpu_s']:.1f} | "
             f"{size / row['seconds']:.0f} | {row['converged']:.0%} | {row['at_best']:.0%} | "
-            f"{row['load']} | {loop} |",
+            f"{row['load']} | {versus(size, row['seconds'], row['cpu_s'])} |",
             flush=True,
         )
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
 
     if args.starts:
         print(

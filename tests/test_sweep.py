@@ -169,8 +169,6 @@ def test_fit_sweep_holds_k_and_fits_y0_as_linear_least_squares(tmp_path, problem
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"sweep": {"parameters": {}}}, "sweep.parameters: give at least one parameter"),
-        ({"sweep": {"parameters": {"k": []}}}, "sweep.parameters.k.values: List should have"),
         ({"sweep": {"parameters": {"k": {"low": 1, "high": 2, "num": 0}}}}, "parameters.k.num"),
         ({"sweep": {"parameters": {"k": {"low": 1, "high": 2}}}}, "parameters.k.num: a grid range"),
         ({"sweep": {"parameters": {"k": [1]}, "mode": "random", "samples": 0}}, "sweep.samples"),
@@ -227,6 +225,25 @@ def test_fit_sweep_over_a_fixed_parameter_fits_the_unknowns_at_each_value(tmp_pa
     assert np.ptp(k) > 0.05  # the held y0 moves the fit
     np.testing.assert_allclose(table["k"], k, rtol=1e-8)
     assert (table["code"] > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("sweep", "message"),
+    [
+        ({"parameters": {"beta": [1.0, 2.0]}}, "sweep.parameters.beta: not a parameter"),
+        ({"parameters": {}}, "sweep.parameters: give at least one parameter"),
+        ({"parameters": {"k": []}}, "sweep.parameters.k.values: List should have at least 1"),
+    ],
+)
+def test_bad_sweeps_exit_2_before_writing(sweep, message, tmp_path, capsys):
+    """An unknown name or an empty sweep: one line naming the key, exit 2, no run folder."""
+    config = tmp_path / "decay.yaml"
+    config.write_text(yaml.safe_dump(DECAY | {"sweep": sweep}))
+    out = tmp_path / "run"
+    assert main([str(config), "--out", str(out), "--quiet", "--no-cache"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and message in error
+    assert "\n" not in error and not out.exists()
 
 
 def test_chunks_give_the_unchunked_results(problem, monkeypatch):
