@@ -137,15 +137,19 @@ def test_multiple_shooting_gradient_and_continuity():
     segments = neural.shooting_segments(ts, ys, 11)
     assert segments.per_run == 4
     options = SolverOptions(solver="dopri5", rtol=1e-9, atol=1e-9, adjoint="checkpoint")
+    exact_loss = jax.jit(  # compiled once for the three evaluations
+        lambda starts, continuity: neural.shooting_loss(
+            spiral, None, starts, segments, options, continuity=continuity
+        )
+    )
     # With the true vector field and the data's states as starts, the loss is round-off.
-    exact = neural.shooting_loss(spiral, None, segments.initial_states(), segments, options)
-    assert float(exact) < 1e-14
+    assert float(exact_loss(segments.initial_states(), 1.0)) < 1e-14
     # Moving one start shows in the misfit and in the continuity penalty.
     moved = segments.initial_states().at[2, 0].add(0.1)
-    assert float(neural.shooting_loss(spiral, None, moved, segments, options, continuity=0.0)) < (
-        float(neural.shooting_loss(spiral, None, moved, segments, options))
+    assert float(exact_loss(moved, 0.0)) < float(exact_loss(moved, 1.0))
+    loss = jax.jit(
+        lambda starts: neural.shooting_loss(neural_rhs, network(), starts, segments, options)
     )
-    loss = lambda starts: neural.shooting_loss(neural_rhs, network(), starts, segments, options)
     check = taylor_test(loss, segments.initial_states())
     assert check.passed, check.table()
     with pytest.raises(ValueError, match="must divide the number of intervals 40"):
@@ -179,10 +183,11 @@ def test_physical_uncertainty_is_the_gauss_newton_covariance():
     result = neural.physical_uncertainty(ude, params, ts, ys, u0, sigma=sigma)
 
     # Independent: central finite differences of the weighted residuals.
+    @jax.jit  # compiled once for the four evaluations
     def residuals(alpha, delta):
         p = {"physical": {"alpha": alpha, "delta": delta}, "network": params["network"]}
         sol = diffsim.solve_ode(ude, jnp.asarray(u0), ts, p, rtol=1e-12, atol=1e-12)
-        return np.asarray((sol.ys - ys) / sigma).ravel()
+        return ((sol.ys - ys) / sigma).ravel()
 
     h = 1e-6
     jac = np.stack(

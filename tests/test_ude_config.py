@@ -32,7 +32,8 @@ def test_equations_call_the_network_output_by_index():
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     """The shipped config through the runner, once for the module: 150 L-BFGS iterations
-    (no Adam), equations recovered from a degree-2 library, extrapolated to t = 10."""
+    (no Adam), equations recovered from a degree-2 library, extrapolated to t = 10, the
+    report's curves on 60 times."""
     out = tmp_path_factory.mktemp("ude") / "run"
     code = main(
         [
@@ -53,6 +54,10 @@ def smoke_run(tmp_path_factory):
             "report.html=false",
             "--set",
             "report.dpi=40",
+            "--set",
+            "report.points=60",
+            "--set",
+            "uncertainty.level=0.9",
         ]
     )
     return code, out, json.loads((out / "result.json").read_text()), np.load(out / "arrays.npz")
@@ -86,8 +91,12 @@ def test_smoke_config_recovers_the_equation(smoke_run):
     # Extrapolated to t = 10 with its band, scored against the true model.
     extrapolation = recovered["extrapolation"]
     assert extrapolation["until"] == 10.0 and extrapolation["rel_l2"] < 0.1
+    assert extrapolation["level"] == 0.9  # uncertainty.level, not a fixed 0.95
     assert 0 < extrapolation["expected_rel_l2"] < 1 and 0 <= extrapolation["truth_inside_band"]
-    assert arrays["extrapolation_recovered"].shape == (len(arrays["extrapolation_ts"]), 2)
+    # Every curve of the report on report.points times (not a fixed 400).
+    assert arrays["fine_ts"].shape == arrays["extrapolation_ts"].shape == (60,)
+    for key in ("learned_fit", "states_fit", "extrapolation_fit", "extrapolation_recovered"):
+        assert arrays[key].shape == (60, 2), key
     assert np.all(np.isfinite(arrays["extrapolation_recovered_sd"]))
     report = (out / "report.md").read_text()
     assert "## Recovered terms" in report and "nn1_x_y" in report

@@ -113,6 +113,8 @@ def build_ude_problem(config: OdeRunConfig, base_dir: str | Path = ".") -> UdePr
         network,
         truth=truth,
         until=None if forecast is None else forecast.until,
+        points=config.report.points,
+        level=config.uncertainty.level,
         adam_steps=spec.adam.steps,
         learning_rate=spec.adam.learning_rate,
         lbfgs_steps=spec.lbfgs.steps,

@@ -83,6 +83,9 @@ class UdeProblem(TrainedProblem):
     - `truth`: the true network outputs as a function of its inputs, when known (synthetic
       data), e.g. `TrueTerms`; the report compares the learned term with it.
     - `until`: the report extrapolates the fitted UDE (and the truth) up to this time.
+    - `points`: how many times the report's curves, learned term and extrapolations have
+      (the config's `report.points`); `level`: the recovered equation's band (the config's
+      `uncertainty.level`).
     - `adam_steps`, `learning_rate`, `lbfgs_steps`: the training of `train`; it stops once
       chi-square per data value falls to `stop_below` (when given; 1 is the noise level).
     - `recovery`: how `train` turns the learned term into equations (`None`: it does not).
@@ -118,6 +121,8 @@ class UdeProblem(TrainedProblem):
     space: ParameterSpace
     truth: eqx.Module | None
     until: float | None = eqx.field(static=True)
+    points: int = eqx.field(static=True)
+    level: float = eqx.field(static=True)
     adam_steps: int = eqx.field(static=True)
     learning_rate: float = eqx.field(static=True)
     lbfgs_steps: int = eqx.field(static=True)
@@ -136,6 +141,8 @@ class UdeProblem(TrainedProblem):
         *,
         truth: eqx.Module | None = None,
         until: float | None = None,
+        points: int = 400,
+        level: float = 0.95,
         adam_steps: int = 300,
         learning_rate: float = 1e-2,
         lbfgs_steps: int = 500,
@@ -144,7 +151,7 @@ class UdeProblem(TrainedProblem):
         scale_covariance: bool = True,
     ):
         self.base, self.ude, self.network = base, ude, network
-        self.truth, self.until = truth, until
+        self.truth, self.until, self.points, self.level = truth, until, points, level
         self.adam_steps, self.learning_rate, self.lbfgs_steps = (
             adam_steps,
             learning_rate,
@@ -276,6 +283,8 @@ class UdeProblem(TrainedProblem):
                     truth=self.truth,
                     until=self.until,
                     scale_covariance=self.scale_covariance,
+                    points=self.points,
+                    level=self.level,
                 )
             except ValueError as error:  # e.g. no terms: the report says why
                 recovered = str(error)
@@ -414,11 +423,12 @@ class UdeProblem(TrainedProblem):
                 arrays[key] = np.where(ok, np.asarray(solution.ys), np.nan)
         return arrays
 
-    def report_arrays(self, x_fit, x_start, *, points: int = 400) -> dict[str, np.ndarray]:
+    def report_arrays(self, x_fit, x_start, *, points: int | None = None) -> dict[str, np.ndarray]:
         """Data, noise levels, model curves, the learned term along the fitted trajectory (and
         the true one when known), the weights' index (the report draws the weights as a field
-        over it), and every state extrapolated to `until` (fitted UDE, truth)."""
-        base = self.base
+        over it), and every state extrapolated to `until` (fitted UDE, truth), each on
+        `points` times (default: the problem's `points`)."""
+        base, points = self.base, points or self.points
         fine = np.linspace(base.t0, float(base.data.ts[-1]), points)
         curve = jax.jit(lambda x: self.predict_at(x, fine))
         arrays = {
