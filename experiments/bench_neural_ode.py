@@ -12,7 +12,8 @@ same arithmetic and differ in time only. Each run stops at `--target` (the equal
 comparison) or after `--iterations`. Printed: time per iteration, process CPU time (all
 threads) and wall time (medians after compilation / warm-up), compile time (wall),
 iterations and CPU time to reach `--target`, the final loss, right-hand-side evaluations of
-the first batch's forward solves;
+the first batch's forward solves, and how closely each diffsim run's test losses follow
+torchdiffeq's at the same checks (the same training path: the same iterations to any loss);
 `--out` saves it all (with the test-loss histories) as JSON.
 
     pip install -e .[bench]   # torch (CPU) and torchdiffeq
@@ -237,9 +238,15 @@ def main():
             f"{compile_s:>10.1f}{str(progress.reached):>14}{seconds:>16}{ratio_s:>8}"
             f"{progress.history[-1][1]:>11.4f}{progress.evaluations:>10}"
         )
+        agreement = None  # the largest relative difference of the test losses at the same checks
+        if reference is not None:
+            ours, theirs = dict(progress.history), dict(reference[3].history)
+            common = sorted(set(ours) & set(theirs))
+            agreement = max(abs(ours[i] - theirs[i]) / theirs[i] for i in common)
         table.append(
             {
                 "name": name,
+                "test_loss_max_rel_difference_vs_reference": agreement,
                 "cpu_ms_per_iteration": 1e3 * cpu,
                 "wall_ms_per_iteration": 1e3 * wall,
                 "compile_s": compile_s,
@@ -256,6 +263,13 @@ def main():
         "RHS evals: right-hand-side evaluations of the first batch's forward solves, summed over "
         "its windows (torchdiffeq solves the batch as one state: its calls times the batch)"
     )
+    if reference is not None:
+        for row in table[:-1]:
+            print(
+                f"{row['name']}: test losses within "
+                f"{row['test_loss_max_rel_difference_vs_reference']:.1e} (relative) of "
+                "torchdiffeq's at every check"
+            )
     if args.out is not None:
         settings = {k: v for k, v in vars(args).items() if k != "out"}
         args.out.write_text(json.dumps({"settings": settings, "runs": table}, indent=1))
