@@ -112,6 +112,8 @@ class _OdeKind:
     """How an ODE config's experiments are built: model parameters and unknown initial
     states, each experiment an `OdeProblem`."""
 
+    own_keys = ("data",)  # errors of these keys are the experiment's
+
     def __init__(self, config: OdeRunConfig):
         self.config = config
         self.model = build_model(config)
@@ -169,6 +171,9 @@ class _PdeKind:
     and boundary per experiment come with its model), each experiment a `PdeProblem`."""
 
     states = ()
+    # errors of these keys are the experiment's (its data, its model; a parameter that its
+    # initial condition and boundary do not use)
+    own_keys = ("data", "model.initial_condition", "model.boundary", "parameters")
 
     def __init__(self, config: PdeRunConfig):
         self.config = config
@@ -237,17 +242,16 @@ def _single_data_set(config, experiment, index: int) -> dict:
 
 
 def _build_experiment(kind, config, index: int, base_dir):
-    """Experiment `index`'s problem; its errors name its keys (`experiments.<index>.data`,
-    and in a PDE run its `initial_condition` and `boundary`)."""
+    """Experiment `index`'s problem; errors of its own keys (`kind.own_keys`) name them as
+    `experiments.<index>.<key>`."""
     try:
         return kind.build(config, base_dir)
     except DataError:
         raise
     except ValueError as error:
         text = str(error)
-        for key in ("data", "model.initial_condition", "model.boundary"):
-            if text.startswith(key):
-                text = f"experiments.{index}.{text.removeprefix('model.')}"
+        if text.startswith(kind.own_keys):
+            text = f"experiments.{index}.{text.removeprefix('model.')}"
         raise ValueError(text) from None
 
 
