@@ -207,26 +207,6 @@ def test_sections_that_do_not_fit_the_model_name_the_key(settings, message, prob
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-def test_fit_sweep_over_a_fixed_parameter_fits_the_unknowns_at_each_value(tmp_path):
-    """`run: fit` over a fixed `y0`: at each value, `k` is fitted; the least-squares `k`
-    is the root of `d chi^2 / dk = -2 sum (y0 e - d) y0 t e / sigma^2`, `e = exp(-k t)`."""
-    from scipy.optimize import brentq
-
-    settings = {"parameters": DECAY["parameters"] | {"y0": 2.0}}  # y0 fixed
-    settings["sweep"] = {"run": "fit", "parameters": {"y0": [1.8, 2.0, 2.2]}}
-    code, result, out = _run(tmp_path, settings, "--set", "report.plots=false")
-    assert code == 0, result["message"]
-    table = _table(out / "sweep.csv")
-    assert list(table) == ["y0", "k", "chi_square", "code", "steps"]
-    problem = build_problem(validate_config(DECAY), tmp_path)
-    ts, data = _data(problem)
-    slope = lambda k, y0: ((y0 * np.exp(-k * ts) - data) * ts * np.exp(-k * ts)).sum()
-    k = [brentq(slope, 0.1, 2.0, args=(y0,), xtol=1e-14) for y0 in (1.8, 2.0, 2.2)]
-    assert np.ptp(k) > 0.05  # the held y0 moves the fit
-    np.testing.assert_allclose(table["k"], k, rtol=1e-8)
-    assert (table["code"] > 0).all()
-
-
 @pytest.mark.parametrize(
     ("sweep", "message"),
     [
