@@ -49,3 +49,22 @@ observations: {y: {sigma: 0.01}}
 data: {file: {path: data.csv}}
 """
 DECAY_CSV = "# decay\nt,y\n0,1.0\n1,0.45\n2,0.2\n"
+
+
+def heat_rod(times=(0.1, 0.2), **changes) -> dict:
+    """The small PDE runner config the PDE statistics tests share: a rod of 12 cells with
+    zero ends and `u(0, x) = sin(pi x)`, one unknown diffusivity (log; true 0.2, start 0.3),
+    synthetic sensors at x = 0.25 and 0.5 at `times` with 1 % noise, fixed-step rk4; keys in
+    `changes` replace the top-level ones."""
+    config = {
+        "model": {
+            "equation": "heat",
+            "grid": {"cells": 12},
+            "boundary": {"left": {"dirichlet": 0.0}, "right": {"dirichlet": 0.0}},
+            "initial_condition": "sin(pi*x)",
+        },
+        "parameters": {"diffusivity": {"init": 0.3, "true": 0.2, "transform": "log"}},
+        "data": {"synthetic": {"times": list(times), "sensors": {"x": [0.25, 0.5]}, "noise": 0.01}},
+        "solver": {"name": "rk4", "dt": 0.005},
+    }
+    return {**config, **changes}

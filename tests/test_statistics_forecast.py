@@ -7,25 +7,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import yaml
+from problems import heat_rod
 
 from diffsim.config import build_problem, validate_config
 from diffsim.run import main
 
 # A rod with zero ends, one unknown diffusivity; sensors at two places (one state).
-HEAT = {
-    "name": "heat_forecast",
-    "model": {
-        "equation": "heat",
-        "grid": {"cells": 12},
-        "boundary": {"left": {"dirichlet": 0.0}, "right": {"dirichlet": 0.0}},
-        "initial_condition": "sin(pi*x)",
-    },
-    "parameters": {"diffusivity": {"init": 0.3, "true": 0.2, "transform": "log"}},
-    "data": {"synthetic": {"times": [0.1, 0.2, 0.3], "sensors": {"x": [0.25, 0.5]}, "noise": 0.01}},
-    "solver": {"name": "rk4", "dt": 0.005},
-    "uncertainty": {"profile": False},
-    "report": {"taylor_test": False, "points": 41, "dpi": 40, "forecast": {"until": 0.8}},
-}
+HEAT = heat_rod(
+    (0.1, 0.2, 0.3),
+    name="heat_forecast",
+    uncertainty={"profile": False},
+    report={"taylor_test": False, "points": 41, "dpi": 40, "forecast": {"until": 0.8}},
+)
 
 
 @pytest.fixture(scope="module")
