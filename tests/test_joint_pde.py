@@ -2,6 +2,7 @@
 one rod, each with its own initial field, sharing the diffusivity, fitted as one problem."""
 
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +13,8 @@ import yaml
 from diffsim.config import build_problem, load_config, validate_config
 from diffsim.inverse import JointProblem, taylor_test_flat
 from diffsim.run import main
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _synthetic(seed):
@@ -200,3 +203,10 @@ def test_bad_pde_experiments_exit_2_in_one_line(tmp_path, capsys, change, fragme
     assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def test_shipped_joint_config_validates(capsys):
+    """`configs/pde_heat_joint.yaml`: two rods' sensor files, different initial fields."""
+    config = ROOT / "configs" / "pde_heat_joint.yaml"
+    assert main([str(config), "--validate", "--no-cache"]) == 0
+    assert "3 free parameters, 180 data values" in capsys.readouterr().out
