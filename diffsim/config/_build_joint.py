@@ -294,9 +294,10 @@ def _groups(kind, problems, configs) -> tuple:
 def build_joint_problem(
     config: OdeRunConfig | PdeRunConfig, base_dir: str | Path = "."
 ) -> JointProblem:
-    """Build the `JointProblem` of a config with `experiments`.
+    """Build the `JointProblem` of a config with `experiments` (ODE, or PDE on a grid).
 
-    Each experiment's data are loaded or simulated.
+    Each experiment's data are loaded or simulated; a PDE experiment may bring its own
+    `initial_condition` and `boundary` (see `docs/config.md`).
 
     **Raises:** `ValueError` (or `DataError`) with one line naming the key path or data file.
 
