@@ -131,14 +131,14 @@ def forward(
     problem = forward_problem()
     collocation = pinn.Collocation(n_collocation, resample_every=resample)
     u_ref, tx = reference()
-    rows = []
+    rows, verbose = [], not quiet
     if trace:
         checkpoint = checkpoint or pathlib.Path(tempfile.mkdtemp()) / "forward.eqx"
 
         def watch(p):
             error = evaluate(checkpoint) if checkpoint.exists() else float("nan")
             rows.append((p.step, p.loss, error))
-            if not quiet:
+            if verbose:
                 print(f"{p.line()}  rel L2 {error:.3e} (checkpoint {trace} steps back)", flush=True)
 
         quiet = watch
