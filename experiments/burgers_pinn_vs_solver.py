@@ -15,7 +15,10 @@ process; wall time includes start-up, compilation, error bars, the Taylor test a
 report; memory is the child's peak resident set size (`os.wait4`'s ru_maxrss).
 
     python experiments/burgers_pinn_vs_solver.py [--adam 500] [--lbfgs 4000] [--width 20]
-        [--depth 8]
+        [--depth 8] [--only solver|pinn]
+
+`--only` runs one of the two (each is a separate process anyway), so that a long study can
+be split into runs of bounded length.
 """
 
 import argparse
@@ -34,22 +37,22 @@ TRUTH = {"lambda1": 1.0, "lambda2": 0.01 / np.pi}
 
 
 def measured(command):
-    """Run `command`; return (wall seconds, peak RSS of that child in MiB)."""
+    """Run `command`; return (wall seconds, CPU seconds, peak RSS of that child in MiB)."""
     start = time.perf_counter()
     child = subprocess.Popen(command, cwd=ROOT)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(command)}")
-    return wall, usage.ru_maxrss / 1024  # KiB on Linux
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # KiB on Linux
 
 
 def run(config, out, overrides=()):
-    """`python -m diffsim.run config` into `out`: (result.json, wall s, peak MiB)."""
+    """`python -m diffsim.run config` into `out`: (result.json, wall s, CPU s, peak MiB)."""
     command = [sys.executable, "-m", "diffsim.run", config, "--out", str(out), "--quiet"]
     command += ["--no-cache", *(a for o in overrides for a in ("--set", o))]
-    wall, rss = measured(command)
-    return json.loads((out / "result.json").read_text()), wall, rss
+    wall, cpu, rss = measured(command)
+    return json.loads((out / "result.json").read_text()), wall, cpu, rss
 
 
 def main(argv=None):
@@ -58,6 +61,7 @@ def main(argv=None):
     parser.add_argument("--lbfgs", type=int, default=4000)
     parser.add_argument("--width", type=int, default=20)
     parser.add_argument("--depth", type=int, default=8)
+    parser.add_argument("--only", choices=["solver", "pinn"], default=None)
     args = parser.parse_args(argv)
     pinn = [
         f"pinn.adam.steps={args.adam}",
@@ -67,25 +71,31 @@ def main(argv=None):
         "report.plots=false",
     ]
     runs = {
-        "differentiable solver (LM)": ("configs/burgers_identification.yaml", []),
-        "PINN (Adam + L-BFGS)": ("configs/burgers_identification_pinn.yaml", pinn),
+        "differentiable solver (LM)": ("solver", "configs/burgers_identification.yaml", []),
+        "PINN (Adam + L-BFGS)": ("pinn", "configs/burgers_identification_pinn.yaml", pinn),
     }
+    runs = {k: v[1:] for k, v in runs.items() if args.only in (None, v[0])}
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, (config, overrides)) in enumerate(runs.items()):
             rows[name] = run(config, pathlib.Path(tmp) / str(i), overrides)
-    print("\nBurgers identification, configs/data/burgers_identification.csv (1 % noise)")
+    print(
+        "\nBurgers identification, configs/data/burgers_identification.csv (1 % noise), "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(
         f"{'method':<28} {'lambda1 (err %, stderr)':<32} {'lambda2 (err %, stderr)':<36} "
-        f"{'wall s':>7} {'peak MiB':>9}"
+        f"{'wall s':>7} {'CPU s':>7} {'peak MiB':>9}"
     )
-    for name, (result, wall, rss) in rows.items():
+    for name, (result, wall, cpu, rss) in rows.items():
         cells = []
         for k, truth in TRUTH.items():
             p = result["parameters"][k]
             value, se = p["estimate"], p["stderr"]
             cells.append(f"{value:.6g} ({100 * abs(value - truth) / truth:.3f} %, {se:.1e})")
-        print(f"{name:<28} {cells[0]:<32} {cells[1]:<36} {wall:>7.0f} {rss:>9.0f}")
+        print(f"{name:<28} {cells[0]:<32} {cells[1]:<36} {wall:>7.0f} {cpu:>7.0f} {rss:>9.0f}")
+    if "PINN (Adam + L-BFGS)" not in rows:
+        return
     pinn_result = rows["PINN (Adam + L-BFGS)"][0]
     details = pinn_result["model"]["pinn"]
     print(
