@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+import diffsim
 from diffsim import petab
 from diffsim.inverse import SolverOptions, TaylorTest, taylor_test_flat
 from diffsim.petab import _noise
@@ -406,3 +407,28 @@ def test_command_line_fit_of_petab_file_is_bounded(tmp_path, capsys):
     assert result["log_likelihood"] > REFERENCE["Boehm_JProteomeRes2014"] - 0.1
     estimate = result["parameters"]["k_exp_hetero"]["estimate"]
     assert 1e-5 <= estimate < 1.01e-5  # feasible: the bounds are kept, not approached
+
+
+@pytest.mark.slow  # two compilations (~12 s); the Boehm gradient tests run the direct path
+def test_direct_tangent_solves_match_refinement():
+    """The stiff solver of PEtab problems solves its stage tangents directly
+    (`DenseLU(refine_iters=0)`, cheaper for many forward-mode columns): the same Jacobian as
+    refinement, to round-off, on Robertson's reaction (rates over nine orders of magnitude)."""
+    model = diffsim.models.robertson()
+    y0 = jnp.asarray(model.default_initial_state)
+    ts = jnp.asarray([0.0, 1.0, 1e3])
+    tableau = diffsim.SOLVERS["kvaerno5"].tableau
+
+    def jacobian(linear_solver):
+        solver = diffsim.ESDIRK(tableau, linear_solver=linear_solver)
+
+        def final(p):
+            return diffsim.solve_ode(model, y0, ts, p, solver=solver, rtol=1e-8, atol=1e-12).ys
+
+        p = {k: jnp.asarray(v) for k, v in model.default_parameters.items()}
+        return jnp.stack(jax.tree.leaves(jax.jit(jax.jacfwd(final))(p)))
+
+    direct, refined = jacobian(diffsim.DenseLU(refine_iters=0)), jacobian(diffsim.DenseLU())
+    scale = float(jnp.max(jnp.abs(refined)))
+    assert scale > 1.0
+    np.testing.assert_allclose(direct, refined, rtol=1e-9, atol=1e-12 * scale)

@@ -143,7 +143,11 @@ class DenseLU(AbstractLinearSolver):
         return solve
 
     def _refine(self, matvec, b, factors, trans):
-        """Solve `matvec(x) = b` by refinement preconditioned with `factors` (`trans`: of Pᵀ)."""
+        """Solve `matvec(x) = b` by refinement preconditioned with `factors` (`trans`: of Pᵀ);
+        with `refine_iters=0`, directly (the exact matrix: cheaper for small states with many
+        tangent columns sharing it)."""
+        if self.refine_iters == 0:
+            return jnp.linalg.solve(_matrix(matvec, b), b)
         eps = jnp.finfo(b.dtype).eps
 
         def precondition(r):
