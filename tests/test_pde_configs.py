@@ -44,6 +44,15 @@ def _run(config, out, *overrides):
     return code, json.loads((out / "result.json").read_text())
 
 
+@pytest.fixture(scope="module")
+def heat(tmp_path_factory):
+    """The result of one default run of pde_heat_diffusivity.yaml, shared by the tests that
+    read it."""
+    code, result = _run(CONFIGS / "pde_heat_diffusivity.yaml", tmp_path_factory.mktemp("heat"))
+    assert code == 0
+    return result
+
+
 def _check_burgers(result, lambda2):
     """Both coefficients within 0.5 % / 1 % of the truth and within 3 reported stderr."""
     truth = {"lambda1": 1.0, "lambda2": lambda2}
@@ -93,10 +102,9 @@ def test_burgers_identification_on_unseen_data(tmp_path):
     _check_burgers(result, lambda2)
 
 
-def test_constant_diffusivity_and_source_are_recovered(tmp_path):
-    code, result = _run(CONFIGS / "pde_heat_diffusivity.yaml", tmp_path / "heat")
-    p = result["parameters"]["diffusivity"]
-    assert code == 0 and abs(p["estimate"] - 0.05) < 3 * p["stderr"] < 0.005
+def test_constant_diffusivity_and_source_are_recovered(heat, tmp_path):
+    p = heat["parameters"]["diffusivity"]
+    assert abs(p["estimate"] - 0.05) < 3 * p["stderr"] < 0.005
     code, result = _run(
         CONFIGS / "pde_advection_diffusion_source.yaml", tmp_path / "source", "report.plots=false"
     )
@@ -147,11 +155,9 @@ def test_wide_and_long_sensor_files_give_the_same_problem(tmp_path):
     assert wide.num_points == 3 and np.all(long.sigma == 0.01)
 
 
-def test_pde_runs_use_every_fit_method_and_multistart(tmp_path):
+def test_pde_runs_use_every_fit_method_and_multistart(heat, tmp_path):
     """The same estimate by L-BFGS from two vmapped starts as by Levenberg-Marquardt."""
-    _, reference = _run(
-        CONFIGS / "pde_heat_diffusivity.yaml", tmp_path / "lm", "report.plots=false"
-    )
+    reference = heat
     code, result = _run(
         CONFIGS / "pde_heat_diffusivity.yaml",
         tmp_path / "lbfgs",
@@ -167,10 +173,10 @@ def test_pde_runs_use_every_fit_method_and_multistart(tmp_path):
     assert got["stderr"] == pytest.approx(expected["stderr"], rel=1e-3)
 
 
-def test_ode_and_pde_runs_share_one_result_schema(tmp_path):
+def test_ode_and_pde_runs_share_one_result_schema(heat, tmp_path):
     extras = ("report.plots=false", "report.taylor_test=false")
     _, ode = _run(CONFIGS / "lotka_volterra.yaml", tmp_path / "ode", *extras)
-    _, pde = _run(CONFIGS / "pde_heat_diffusivity.yaml", tmp_path / "pde", *extras)
+    pde = heat
     assert set(ode) == set(pde) and (ode["kind"], pde["kind"]) == ("ode", "pde")
     for result in (ode, pde):
         names = result["covariance"]["names"]
