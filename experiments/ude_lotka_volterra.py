@@ -75,10 +75,11 @@ def true_structure(seed: int, noise: float = 0.05, until: float = 20.0, points: 
     0): the maximum-likelihood fit of the right structure, which is what a UDE whose recovered
     terms are exactly x·y refits to, so its error is what finding the right terms buys.
 
-    **Returns:** β, γ (estimates and standard errors, reduced-chi-square scaled as in the
-    config's refit), the relative L2 error of its interaction (-βxy, γxy) along the true
-    trajectory on [0, 3] (301 times), the relative L2 error of the extrapolation against the
-    truth from 0 to `until`, what the error bars alone account for, whether the fit converged.
+    **Returns:** chi-square and BIC (`chi² + k ln N`, as the term selection scores), β, γ
+    (estimates and standard errors, reduced-chi-square scaled as in the config's refit), the
+    relative L2 error of its interaction (-βxy, γxy) along the true trajectory on [0, 3]
+    (301 times), the relative L2 error of the extrapolation against the truth from 0 to
+    `until`, what the error bars alone account for, whether the fit converged.
     """
     ts, data, sigma = make_data(seed, noise)
     problem = neural.trajectory_problem(
@@ -101,6 +102,8 @@ def true_structure(seed: int, noise: float = 0.05, until: float = 20.0, points: 
     return {
         "seed": seed,
         "success": bool(result.success),
+        "chi_square": float(result.chi_square),
+        "bic": float(result.chi_square + 2 * np.log(np.isfinite(data).sum())),
         "beta": beta,
         "gamma": gamma,
         "beta_stderr": float(uncertainty.stderr[0]),

@@ -70,6 +70,9 @@ def test_smoke_config_trains_to_the_noise_level(smoke_run):
     # 62 data values: chi-square near 62 is the noise level (71.5 measured after 150 steps).
     assert result["statistics"]["chi_square"] < 1.5 * 62
     assert result["gradient"]["taylor_test"]["passed"]
+    # adjoint: auto trains in reverse mode (87 weights + 2 states would pick forward mode,
+    # 1.8x slower per gradient of the training loss, docs/neural.md).
+    assert result["gradient"]["adjoint"] == "checkpoint", result["gradient"]
     states, learned = arrays["states_fit"], arrays["learned_fit"]
     x, y = states.T
     truth = np.stack([-0.9 * x * y, 0.8 * x * y], axis=1)
