@@ -147,6 +147,15 @@ def test_bad_experiments_exit_2_in_one_line(tmp_path, capsys, change, fragments)
         assert fragment in lines[0], lines[0]
 
 
+def test_a_sweep_of_a_joint_fit_is_refused_before_writing(tmp_path, capsys):
+    path, out = tmp_path / "config.yaml", tmp_path / "run"
+    path.write_text(yaml.safe_dump({**JOINT, "sweep": {"parameters": {"k": [0.5, 1.0]}}}))
+    assert main([str(path), "--out", str(out), "--quiet", "--no-cache"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: sweep: ") and "experiments: are fitted jointly" in error
+    assert "\n" not in error and not out.exists()
+
+
 def test_experiments_with_their_own_noise_levels():
     """An experiment's `observations` set its noise level: its rows are weighted by it, its
     synthetic data scatter by it, its forecast's prediction band uses it."""

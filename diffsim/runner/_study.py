@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from .._solution import status_message
-from ..inverse import OdeProblem, PdeProblem, make_method
+from ..inverse import JointProblem, OdeProblem, PdeProblem, make_method
 from ..inverse._methods import MESSAGES
 from ..inverse._sweep import fit_members, series_of, simulate_members, with_unknowns
 from ..report import write_study_report
@@ -31,17 +31,22 @@ def check_study(config, problem) -> None:
     """Check the `sweep:` and `ensemble:` sections against the built problem.
 
     **Raises:** `ValueError` with one line naming the key: a model other than an ODE
-    without a network or a PDE on a grid, a name that is not a parameter of the model, a fit
-    sweep outside an unknown's bounds or with nothing left to fit, or an end time `until`
-    not after the initial time.
+    without a network or a PDE on a grid (or a joint fit of experiments), a name that is
+    not a parameter of the model, a fit sweep outside an unknown's bounds or with nothing
+    left to fit, or an end time `until` not after the initial time.
     """
     if not is_study(config):
         return
     if type(problem) not in (OdeProblem, PdeProblem):
         section = "sweep" if config.sweep is not None else "ensemble"
+        why = (
+            "experiments: are fitted jointly, as one problem; sweep one experiment's config"
+            if isinstance(problem, JointProblem)
+            else "a network is trained, not swept"
+        )
         raise ValueError(
             f"{section}: sweeps and ensembles are for ODE models without a network and "
-            "PDEs on a grid (a network is trained, not swept)"
+            f"PDEs on a grid, one data set each ({why})"
         )
     known = (*problem.space.names, *problem.fixed)
     t0 = series_of(problem).t0
