@@ -1,11 +1,13 @@
 """The PDE adapter of the inverse layer: sensors, fields, penalties, gradients, user models."""
 
 import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import yaml
 
 from diffsim.config import build_problem, load_config, validate_config
 from diffsim.inverse import estimate_uncertainty, fit, interpolation_matrix, sensor_operator
@@ -243,6 +245,15 @@ def test_initial_condition_from_a_file(tmp_path, capsys):
     args = ["configs/pde_heat_diffusivity.yaml", "--validate", "--set"]
     assert main([*args, "model.initial_condition={file: missing.csv}"]) == 2
     assert "missing.csv: data file not found" in capsys.readouterr().err
+    # A run copies the file into its folder, so config.yaml and fitted.yaml rerun from there.
+    settings = yaml.safe_load(Path("configs/pde_heat_diffusivity.yaml").read_text())
+    settings["model"]["initial_condition"] = {"file": "u0.csv"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(settings))
+    quick = ["--quiet", "--no-cache", "--set", "report.plots=false"]
+    assert main([str(tmp_path / "config.yaml"), "--out", str(tmp_path / "run"), *quick]) == 0
+    for name in ("config.yaml", "fitted.yaml"):
+        assert main([str(tmp_path / "run" / name), "--validate"]) == 0, name
+    assert (tmp_path / "run" / "initial_condition.csv").is_file()
 
 
 @pytest.mark.parametrize("interpolation", ["linear", "spectral"])

@@ -88,29 +88,68 @@ def check_fit_settings(config: RunConfig, problem: AbstractProblem) -> None:
     check_study(config, problem)
 
 
+def _copied_file(path: str, base_dir: Path, folder: RunFolder, stem: str) -> str:
+    """Copy the file at `path` (relative to `base_dir`) into the run folder as
+    `stem.<suffix>`; the copy's name."""
+    original = Path(base_dir) / path
+    copy = f"{stem}{original.suffix.lower()}"
+    shutil.copyfile(original, folder.path / copy)
+    return copy
+
+
 def _copied_data(data, base_dir: Path, folder: RunFolder, stem: str):
     """`data` with its file (if any) copied into the run folder as `stem.<suffix>`."""
     source = data.file
     if source is None:
         return data
-    original = Path(base_dir) / source.path
-    copy = f"{stem}{original.suffix.lower()}"
-    shutil.copyfile(original, folder.path / copy)
+    copy = _copied_file(source.path, base_dir, folder, stem)
     return data.model_copy(update={"file": source.model_copy(update={"path": copy})})
 
 
+def _copied_initial(value, base_dir: Path, folder: RunFolder, stem: str):
+    """A PDE initial condition with its files (one, or one per variable) copied into the run
+    folder as `stem.<suffix>` or `stem_<variable>.<suffix>`; other values as they are."""
+    if isinstance(value, dict):
+        return {k: _copied_initial(v, base_dir, folder, f"{stem}_{k}") for k, v in value.items()}
+    if isinstance(getattr(value, "file", None), str):
+        copy = _copied_file(value.file, base_dir, folder, stem)
+        return value.model_copy(update={"file": copy})
+    return value
+
+
 def _resolved_config(config: RunConfig, base_dir: Path, folder: RunFolder) -> RunConfig:
-    """The config with its data files copied into the run folder (so it reruns as is):
-    `data.<suffix>`, or one `data_<experiment>.<suffix>` per experiment."""
+    """The config with its files copied into the run folder (so it reruns as is): data as
+    `data.<suffix>`, or one `data_<experiment>.<suffix>` per experiment; a PDE's initial
+    condition read from a file as `initial_condition.<suffix>` (`..._<experiment>`)."""
+    initial = getattr(config.model, "initial_condition", None)
+    if initial is not None:
+        initial = _copied_initial(initial, base_dir, folder, "initial_condition")
+        config = config.model_copy(
+            update={"model": config.model.model_copy(update={"initial_condition": initial})}
+        )
     if config.data is not None:
         return config.model_copy(
             update={"data": _copied_data(config.data, base_dir, folder, "data")}
         )
     experiments = [
-        e.model_copy(update={"data": _copied_data(e.data, base_dir, folder, f"data_{e.name}")})
+        e.model_copy(
+            update={
+                "data": _copied_data(e.data, base_dir, folder, f"data_{e.name}"),
+                **_copied_experiment_initial(e, base_dir, folder),
+            }
+        )
         for e in config.experiments
     ]
     return config.model_copy(update={"experiments": experiments})
+
+
+def _copied_experiment_initial(experiment, base_dir: Path, folder: RunFolder) -> dict:
+    """The update of a PDE experiment whose own initial condition is read from a file."""
+    initial = getattr(experiment, "initial_condition", None)
+    if initial is None:
+        return {}
+    stem = f"initial_condition_{experiment.name}"
+    return {"initial_condition": _copied_initial(initial, base_dir, folder, stem)}
 
 
 def _taylor_check(problem: AbstractProblem, result: FitResult) -> dict:
