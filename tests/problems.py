@@ -2,6 +2,9 @@
 
 import jax.numpy as jnp
 import numpy as np
+import yaml
+
+from diffsim.run import main
 
 
 def lotka_volterra(t, y, p):
@@ -68,3 +71,15 @@ def heat_rod(times=(0.1, 0.2), **changes) -> dict:
         "solver": {"name": "rk4", "dt": 0.005},
     }
     return {**config, **changes}
+
+
+def assert_validate_fails_in_one_line(settings: dict, tmp_path, capsys, fragments) -> None:
+    """`--validate` of the config `settings` exits 2 with one error line holding `fragments`."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    code = main([str(path), "--validate", "--no-cache"])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import yaml
+from problems import assert_validate_fails_in_one_line
 
 from diffsim.config import build_problem, load_config, validate_config
 from diffsim.inverse import JointProblem, taylor_test_flat
@@ -195,14 +196,7 @@ PINN = {"solve_with": "pinn"}
     ],
 )
 def test_bad_pde_experiments_exit_2_in_one_line(tmp_path, capsys, change, fragments):
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump({**HEAT_JOINT, **change}))
-    code = main([str(path), "--validate", "--no-cache"])
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+    assert_validate_fails_in_one_line({**HEAT_JOINT, **change}, tmp_path, capsys, fragments)
 
 
 def test_shipped_joint_config_validates(capsys):
