@@ -11,7 +11,8 @@ parameters' PEtab scales (the nominal point excluded), fitted one after the othe
 bounded method `trust_region_reflective` (scipy's trust-region reflective least squares on
 diffsim's residuals and compiled forward-mode Jacobian, the bounds a box on the PEtab scale),
 at the loaded problem's tolerances; the residual and Jacobian functions are compiled once per
-process. A run is one chunk: it stops taking new starts when the next one would not finish
+process (and kept in XLA's persistent cache, /tmp/petab_fits_xla_cache, for the next
+chunk). A run is one chunk: it stops taking new starts when the next one would not finish
 inside `--budget` wall seconds (and is killed at budget + 300 s). Chunks accumulate in
 experiments/results/petab_fits.json: a run continues after the last start recorded for the
 same settings (or at `--starts-from K`); `--fresh` discards a problem's earlier starts. Each
@@ -31,6 +32,8 @@ from pathlib import Path
 from petab_collection import REFERENCE
 
 RESULTS = Path(__file__).parent / "results" / "petab_fits.json"
+#: XLA's persistent compilation cache: the chunks of one problem compile the same functions.
+XLA_CACHE = Path("/tmp/petab_fits_xla_cache")
 PROBLEMS = [
     "Boehm_JProteomeRes2014",
     "Crauste_CellSystems2017",
@@ -49,6 +52,7 @@ def run_chunk(folder: Path, name: str, args, partial: Path) -> dict:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_compilation_cache_dir", str(XLA_CACHE))
     import equinox as eqx
     import numpy as np
 
