@@ -1,5 +1,7 @@
 """Dense output: outputs inside steps and `sol.evaluate(t)`, their accuracy and gradients."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -81,6 +83,12 @@ def _loss(p, adjoint, dense):
     return out
 
 
+@functools.cache
+def _forward_reference(dense):
+    """jax.jacfwd of the loss (forward mode), computed once per `dense` for the module."""
+    return jax.jacfwd(_loss)(LV_P, "forward", dense)
+
+
 @pytest.mark.parametrize("dense", [False, True])
 @pytest.mark.parametrize(
     "adjoint",
@@ -92,7 +100,7 @@ def _loss(p, adjoint, dense):
     ],
 )
 def test_gradients_through_interpolated_outputs_agree_with_jacfwd(adjoint, dense):
-    ref = jax.jacfwd(_loss)(LV_P, "forward", dense)
+    ref = _forward_reference(dense)
     np.testing.assert_allclose(jax.grad(_loss)(LV_P, adjoint, dense), ref, rtol=1e-10)
 
 
