@@ -50,7 +50,10 @@ _MESSAGES = {
         "Newton's method did not converge in an implicit stage with the fixed step `dt`. "
         "Reduce `dt` or use adaptive steps (`dt=None`)."
     ),
-    RESULTS.invalid_times: "The output times `ts` must be strictly monotonic.",
+    RESULTS.invalid_times: (
+        "Traced output times `ts` must be strictly increasing (a solve backwards in time "
+        "needs concrete, strictly decreasing `ts`)."
+    ),
     RESULTS.event_occurred: "A terminal event stopped the solve (not an error).",
 }
 MESSAGES = tuple(_MESSAGES[code] for code in RESULTS)
