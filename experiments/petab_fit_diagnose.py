@@ -5,6 +5,8 @@ reference (issue 17). Three diagnostics, each on the study's Latin-hypercube sta
     nice -n 10 python experiments/petab_fit_diagnose.py near DIR NAME [--spread 0.3,1,1.5] \
         [--max-steps 500] [--seed 1]
     nice -n 10 python experiments/petab_fit_diagnose.py failures DIR NAME [--starts 0,1,2]
+    nice -n 10 python experiments/petab_fit_diagnose.py trace DIR NAME [--starts 0] \
+        [--max-steps 500]
 
 `cost`: CPU seconds (`time.process_time`, best of 2 calls) of the compiled residuals and of
 the residuals-and-Jacobian that `trust_region_reflective` calls once per accepted step, at
@@ -15,7 +17,8 @@ point moved by `spread` decades (normal, per parameter, on the PEtab scale, clip
 bounds): does the optimizer reach the reference from nearby? `failures`: for starts whose
 first point fails, the status of diffsim's solve and of scipy's `Radau` at the same
 tolerances on every experiment: is the failure the model's (blow-up, non-finite right-hand
-side) or the solver's?
+side) or the solver's? `trace`: one start's fit (`--max-steps` evaluations at most), every
+call of the compiled residuals and residuals-and-Jacobian timed: where its CPU time goes.
 """
 
 import argparse
@@ -177,9 +180,53 @@ def failures(folder: Path, name: str, indices: list[int]) -> None:
             )
 
 
+def trace(folder: Path, name: str, index: int, max_steps: int) -> None:
+    import jax
+    import numpy as np
+
+    from diffsim.inverse import _trf, fit
+
+    _, problem, starts = _load(folder, name)
+    calls = {"residuals": [], "residuals+Jacobian": []}
+
+    def timed(function, label):
+        def run(z):
+            clock = time.process_time()
+            out = jax.block_until_ready(function(z))
+            calls[label].append(time.process_time() - clock)
+            return out
+
+        return run
+
+    compiled = _trf._compiled
+
+    def compiled_and_timed(problem, mode, example):
+        clock = time.process_time()
+        residuals, both = compiled(problem, mode, example)
+        print(f"compile: {time.process_time() - clock:.1f} CPU s")
+        return timed(residuals, "residuals"), timed(both, "residuals+Jacobian")
+
+    _trf._compiled = compiled_and_timed
+    clock = time.process_time()
+    result = fit(
+        problem,
+        "trust_region_reflective",
+        starts=starts[index],
+        max_steps=max_steps,
+        options={"x_scale": 1.0},
+    )
+    total = time.process_time() - clock
+    for label, times in calls.items():
+        print(
+            f"{label}: {len(times)} calls, {sum(times):.1f} CPU s (median "
+            f"{np.median(times):.3f}, largest {max(times):.3f})"
+        )
+    print(f"start {index}: {int(result.num_steps)} accepted steps, {total:.1f} CPU s in all")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("cost", "near", "failures"))
+    parser.add_argument("what", choices=("cost", "near", "failures", "trace"))
     parser.add_argument("collection", type=Path)
     parser.add_argument("name")
     parser.add_argument("--points", type=int, default=2)
@@ -193,8 +240,10 @@ def main() -> None:
     elif args.what == "near":
         spread = [float(v) for v in args.spread.split(",")]
         near(args.collection, args.name, spread, args.max_steps, args.seed)
-    else:
+    elif args.what == "failures":
         failures(args.collection, args.name, [int(v) for v in args.starts.split(",")])
+    else:
+        trace(args.collection, args.name, int(args.starts.split(",")[0]), args.max_steps)
 
 
 if __name__ == "__main__":

@@ -183,22 +183,23 @@ def summarize(row: dict) -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| problem | est. | starts done | best log L | reference | best within 0.1 | "
-        "fraction converged | CPU s per start | CPU s per converged start | compile s | "
-        "note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| problem | est. | max evaluations | starts done | best log L | reference | "
+        "best within 0.1 | fraction converged | CPU s per start | CPU s per converged start | "
+        "compile s | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     fmt = lambda v, f: "-" if v is None else format(v, f)
     for r in rows:
         if not r.get("starts_done"):
             lines.append(
-                f"| {r['name']} | | 0 | | {REFERENCE[r['name']][0]:.3f} | | | | | | "
+                f"| {r['name']} | | | 0 | | {REFERENCE[r['name']][0]:.3f} | | | | | | "
                 f"{r.get('error', '')} |"
             )
             continue
         note = "; ".join(c["stopped"] for c in r.get("chunks", [])[-1:] if "stopped" in c)
         lines.append(
-            f"| {r['name']} | {r['estimated']} | {r['starts_done']}/{r['starts_planned']} | "
+            f"| {r['name']} | {r['estimated']} | {r['max_steps']} | "
+            f"{r['starts_done']}/{r['starts_planned']} | "
             f"{fmt(r['best_llh'], '.3f')} | {r['reference_llh']:.3f} | "
             f"{'yes' if r['best_reaches_reference'] else 'no'} | "
             f"{r['converged']}/{r['starts_done']} | {fmt(r.get('cpu_s_per_start'), '.3g')} | "
