@@ -15,10 +15,13 @@ process; wall time includes start-up, compilation, error bars, the Taylor test a
 report; memory is the child's peak resident set size (`os.wait4`'s ru_maxrss).
 
     python experiments/burgers_pinn_vs_solver.py [--adam 500] [--lbfgs 4000] [--width 20]
-        [--depth 8] [--only solver|pinn]
+        [--depth 8] [--only solver|pinn] [--raissi-loss] [--json PATH]
 
 `--only` runs one of the two (each is a separate process anyway), so that a long study can
-be split into runs of bounded length.
+be split into runs of bounded length. `--raissi-loss` gives the initial and periodic terms
+weight 0: the PINN's loss is then Raissi et al.'s, data misfit + residual at the data points.
+`--json` writes each method's estimates, errors (%), standard errors, wall and CPU seconds and
+peak memory, and the PINN's logged training records (step, phase, loss, terms, λ1, λ2).
 """
 
 import argparse
@@ -48,11 +51,16 @@ def measured(command):
 
 
 def run(config, out, overrides=()):
-    """`python -m diffsim.run config` into `out`: (result.json, wall s, CPU s, peak MiB)."""
+    """`python -m diffsim.run config` into `out`: (result.json, wall s, CPU s, peak MiB,
+    the lines of metrics.jsonl)."""
     command = [sys.executable, "-m", "diffsim.run", config, "--out", str(out), "--quiet"]
     command += ["--no-cache", *(a for o in overrides for a in ("--set", o))]
     wall, cpu, rss = measured(command)
-    return json.loads((out / "result.json").read_text()), wall, cpu, rss
+    metrics = out / "metrics.jsonl"
+    records = (
+        [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
+    )
+    return json.loads((out / "result.json").read_text()), wall, cpu, rss, records
 
 
 def main(argv=None):
@@ -62,6 +70,8 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=20)
     parser.add_argument("--depth", type=int, default=8)
     parser.add_argument("--only", choices=["solver", "pinn"], default=None)
+    parser.add_argument("--raissi-loss", action="store_true")
+    parser.add_argument("--json", type=pathlib.Path, default=None)
     args = parser.parse_args(argv)
     pinn = [
         f"pinn.adam.steps={args.adam}",
@@ -70,6 +80,8 @@ def main(argv=None):
         f"pinn.network.depth={args.depth}",
         "report.plots=false",
     ]
+    if args.raissi_loss:
+        pinn.append("pinn.weighting.weights={initial: 0, boundary: 0}")
     runs = {
         "differentiable solver (LM)": ("solver", "configs/burgers_identification.yaml", []),
         "PINN (Adam + L-BFGS)": ("pinn", "configs/burgers_identification_pinn.yaml", pinn),
@@ -87,13 +99,19 @@ def main(argv=None):
         f"{'method':<28} {'lambda1 (err %, stderr)':<32} {'lambda2 (err %, stderr)':<36} "
         f"{'wall s':>7} {'CPU s':>7} {'peak MiB':>9}"
     )
-    for name, (result, wall, cpu, rss) in rows.items():
-        cells = []
+    figures = {"load": os.getloadavg(), "args": vars(args) | {"json": str(args.json)}}
+    for name, (result, wall, cpu, rss, records) in rows.items():
+        cells, row = [], {"wall_s": wall, "cpu_s": cpu, "peak_mib": rss}
         for k, truth in TRUTH.items():
             p = result["parameters"][k]
             value, se = p["estimate"], p["stderr"]
-            cells.append(f"{value:.6g} ({100 * abs(value - truth) / truth:.3f} %, {se:.1e})")
+            error = 100 * abs(value - truth) / truth
+            cells.append(f"{value:.6g} ({error:.3f} %, {se:.1e})")
+            row[k] = {"estimate": value, "error_pct": error, "stderr": se}
         print(f"{name:<28} {cells[0]:<32} {cells[1]:<36} {wall:>7.0f} {cpu:>7.0f} {rss:>9.0f}")
+        figures[name] = row | {"message": result["message"], "training": records}
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=1))
     if "PINN (Adam + L-BFGS)" not in rows:
         return
     pinn_result = rows["PINN (Adam + L-BFGS)"][0]

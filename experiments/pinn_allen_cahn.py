@@ -8,14 +8,19 @@ PINN minimizes its pointwise residual. Error: relative L2 over the grid's 512 po
 times. Both variants get the same Adam budget (float32) and collocation (resampled each step).
 
     python experiments/pinn_allen_cahn.py [--steps 3000] [--collocation 2048] [--width 64]
-        [--seed 0] [--variant plain|recipe] [--quiet]
+        [--seed 0] [--variant plain|recipe] [--log-every 0] [--json PATH] [--quiet]
 
 `--variant` runs one of the two (default both), so that a long study can be split into runs
 of bounded length. Each row gives wall and process CPU seconds and the load average.
+Ctrl-C (or `timeout -s INT SECONDS`) stops training where it is and still measures the
+error: a run can be given a time budget instead of a step count. `--json` writes each
+variant's figures and its loss every `--log-every` steps (default a tenth of the steps).
 """
 
 import argparse
+import json
 import os
+import pathlib
 import time
 
 import jax
@@ -45,7 +50,7 @@ def reference(ts):
     return m.grid.x, np.asarray(sol.ys)
 
 
-def run(variant, steps, n_collocation, width, seed, quiet):
+def run(variant, steps, n_collocation, width, seed, quiet, log_every=0):
     key = jax.random.PRNGKey(seed)
     problem = pinn.PINNProblem(
         model(), (0.0, 1.0), PARAMS, initial=initial, n_initial=512, n_boundary=128
@@ -80,7 +85,7 @@ def run(variant, steps, n_collocation, width, seed, quiet):
         weighting=weighting,
         causal=causal,
         callback=None if quiet else lambda p: print(variant, p.line(), flush=True),
-        log_every=max(1, steps // 10),
+        log_every=log_every or max(1, steps // 10),
     )
     return problem, trained
 
@@ -100,30 +105,45 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variant", choices=["plain", "recipe"], default=None)
+    parser.add_argument("--log-every", type=int, default=0)
+    parser.add_argument("--json", type=pathlib.Path, default=None)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     ts = np.linspace(0.0, 1.0, 101)
     start = time.perf_counter()
     x, u_ref = reference(ts)
     print(f"spectral reference (512 modes, ETDRK4 dt=1e-3): {time.perf_counter() - start:.1f} s")
-    rows = []
+    rows, figures = [], {}
     variants = {"plain": "plain", "recipe": "periodic+fourier+gradnorm+causal"}
     for key, variant in variants.items():
         if args.variant not in (None, key):
             continue
         start, cpu, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
         problem, trained = run(
-            variant, args.steps, args.collocation, args.width, args.seed, args.quiet
+            variant, args.steps, args.collocation, args.width, args.seed, args.quiet, args.log_every
         )
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        rel_l2, load = error(problem, trained, x, ts, u_ref), (load, os.getloadavg()[0])
         rows.append(
-            f"{variant:<34} rel L2 {error(problem, trained, x, ts, u_ref):.3e}  "
-            f"{wall:.0f} s wall, {cpu:.0f} s CPU, load {load:.1f} -> {os.getloadavg()[0]:.1f}  "
+            f"{variant:<34} rel L2 {rel_l2:.3e}  {trained.steps['adam']} Adam steps  "
+            f"{wall:.0f} s wall, {cpu:.0f} s CPU, load {load[0]:.1f} -> {load[1]:.1f}  "
             f"({trained.status})"
         )
         print(rows[-1], flush=True)
+        h = trained.history
+        figures[key] = {
+            "rel_l2": rel_l2,
+            "adam_steps": trained.steps["adam"],
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "load": load,
+            "status": trained.status,
+            "history": {k: h[k] for k in ("step", "loss", "residual", "initial", "boundary")},
+        }
     print(f"\nAllen-Cahn, {args.steps} Adam steps (float32), {args.collocation} points/step")
     print("\n".join(rows))
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=1))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ error against the exact Cole–Hopf solution on the 256 × 100 grid (paper: 6.7e
 
 Identification (section 4.1.2): λ1, λ2 of u_t + λ1 u u_x = λ2 u_xx from 2000 samples
 (configs/data/burgers_identification.csv, 1 % noise, or exact samples with --noise 0), the
-data points being the collocation points, MSE(data) + MSE(residual).
+data points being the collocation points; loss MSE(data) + MSE(residual) + MSE(u(t, ±1)),
+the last the zero Dirichlet ends at 50 points each. `--raissi-loss` leaves the ends out
+(Raissi et al.'s loss); `--extra-collocation N` adds N Latin-hypercube points of the box
+to the data points where the residual is enforced (no data there).
 
 Adam runs in float32, then L-BFGS in float64. Times are wall-clock on this machine,
 compilation included.
@@ -16,10 +19,14 @@ compilation included.
         [--adam 1000] [--lbfgs 1000] [--resample-every 0] [--checkpoint PATH] [--quiet]
     python experiments/pinn_burgers.py evaluate --checkpoint PATH [--seeds 0]
     python experiments/pinn_burgers.py identify [--noise 0.01] [--seeds 0] [--adam 1000]
-        [--lbfgs 1000] [--uncertainty] [--json PATH] [--quiet]
+        [--lbfgs 1000] [--raissi-loss] [--extra-collocation 0] [--log-every 0]
+        [--uncertainty] [--json PATH] [--quiet]
 
 `--uncertainty` adds Gauss–Newton standard errors of λ1, λ2 (`pinn.coefficient_uncertainty`);
-`--json` writes the last seed's figures (used by experiments/burgers_pinn_vs_solver.py).
+`--json` writes the last seed's figures (used by experiments/burgers_pinn_vs_solver.py);
+for `identify` with λ1's and λ2's errors (%) and the loss at every logged step
+(`--log-every K`, default a tenth of all steps). Ctrl-C (or `timeout -s INT`) stops
+training where it is and still reports: a run can be given a time budget.
 `--checkpoint PATH` saves the forward network every 500 steps (PATH with `.seedN` appended);
 `evaluate` reads such a checkpoint (float64) and prints its error: a long run can be watched.
 `--resample-every K` draws a fresh collocation set every K Adam steps (0: Raissi's one set;
@@ -78,10 +85,21 @@ def network(seed, dtype="float32"):
 
 
 def train(
-    problem, collocation, seed, adam, lbfgs, learning_rate, quiet, checkpoint=None, every=500
+    problem,
+    collocation,
+    seed,
+    adam,
+    lbfgs,
+    learning_rate,
+    quiet,
+    checkpoint=None,
+    every=500,
+    weighting=None,
+    log_every=0,
 ):
     """Raissi's network: Adam in float32, then L-BFGS in float64; with `quiet` a callable,
-    it is the progress callback (and progress is logged every `every` steps)."""
+    it is the progress callback (and progress is logged every `every` steps); else progress
+    is logged every `log_every` steps (0: a tenth of all steps)."""
     callback = (
         quiet if callable(quiet) else None if quiet else lambda p: print(p.line(), flush=True)
     )
@@ -94,8 +112,9 @@ def train(
         learning_rate=learning_rate,
         lbfgs_steps=lbfgs,
         lbfgs_float64=True,
+        weighting=weighting,
         callback=callback,
-        log_every=every if callable(quiet) else max(1, (adam + lbfgs) // 10),
+        log_every=every if callable(quiet) else log_every or max(1, (adam + lbfgs) // 10),
         checkpoint=checkpoint,
         checkpoint_every=every,
     )
@@ -172,8 +191,20 @@ def load_data(noise, seed=0):
     return d["t"], d["x"], d["u"], d["sigma"]  # 0 for exact data: stderr from the misfit
 
 
-def identify(noise, seed, adam, lbfgs, learning_rate=1e-3, quiet=False):
-    """Identify (λ1, λ2); returns (relative errors in %, trained, problem)."""
+def identify(
+    noise,
+    seed,
+    adam,
+    lbfgs,
+    learning_rate=1e-3,
+    quiet=False,
+    raissi_loss=False,
+    extra=0,
+    log_every=0,
+):
+    """Identify (λ1, λ2); returns (relative errors in %, trained, problem). `raissi_loss`:
+    without the zero Dirichlet term at x = ±1; `extra`: Latin-hypercube collocation points
+    added to the data points."""
     t, x, u, sigma = load_data(noise)
     data = pinn.Observations(jnp.asarray(t), jnp.asarray(x)[:, None], jnp.asarray(u), sigma)
     problem = pinn.PINNProblem(
@@ -186,13 +217,29 @@ def identify(noise, seed, adam, lbfgs, learning_rate=1e-3, quiet=False):
         data=data,
     )
     points = np.column_stack([t, x])
+    if extra:
+        box = pinn.LatinHypercube().sample(extra, problem.lower, problem.upper, seed + 1)
+        points = np.concatenate([points, box])
     collocation = pinn.Collocation(len(points), pinn.Given(points))
-    trained = train(problem, collocation, seed, adam, lbfgs, learning_rate, quiet)
-    errors = (
-        100 * abs(trained.params["advection"] - 1.0),
-        100 * abs(trained.params["viscosity"] - LAMBDA2) / LAMBDA2,
+    weighting = pinn.Fixed({"boundary": 0.0}) if raissi_loss else None
+    trained = train(
+        problem,
+        collocation,
+        seed,
+        adam,
+        lbfgs,
+        learning_rate,
+        quiet,
+        weighting=weighting,
+        log_every=log_every,
     )
+    errors = coefficient_errors(trained.params["advection"], trained.params["viscosity"])
     return errors, trained, problem
+
+
+def coefficient_errors(lambda1, lambda2):
+    """Relative errors (%) of λ1 and λ2."""
+    return 100 * abs(lambda1 - 1.0), 100 * abs(lambda2 - LAMBDA2) / LAMBDA2
 
 
 def main(argv=None):
@@ -209,6 +256,9 @@ def main(argv=None):
     parser.add_argument("--resample-every", type=int, default=0)
     parser.add_argument("--checkpoint", type=pathlib.Path, default=None)
     parser.add_argument("--trace", type=int, default=0)
+    parser.add_argument("--raissi-loss", action="store_true")
+    parser.add_argument("--extra-collocation", type=int, default=0)
+    parser.add_argument("--log-every", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.task == "evaluate":
@@ -235,7 +285,15 @@ def main(argv=None):
             figures = {"seed": seed, "rel_l2": error, "trace": trace}
         else:
             (e1, e2), trained, problem = identify(
-                args.noise, seed, args.adam, args.lbfgs, args.learning_rate, args.quiet
+                args.noise,
+                seed,
+                args.adam,
+                args.lbfgs,
+                args.learning_rate,
+                args.quiet,
+                args.raissi_loss,
+                args.extra_collocation,
+                args.log_every,
             )
             p = trained.params
             summary = (
@@ -244,6 +302,14 @@ def main(argv=None):
             )
             figures = {"lambda1": p["advection"], "lambda2": p["viscosity"]}
             figures.update(lambda1_error_pct=e1, lambda2_error_pct=e2)
+            h = trained.history
+            figures["history"] = [
+                [step, loss, *coefficient_errors(a, v)]
+                for step, loss, a, v in zip(
+                    h["step"], h["loss"], h["param_advection"], h["param_viscosity"], strict=True
+                )
+            ]  # step, loss, λ1 and λ2 error (%)
+            figures.update(raissi_loss=args.raissi_loss, extra=args.extra_collocation)
         train_wall = time.perf_counter() - start
         if args.task == "identify" and args.uncertainty:
             se = pinn.coefficient_uncertainty(problem, trained.trainable, trained.collocation)
