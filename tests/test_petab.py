@@ -202,6 +202,26 @@ def test_parameter_dependent_conservation_law_falls_back():
     assert steady.gradient == "through_solve" and "depends on the parameters" in steady.reason
 
 
+def test_input_switching_at_the_last_time_does_not_reach_the_solve():
+    """Kvaerno5's stage at `t + 1.23 h` lies past the last output time on the last step; an
+    input switched off there (`time <= t_end`, as Fujita's stimulus) must not be seen: the
+    solve of `dy/dt = k [t <= 1]` is exact, `y(1) = k`, with no rejected step."""
+    from diffsim.petab._problem import _TimeHeldAfter
+
+    def rhs(t, y, k):
+        return jnp.where(t <= 1.0, k, 0.0) * jnp.ones_like(y)
+
+    def solve(f):
+        ts = np.asarray([0.0, 1.0])
+        return diffsim.solve_ode(f, jnp.zeros(1), ts, 3.0, solver="kvaerno5", rtol=1e-8, atol=1e-10)
+
+    held, plain = solve(_TimeHeldAfter(rhs, 1.0)), solve(rhs)
+    assert abs(float(held.ys[-1, 0]) - 3.0) < 1e-12 and int(held.stats["num_rejected"]) == 0
+    # Unheld, the last step sees the input off: rejected again and again (with Fujita's
+    # strong inputs down to `step_size_too_small`), and y(1) is off by more than round-off.
+    assert int(plain.stats["num_rejected"]) > 10 and abs(float(plain.ys[-1, 0]) - 3.0) > 1e-9
+
+
 @pytest.mark.slow
 def test_preequilibration_gradient_implicit_vs_through_solve():
     """On the shipped problem with pre-equilibration: the log-likelihood gradient by the
