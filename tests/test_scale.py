@@ -28,7 +28,7 @@ import yaml
 
 from diffsim.config import build_problem, validate_config
 from diffsim.inverse import fit, multistart_points, refit_batch
-from diffsim.inverse._sharding import padded_size, shard_batch, to_host
+from diffsim.inverse._sharding import in_chunks, padded_size, shard_batch, to_host
 from diffsim.run import main
 from diffsim.runner import DistributedError, join_processes
 
@@ -155,6 +155,22 @@ def _tables(folder: Path) -> dict:
             for name in ("sweep.csv", "ensemble.csv")}  # fmt: skip
 
 
+@pytest.mark.parametrize("size, most", [(10, 4), (8, 4), (3, 4), (7, 1)])
+def test_in_chunks_gives_the_unchunked_results(size, most):
+    """A batched function over chunks of at most `most` members (the last one filled with
+    repeats): every member's result, of every leaf, as in one batch."""
+    function = lambda x, y: {"a": x**2, "b": y.sum(axis=1) + x}  # noqa: E731
+    x, y = np.arange(size, dtype=float), np.arange(3.0 * size).reshape(size, 3)
+    calls = []
+    counted = lambda x, y: calls.append(len(x)) or function(x, y)  # noqa: E731
+    out = to_host(in_chunks(counted, most)(x, y))
+    for key, value in function(x, y).items():
+        np.testing.assert_array_equal(out[key], value, err_msg=key)
+    # traced once, on equal chunks of at most `most` members: 10 by 4 -> 3 chunks of 4
+    count = -(-size // most)
+    assert calls == [-(-size // count)] and calls[0] <= most
+
+
 def test_one_device_is_unsharded():
     assert padded_size(6) == 6
     batch = shard_batch({"z": np.arange(6.0)})
@@ -163,9 +179,11 @@ def test_one_device_is_unsharded():
 
 
 def test_four_devices_equal_one_device(one_process):
-    """Starts and refits sharded over 4 devices (6 -> 8 and 3 -> 4 padded), and a PINN's
-    loss with its collocation points over 4 devices, equal one device."""
+    """Starts and refits sharded over 4 devices (6 -> 8 and 3 -> 4 padded), each device's
+    share in chunks of one member (as large shares run on CPU devices), and a PINN's loss
+    with its collocation points over 4 devices, equal one device."""
     script = "import sys, json, jax; jax.config.update('jax_enable_x64', True); "
+    script += "import diffsim.inverse._sharding as sharding; sharding.CPU_CHUNK = 1; "
     script += "sys.path.insert(0, 'tests'); import test_scale; "
     script += "print(json.dumps([test_scale.batches(), test_scale.pinn_losses()]))"
     done = subprocess.run(

@@ -12,9 +12,18 @@ decisions (stop, narrow, best start) from the same numbers.
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+# jaxlib 0.10's CPU LAPACK kernels (LU, Cholesky, ...) split a large batch of matrices over
+# the intra-op thread pool and block until the pieces are done. When several CPU devices run
+# their shares at once, every pool thread can end up blocked that way and the run hangs
+# (10^4 Levenberg-Marquardt starts on 2 forced CPU devices of a 2-core machine; batches of
+# up to 2000 4x4 solves per device never did). So on CPU each device's share runs in chunks
+# of at most this many members.
+CPU_CHUNK = 1024
 
 
 def batch_sharding() -> NamedSharding | None:
@@ -37,11 +46,34 @@ def batch_jit(function):
     sharding = batch_sharding()
     if sharding is None:
         return jax.jit(function)
+    if jax.devices()[0].platform == "cpu":
+        function = in_chunks(function, CPU_CHUNK)
     spec = sharding.spec
     local = jax.shard_map(
         function, mesh=sharding.mesh, in_specs=spec, out_specs=spec, check_vma=False
     )
     return jax.jit(local, in_shardings=sharding, out_shardings=sharding)
+
+
+def in_chunks(function, most: int):
+    """A batched `function` applied to at most `most` members at a time (`jax.lax.map` over
+    equal chunks, the last member repeated to fill the last one); the same results."""
+
+    def chunked(*args):
+        size = jax.tree.leaves(args)[0].shape[0]
+        if size <= most:
+            return function(*args)
+        count = -(-size // most)
+        chunk = -(-size // count)
+
+        def split(leaf):
+            extra = jnp.repeat(leaf[-1:], count * chunk - size, axis=0)
+            return jnp.concatenate([leaf, extra]).reshape(count, chunk, *leaf.shape[1:])
+
+        out = jax.lax.map(lambda part: function(*part), jax.tree.map(split, args))
+        return jax.tree.map(lambda leaf: leaf.reshape(-1, *leaf.shape[2:])[:size], out)
+
+    return chunked
 
 
 def padded_size(size: int) -> int:
