@@ -9,8 +9,7 @@ Identification (section 4.1.2): λ1, λ2 of u_t + λ1 u u_x = λ2 u_xx from 2000
 (configs/data/burgers_identification.csv, 1 % noise, or exact samples with --noise 0), the
 data points being the collocation points; loss MSE(data) + MSE(residual) + MSE(u(t, ±1)),
 the last the zero Dirichlet ends at 50 points each. `--raissi-loss` leaves the ends out
-(Raissi et al.'s loss); `--extra-collocation N` adds N Latin-hypercube points of the box
-to the data points where the residual is enforced (no data there).
+(Raissi et al.'s loss).
 
 Adam runs in float32, then L-BFGS in float64. Times are wall-clock on this machine,
 compilation included.
@@ -19,7 +18,7 @@ compilation included.
         [--adam 1000] [--lbfgs 1000] [--resample-every 0] [--checkpoint PATH] [--quiet]
     python experiments/pinn_burgers.py evaluate --checkpoint PATH [--seeds 0]
     python experiments/pinn_burgers.py identify [--noise 0.01] [--seeds 0] [--adam 1000]
-        [--lbfgs 1000] [--raissi-loss] [--extra-collocation 0] [--log-every 0]
+        [--lbfgs 1000] [--raissi-loss] [--log-every 0]
         [--uncertainty] [--json PATH] [--quiet]
 
 `--uncertainty` adds Gauss–Newton standard errors of λ1, λ2 (`pinn.coefficient_uncertainty`);
@@ -199,12 +198,10 @@ def identify(
     learning_rate=1e-3,
     quiet=False,
     raissi_loss=False,
-    extra=0,
     log_every=0,
 ):
     """Identify (λ1, λ2); returns (relative errors in %, trained, problem). `raissi_loss`:
-    without the zero Dirichlet term at x = ±1; `extra`: Latin-hypercube collocation points
-    added to the data points."""
+    without the zero Dirichlet term at x = ±1."""
     t, x, u, sigma = load_data(noise)
     data = pinn.Observations(jnp.asarray(t), jnp.asarray(x)[:, None], jnp.asarray(u), sigma)
     problem = pinn.PINNProblem(
@@ -217,9 +214,6 @@ def identify(
         data=data,
     )
     points = np.column_stack([t, x])
-    if extra:
-        box = pinn.LatinHypercube().sample(extra, problem.lower, problem.upper, seed + 1)
-        points = np.concatenate([points, box])
     collocation = pinn.Collocation(len(points), pinn.Given(points))
     weighting = pinn.Fixed({"boundary": 0.0}) if raissi_loss else None
     trained = train(
@@ -257,7 +251,6 @@ def main(argv=None):
     parser.add_argument("--checkpoint", type=pathlib.Path, default=None)
     parser.add_argument("--trace", type=int, default=0)
     parser.add_argument("--raissi-loss", action="store_true")
-    parser.add_argument("--extra-collocation", type=int, default=0)
     parser.add_argument("--log-every", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -292,7 +285,6 @@ def main(argv=None):
                 args.learning_rate,
                 args.quiet,
                 args.raissi_loss,
-                args.extra_collocation,
                 args.log_every,
             )
             p = trained.params
@@ -309,7 +301,7 @@ def main(argv=None):
                     h["step"], h["loss"], h["param_advection"], h["param_viscosity"], strict=True
                 )
             ]  # step, loss, λ1 and λ2 error (%)
-            figures.update(raissi_loss=args.raissi_loss, extra=args.extra_collocation)
+            figures.update(raissi_loss=args.raissi_loss)
         train_wall = time.perf_counter() - start
         if args.task == "identify" and args.uncertainty:
             se = pinn.coefficient_uncertainty(problem, trained.trainable, trained.collocation)
