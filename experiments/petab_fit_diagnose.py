@@ -41,17 +41,8 @@ def _load(folder: Path, name: str):
 
 def _experiments(problem, x):
     """`(y0, p)` of every experiment at estimates `x` (pre-equilibration not applied)."""
-    import jax
-    import jax.numpy as jnp
-
-    from diffsim.petab._layout import resolve
-
-    lay = problem.layout
-    theta = problem.theta(x)
-    p = resolve(theta, lay.parameter_index, lay.parameter_const)
-    y0 = jax.vmap(problem.model.initial_state)(p)
-    y0 = jnp.where(lay.species_set, resolve(theta, lay.species_index, lay.species_const), y0)
-    sim = lay.experiments[:, 1]
+    y0, p = problem.initial_states(problem.theta(x))
+    sim = problem.layout.experiments[:, 1]
     return y0[sim], p[sim]
 
 

@@ -149,14 +149,20 @@ class PetabProblem(AbstractProblem):
         rhs = _TimeHeldAfter(self.model.rhs, float(np.max(ts)))
         return options.solve_ode(rhs, y0, ts, p)
 
-    def simulate(self, theta: ArrayLike) -> tuple[Array, Array, Array]:
-        """`(ys, p, status)`: states `(E, G, X)` of every experiment on the time grid, the
-        model parameters `(C, P)` of every condition, and one status code."""
+    def initial_states(self, theta: ArrayLike) -> tuple[Array, Array]:
+        """`(y0, p)`: initial states `(C, X)` (the conditions' set species included, before
+        any pre-equilibration) and model parameters `(C, P)` of every condition."""
         lay = self.layout
         p = resolve(theta, lay.parameter_index, lay.parameter_const)
         y0 = jax.vmap(self.model.initial_state)(p)
         set_values = resolve(theta, lay.species_index, lay.species_const)
-        y0 = jnp.where(lay.species_set, set_values, y0)
+        return jnp.where(lay.species_set, set_values, y0), p
+
+    def simulate(self, theta: ArrayLike) -> tuple[Array, Array, Array]:
+        """`(ys, p, status)`: states `(E, G, X)` of every experiment on the time grid, the
+        model parameters `(C, P)` of every condition, and one status code."""
+        lay = self.layout
+        y0, p = self.initial_states(theta)
         pre, sim = lay.experiments[:, 0], lay.experiments[:, 1]
         start = y0[sim]
         status = jnp.asarray(0, jnp.int32)
