@@ -278,6 +278,9 @@ def main() -> None:
         shown = {k: v for k, v in rows[name].items() if k not in ("starts", "chunks")}
         print(json.dumps(shown), flush=True)
         RESULTS.parent.mkdir(exist_ok=True)
+        # Re-read before writing: another run may have recorded another problem meanwhile.
+        latest = {r["name"]: r for r in json.loads(RESULTS.read_text())} if RESULTS.exists() else {}
+        rows = latest | {name: rows[name]}
         RESULTS.write_text(json.dumps(_order(rows.values()), indent=1))
     print(table(_order(rows.values())))
 
