@@ -13,6 +13,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 from jax.flatten_util import ravel_pytree
 
 from ._loop import Problem, Trajectory
@@ -341,7 +342,9 @@ def _backsolve(problem: Problem, y0, args, traj, ys_bar, dense_bar):
 class Forward(AbstractAdjoint):
     """Forward-mode sensitivities: the Jacobian of the outputs by one JVP sweep per input.
 
-    Cheapest when inputs (states plus parameters) are few and outputs many. Works with
+    Cheapest when inputs (states plus parameters) are few and outputs many. Inputs that do
+    not depend on what is differentiated (constants in `params` or closed over, a fixed `y0`)
+    carry no sweep. Works with
     `jax.jvp`/`jax.jacfwd` and also under `jax.grad`/`jax.vjp`, which contract the sensitivity
     matrix with the output cotangent. Complex inputs count twice (real and imaginary parts).
 
@@ -384,11 +387,23 @@ class Forward(AbstractAdjoint):
         def run(y0, args, dynamic):
             return primal(y0, args, dynamic)
 
-        @run.defjvp
         def run_jvp(primals, tangents):
             y0, args, dynamic = primals
-            z, unravel = ravel_pytree((y0, args))
-            tz, _ = ravel_pytree(tangents[:2])
+            leaves, treedef = jax.tree.flatten((y0, args))
+            dots = treedef.flatten_up_to(tangents[:2])
+            # Inputs that do not depend on what is differentiated (constants in `args` or
+            # closed over, a fixed `y0`) have symbolic-zero tangents: they carry no column.
+            moving = [i for i, dot in enumerate(dots) if not isinstance(dot, SymbolicZero)]
+            if not moving:
+                traj = primal(y0, args, dynamic)
+                return traj, jax.tree.map(_zero_tangent, traj)
+            z, unravel = ravel_pytree([leaves[i] for i in moving])
+            tz, _ = ravel_pytree([dots[i] for i in moving])
+
+            def inputs(z):
+                chosen = dict(zip(moving, unravel(z), strict=True))
+                return jax.tree.unflatten(treedef, [chosen.get(i, x) for i, x in enumerate(leaves)])
+
             basis = jnp.eye(z.size, dtype=z.dtype)
             coeffs = tz
             if jnp.iscomplexobj(z):
@@ -396,7 +411,7 @@ class Forward(AbstractAdjoint):
                 coeffs = jnp.concatenate([jnp.real(tz), jnp.imag(tz)])
 
             def differentiable(z):
-                traj = primal(*unravel(z), dynamic)
+                traj = primal(*inputs(z), dynamic)
                 return (traj.ys, traj.dense), traj
 
             def column(v):
@@ -412,6 +427,7 @@ class Forward(AbstractAdjoint):
             traj_dot = jax.tree.map(_zero_tangent, traj)
             return traj, traj_dot._replace(ys=ys_dot, dense=dense_dot)
 
+        run.defjvp(run_jvp, symbolic_zeros=True)
         return run(y0, args, dynamic)
 
 
