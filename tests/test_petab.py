@@ -241,6 +241,17 @@ def test_preequilibration_gradient_implicit_vs_through_solve():
     assert taylor_test_flat(f, s, implicit, v, steps=steps).passed
 
 
+def test_solution_starts_where_simulate_does():
+    """`solution` (the solve the runner inspects when a start fails) starts where `simulate`'s
+    first experiment does: at the pre-equilibration steady state, not the initial state."""
+    problem = petab.load(PREEQ)
+    x = problem.x_from_scaled(problem.nominal_scaled())
+    ys, _, status = eqx.filter_jit(problem.simulate)(problem.theta(x))
+    solution = eqx.filter_jit(problem.solution)(x)
+    assert int(status) == 0 and int(solution.status) == 0
+    np.testing.assert_allclose(solution.ys, ys[0], rtol=1e-12)
+
+
 # -- bad input: one line naming file, row and column; exit status 2; nothing written ---------
 
 

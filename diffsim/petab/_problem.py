@@ -158,9 +158,10 @@ class PetabProblem(AbstractProblem):
         set_values = resolve(theta, lay.species_index, lay.species_const)
         return jnp.where(lay.species_set, set_values, y0), p
 
-    def simulate(self, theta: ArrayLike) -> tuple[Array, Array, Array]:
-        """`(ys, p, status)`: states `(E, G, X)` of every experiment on the time grid, the
-        model parameters `(C, P)` of every condition, and one status code."""
+    def experiment_starts(self, theta: ArrayLike) -> tuple[Array, Array, Array]:
+        """`(start, p, status)`: every experiment's state at time 0 `(E, X)` (its condition's
+        set species, else the pre-equilibration steady state or the initial state), the model
+        parameters `(C, P)` of every condition, and the pre-equilibration status."""
         lay = self.layout
         y0, p = self.initial_states(theta)
         pre, sim = lay.experiments[:, 0], lay.experiments[:, 1]
@@ -178,7 +179,16 @@ class PetabProblem(AbstractProblem):
             from_pre = y_ss[np.searchsorted(used, np.maximum(pre, 0))]
             keep = (pre >= 0)[:, None] & ~lay.species_set[sim]
             start = jnp.where(keep, from_pre, start)
-        solution = jax.vmap(lambda y, q: self._solve(y, q, lay.times))(start, p[sim])
+        return start, p, status
+
+    def simulate(self, theta: ArrayLike) -> tuple[Array, Array, Array]:
+        """`(ys, p, status)`: states `(E, G, X)` of every experiment on the time grid, the
+        model parameters `(C, P)` of every condition, and one status code."""
+        lay = self.layout
+        start, p, status = self.experiment_starts(theta)
+        solution = jax.vmap(lambda y, q: self._solve(y, q, lay.times))(
+            start, p[lay.experiments[:, 1]]
+        )
         return solution.ys, p, jnp.maximum(status, jnp.max(solution.status))
 
     def observables(self, theta: ArrayLike) -> tuple[Array, Array, Array]:
@@ -267,11 +277,11 @@ class PetabProblem(AbstractProblem):
         return bool(in_tables or in_formulas)
 
     def solution(self, x: ArrayLike) -> Solution:
-        theta = self.theta(x)
-        lay = self.layout
-        p = resolve(theta, lay.parameter_index, lay.parameter_const)
-        y0 = self.model.initial_state(p[lay.experiments[0, 1]])
-        return self._solve(y0, p[lay.experiments[0, 1]], lay.times)
+        """The first experiment's solve, from the same start as in `simulate` (a failed
+        pre-equilibration is its status)."""
+        start, p, status = self.experiment_starts(self.theta(x))
+        solution = self._solve(start[0], p[self.layout.experiments[0, 1]], self.layout.times)
+        return eqx.tree_at(lambda s: s.status, solution, jnp.maximum(status, solution.status))
 
     def describe(self) -> dict:
         return {
