@@ -4,7 +4,7 @@ fraction of starts does, and how long does one converged start take?
 
     nice -n 10 python experiments/petab_fits.py COLLECTION_DIR [NAMES...] \
         [--starts 50] [--budget S] [--max-steps 500] [--x-scale 1.0] [--solver-max-steps N] \
-        [--starts-from K] [--fresh]
+        [--starts-from K] [--start-limit S] [--fresh]
 
 Each problem runs in its own process. The starts are the 50 Latin-hypercube points on the
 parameters' PEtab scales (the nominal point excluded), fitted one after the other by the
@@ -13,7 +13,9 @@ diffsim's residuals and compiled forward-mode Jacobian, the bounds a box on the 
 at the loaded problem's tolerances; the residual and Jacobian functions are compiled once per
 process (and kept in XLA's persistent cache, /tmp/petab_fits_xla_cache, for the next
 chunk). A run is one chunk: it stops taking new starts when the next one would not finish
-inside `--budget` wall seconds (and is killed at budget + 300 s). Chunks accumulate in
+inside `--budget` wall seconds (and is killed at budget + 300 s); a start that runs past
+`--start-limit` wall seconds ends with its best point so far (recorded as
+`stopped_at_limit`; an evaluation in progress finishes first). Chunks accumulate in
 experiments/results/petab_fits.json: a run continues after the last start recorded for the
 same settings (or at `--starts-from K`); `--fresh` discards a problem's earlier starts. Each
 start's log L is PEtab's log-likelihood at its estimate; a start has converged when it is
@@ -24,6 +26,7 @@ chunks, `time.process_time`) / converged starts. A Markdown table is printed.
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -59,6 +62,10 @@ def run_chunk(folder: Path, name: str, args, partial: Path) -> dict:
     from diffsim import petab
     from diffsim.inverse import fit, with_box_bounds
 
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGALRM, interrupt)
     started = time.perf_counter()
     cpu_started = time.process_time()
     problem = petab.load(folder / name / f"{name}.yaml")
@@ -93,13 +100,17 @@ def run_chunk(folder: Path, name: str, args, partial: Path) -> dict:
             chunk["stopped"] = f"budget {args.budget:.0f} s: the next start would not finish"
             break
         cpu, wall = time.process_time(), time.perf_counter()
-        result = fit(
-            problem,
-            "trust_region_reflective",
-            starts=starts[i],
-            max_steps=args.max_steps,
-            options=options,
-        )
+        signal.alarm(int(args.start_limit))  # then the fit ends with its best point so far
+        try:
+            result = fit(
+                problem,
+                "trust_region_reflective",
+                starts=starts[i],
+                max_steps=args.max_steps,
+                options=options,
+            )
+        finally:
+            signal.alarm(0)
         value = float(log_likelihood(result.x))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         if chunk["compile_s"] is None:  # the first fit compiles the residuals and the Jacobian
@@ -113,6 +124,7 @@ def run_chunk(folder: Path, name: str, args, partial: Path) -> dict:
                 "steps": int(result.num_steps),
                 # estimates within 1e-3 of the bound interval of a bound (PEtab scale)
                 "at_bound": int(np.sum(_near_bound(problem, result.x))),
+                "stopped_at_limit": bool(result.interrupted),
                 "cpu_s": cpu,  # the first start's includes compilation
                 "wall_s": wall,
             }
@@ -223,6 +235,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--x-scale", default="1.0", help="scipy's x_scale: a number or jac")
     parser.add_argument("--solver-max-steps", type=int, default=20000)
+    parser.add_argument(
+        "--start-limit",
+        type=float,
+        default=900,
+        help="wall s per start (then its best point)",
+    )
     parser.add_argument("--starts-from", type=int, default=None)
     parser.add_argument("--fresh", action="store_true", help="discard earlier starts")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -255,7 +273,7 @@ def main() -> None:
         command += ["--starts", str(args.starts), "--x-scale", args.x_scale]
         command += ["--budget", str(args.budget), "--max-steps", str(args.max_steps)]
         command += ["--seed", str(args.seed), "--solver-max-steps", str(args.solver_max_steps)]
-        command += ["--starts-from", str(first)]
+        command += ["--starts-from", str(first), "--start-limit", str(args.start_limit)]
         error = None
         try:
             done = subprocess.run(
