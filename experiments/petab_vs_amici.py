@@ -43,6 +43,22 @@ def timed(call, repeats: int) -> tuple[object, float, float]:
     return result, statistics.median(cpu), statistics.median(wall)
 
 
+def time_compiled(functions: dict, argument, repeats: int, out: dict) -> dict:
+    """Call each of `functions` on `argument` once (compilation, timed apart as
+    `{key}_compile_s` in `out`), then `repeats` times (`{key}_cpu_s`, `{key}_wall_s`);
+    returns the values by key."""
+    import jax
+
+    values = {}
+    for key, function in functions.items():
+        start = time.perf_counter()
+        jax.block_until_ready(function(argument))
+        out[f"{key}_compile_s"] = time.perf_counter() - start
+        call = lambda f=function: jax.block_until_ready(f(argument))
+        values[key], out[f"{key}_cpu_s"], out[f"{key}_wall_s"] = timed(call, repeats)
+    return values
+
+
 def measure_diffsim(yaml_file: Path, repeats: int) -> dict:
     import equinox as eqx
     import jax
@@ -63,16 +79,10 @@ def measure_diffsim(yaml_file: Path, repeats: int) -> dict:
             jax.value_and_grad(problem.with_options(adjoint="direct").log_likelihood_scaled)
         ),
     }
-    for key, function in functions.items():
-        start = time.perf_counter()
-        value = jax.block_until_ready(function(scaled))
-        out[f"{key}_compile_s"] = time.perf_counter() - start
-        value, cpu, wall = timed(lambda f=function: jax.block_until_ready(f(scaled)), repeats)
-        out[f"{key}_cpu_s"], out[f"{key}_wall_s"] = cpu, wall
-        if key == "sim":
-            out["llh"] = float(value)
-        else:
-            out[f"{key}_grad"] = np.asarray(value[1]).tolist()
+    values = time_compiled(functions, scaled, repeats, out)
+    out["llh"] = float(values["sim"])
+    for key in ("forward", "adjoint"):
+        out[f"{key}_grad"] = np.asarray(values[key][1]).tolist()
     return out
 
 
@@ -161,14 +171,7 @@ def measure_amici_jax(yaml_file: Path, models: Path, repeats: int) -> dict:
         "sim": eqx.filter_jit(lambda p: run_simulations(p)[0]),
         "gradient": eqx.filter_jit(eqx.filter_value_and_grad(lambda p: run_simulations(p)[0])),
     }
-    for key, function in functions.items():
-        start = time.perf_counter()
-        value = jax.block_until_ready(function(jax_problem))
-        out[f"{key}_compile_s"] = time.perf_counter() - start
-        value, cpu, wall = timed(lambda f=function: jax.block_until_ready(f(jax_problem)), repeats)
-        out[f"{key}_cpu_s"], out[f"{key}_wall_s"] = cpu, wall
-        if key == "sim":
-            out["llh"] = float(value)
+    out["llh"] = float(time_compiled(functions, jax_problem, repeats, out)["sim"])
     return out
 
 
